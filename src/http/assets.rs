@@ -1,0 +1,41 @@
+//! The dashboard's static files, embedded in the binary and served without authentication.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{web, HttpResponse};
+
+/// One embedded file.
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+const ASSETS: &[Asset] = &[Asset {
+    path: "index.html",
+    content_type: "text/html; charset=utf-8",
+    body: include_str!("../../static/index.html"),
+}];
+
+/// Registers `/` and every embedded file.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(|| async { serve("index.html") }));
+    cfg.route(
+        "/static/{file}",
+        web::get().to(|file: web::Path<String>| async move { serve(&file) }),
+    );
+}
+
+fn serve(path: &str) -> HttpResponse {
+    match ASSETS.iter().find(|a| a.path == path) {
+        Some(asset) => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, asset.content_type))
+            .insert_header((CACHE_CONTROL, "no-cache"))
+            .insert_header(("x-content-type-options", "nosniff"))
+            .insert_header((
+                "content-security-policy",
+                "default-src 'self'; frame-ancestors 'none'",
+            ))
+            .body(asset.body),
+        None => HttpResponse::NotFound().finish(),
+    }
+}

@@ -1,0 +1,671 @@
+//! `POST /v1/chat/completions`: parse, plan, then try candidates until one answers, relaying its answer.
+//!
+//! Failover is allowed until the first byte of an answer reaches the client; after that a failure ends the
+//! stream with one in-band error event and `[DONE]`. Every outcome is settled with the candidate's budget,
+//! reported to the router (key health, stickiness) and logged off the request path.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use actix::Addr;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use super::AppState;
+use crate::analytics::{AttemptRecord, LogRequest, RequestLogger, RequestRecord};
+use crate::crypto::key_aad;
+use crate::error::ApiError;
+use crate::openai::chat::{ChatRequest, Usage};
+use crate::openai::sse;
+use crate::platform::Platform;
+use crate::providers::actor::{Dispatch, Timeouts, UpstreamEvent};
+use crate::providers::{Failure, FailureKind, Target};
+use crate::router::actor::{KeyFailed, Plan, Served};
+use crate::router::limiter::{Acquire, Settle};
+use crate::router::sticky::{session_key, SessionKey};
+use crate::router::{Candidate, RateLimiterActor, RouterActor};
+use crate::routing::budget::{Lease, Settlement};
+use crate::routing::candidates::Unroutable;
+use crate::routing::estimate;
+use crate::timefmt::now_unix_ms;
+
+/// Most upstream attempts for one client request.
+pub const MAX_ATTEMPTS: usize = 20;
+
+/// Handles one chat completion.
+pub async fn chat_completions(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let limit = state.config.max_body_bytes;
+    let declared = http
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::request_too_large(limit));
+    }
+    let body = read_body(payload, limit).await?;
+    let request =
+        ChatRequest::parse(&body).map_err(|m| ApiError::invalid_request("invalid_request", m))?;
+    let explicit = http
+        .headers()
+        .get("x-session-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let session = session_key(explicit.or(request.session_id.as_deref()), &request);
+    let prompt_estimate = estimate::prompt_tokens(&body);
+    drop(body);
+
+    let mut trial = Trial {
+        state: state.clone(),
+        request,
+        session,
+        started,
+        ts_ms: now_unix_ms(),
+        prompt_estimate,
+        attempts: Vec::new(),
+    };
+    match trial.run().await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            trial.log(
+                error.status.as_u16(),
+                None,
+                Usage::default(),
+                Some(error.message.clone()),
+            );
+            Err(error)
+        }
+    }
+}
+
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::invalid_request("invalid_body", format!("could not read the body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::request_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// One client request working through its candidates.
+struct Trial {
+    state: web::Data<AppState>,
+    request: ChatRequest,
+    session: SessionKey,
+    started: Instant,
+    ts_ms: i64,
+    prompt_estimate: u32,
+    attempts: Vec<AttemptRecord>,
+}
+
+/// What happened to the candidates that were not answered.
+#[derive(Default)]
+struct Misses {
+    soonest_retry_secs: Option<u64>,
+    rate_limited: usize,
+    bad_request: Option<String>,
+    other: usize,
+}
+
+impl Misses {
+    fn retry_in(&mut self, secs: Option<u64>) {
+        if let Some(s) = secs {
+            self.soonest_retry_secs = Some(self.soonest_retry_secs.map_or(s, |t| t.min(s)));
+        }
+    }
+}
+
+impl Trial {
+    async fn run(&mut self) -> Result<HttpResponse, ApiError> {
+        let plan = Plan {
+            model: self.request.model.clone(),
+            session: self.session,
+        };
+        let candidates = match self.state.router.send(plan).await.map_err(router_gone)? {
+            Ok(c) => c,
+            Err(Unroutable::UnknownModel) => {
+                return Err(ApiError::model_not_found(&self.request.model))
+            }
+            Err(Unroutable::NoKeys) => {
+                return Err(ApiError::no_healthy_keys(format_args!(
+                    "for model '{}': add a key for a platform that serves it, or enable one",
+                    self.request.model
+                )))
+            }
+        };
+        let tokens = u64::from(self.prompt_estimate)
+            + u64::from(estimate::output_reserve(self.request.output_cap()));
+        let mut misses = Misses::default();
+        let mut rejected_models: HashSet<(Platform, Arc<str>)> = HashSet::new();
+        for candidate in candidates {
+            if self.attempts.len() >= MAX_ATTEMPTS {
+                break;
+            }
+            if rejected_models.contains(&(candidate.platform, candidate.model.clone())) {
+                continue;
+            }
+            let lease = match candidate.limiter.send(Acquire { tokens }).await {
+                Ok(Ok(lease)) => lease,
+                Ok(Err(denial)) => {
+                    misses.retry_in(denial.retry_after_secs(now_unix_ms()));
+                    misses.rate_limited += 1;
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            match self.attempt(&candidate, lease).await {
+                Attempt::Answered(response) => return Ok(response),
+                Attempt::Failed(failure) => match failure.kind {
+                    FailureKind::RateLimited { retry_after }
+                    | FailureKind::QuotaExhausted { retry_after } => {
+                        misses.rate_limited += 1;
+                        let cool = crate::routing::budget::cooldown(failure.kind, 1);
+                        misses.retry_in(retry_after.or(cool).map(|d| d.as_secs().max(1)));
+                    }
+                    FailureKind::BadRequest => {
+                        rejected_models.insert((candidate.platform, candidate.model.clone()));
+                        misses
+                            .bad_request
+                            .get_or_insert_with(|| failure.message.clone());
+                    }
+                    FailureKind::ModelUnavailable => {
+                        rejected_models.insert((candidate.platform, candidate.model.clone()));
+                        misses.other += 1;
+                    }
+                    _ => misses.other += 1,
+                },
+            }
+        }
+        Err(self.give_up(misses))
+    }
+
+    /// Sends one attempt and waits for its first event; commits the response if there is one.
+    async fn attempt(&mut self, candidate: &Candidate, lease: Lease) -> Attempt {
+        let attempt_started = Instant::now();
+        let upstream = match self.build_request(candidate) {
+            Ok(upstream) => upstream,
+            Err(failure) => return self.failed(candidate, lease, failure, attempt_started),
+        };
+        let (provider, request) = upstream;
+        let config = &self.state.config;
+        let dispatch = Dispatch {
+            provider,
+            request,
+            stream: self.request.stream,
+            client_wants_usage: self.request.wants_stream_usage(),
+            timeouts: Timeouts {
+                connect: config.connect_timeout,
+                first_byte: config.first_byte_timeout,
+                total: config.upstream_timeout,
+            },
+        };
+        let mut events = match self.state.providers.pick().send(dispatch).await {
+            Ok(rx) => rx,
+            Err(e) => {
+                let failure = Failure::transport(
+                    FailureKind::Transient,
+                    format!("provider actor unavailable: {e}"),
+                );
+                return self.failed(candidate, lease, failure, attempt_started);
+            }
+        };
+        let first = events.recv().await;
+        match first {
+            Some(UpstreamEvent::Complete { body, usage }) => {
+                let usage = usage.unwrap_or(Usage {
+                    prompt_tokens: self.prompt_estimate,
+                    completion_tokens: 0,
+                });
+                candidate.limiter.do_send(Settle {
+                    lease,
+                    settlement: Settlement::Served {
+                        tokens: Some(u64::from(usage.total())),
+                    },
+                });
+                self.record(candidate, "ok", Some(200), attempt_started);
+                self.served(candidate);
+                let response = self
+                    .response_head(candidate)
+                    .content_type("application/json")
+                    .body(body);
+                self.log(200, Some(candidate), usage, None);
+                Attempt::Answered(response)
+            }
+            Some(UpstreamEvent::Chunk(first)) => {
+                self.record(candidate, "ok", Some(200), attempt_started);
+                self.served(candidate);
+                let response = self
+                    .response_head(candidate)
+                    .insert_header((CONTENT_TYPE, "text/event-stream"))
+                    .insert_header((CACHE_CONTROL, "no-cache"))
+                    .insert_header(("x-accel-buffering", "no"))
+                    .streaming(Relay::new(first, events, self.finish(candidate, lease)));
+                Attempt::Answered(response)
+            }
+            Some(UpstreamEvent::Failed(failure)) => {
+                self.failed(candidate, lease, failure, attempt_started)
+            }
+            Some(UpstreamEvent::Done { .. } | UpstreamEvent::KeepAlive) | None => {
+                let failure = Failure::transport(
+                    FailureKind::Transient,
+                    "upstream ended the stream without an answer",
+                );
+                self.failed(candidate, lease, failure, attempt_started)
+            }
+        }
+    }
+
+    fn build_request(
+        &self,
+        candidate: &Candidate,
+    ) -> Result<
+        (
+            Arc<dyn crate::providers::Provider>,
+            crate::providers::UpstreamRequest,
+        ),
+        Failure,
+    > {
+        let key = &candidate.key;
+        let provider = self
+            .state
+            .registry
+            .adapter(candidate.platform)
+            .cloned()
+            .ok_or_else(|| {
+                Failure::transport(
+                    FailureKind::ModelUnavailable,
+                    format!("no adapter for {}", candidate.platform),
+                )
+            })?;
+        let secret = self
+            .state
+            .cipher
+            .open(
+                &key.nonce,
+                &key.ciphertext,
+                &key_aad(key.id, key.platform.id()),
+            )
+            .map_err(|_| {
+                Failure::transport(
+                    FailureKind::InvalidKey,
+                    "the stored key could not be decrypted",
+                )
+            })?;
+        let target = Target {
+            base_url: &key.base_url,
+            model: &candidate.model,
+            secret: &secret,
+        };
+        let request = provider
+            .chat_request(&target, &self.request)
+            .map_err(|m| Failure::transport(FailureKind::BadRequest, m))?;
+        Ok((provider, request))
+    }
+
+    fn failed(
+        &mut self,
+        candidate: &Candidate,
+        lease: Lease,
+        failure: Failure,
+        since: Instant,
+    ) -> Attempt {
+        log::info!(
+            "attempt {}/{} key {} failed: {} {}",
+            candidate.platform,
+            candidate.model,
+            candidate.key.id,
+            failure.kind.label(),
+            failure
+        );
+        candidate.limiter.do_send(Settle {
+            lease,
+            settlement: Settlement::Failed(failure.kind),
+        });
+        if matches!(
+            failure.kind,
+            FailureKind::InvalidKey
+                | FailureKind::RateLimited { .. }
+                | FailureKind::QuotaExhausted { .. }
+        ) {
+            self.state.router.do_send(KeyFailed {
+                key: candidate.key.id,
+                kind: failure.kind,
+                message: failure.to_string(),
+            });
+        }
+        self.record(candidate, failure.kind.label(), failure.status, since);
+        if let Some(last) = self.attempts.last_mut() {
+            last.message = Some(failure.message.clone());
+        }
+        Attempt::Failed(failure)
+    }
+
+    fn record(
+        &mut self,
+        candidate: &Candidate,
+        outcome: &str,
+        status: Option<u16>,
+        since: Instant,
+    ) {
+        self.attempts.push(AttemptRecord {
+            platform: candidate.platform.id().to_owned(),
+            model: candidate.model.to_string(),
+            key_id: candidate.key.id,
+            outcome: outcome.to_owned(),
+            status,
+            latency_ms: elapsed_ms(since),
+            message: None,
+        });
+    }
+
+    fn served(&self, candidate: &Candidate) {
+        self.state.router.do_send(Served {
+            session: self.session,
+            platform: candidate.platform,
+            model: candidate.model.clone(),
+        });
+    }
+
+    fn response_head(&self, candidate: &Candidate) -> actix_web::HttpResponseBuilder {
+        let mut head = HttpResponse::Ok();
+        head.insert_header((
+            "x-routed-via",
+            format!("{}/{}", candidate.platform, candidate.model),
+        ));
+        let failed = self.attempts.len().saturating_sub(1);
+        if failed > 0 {
+            head.insert_header(("x-fallback-attempts", failed.to_string()));
+        }
+        head
+    }
+
+    fn give_up(&self, misses: Misses) -> ApiError {
+        if self.attempts.is_empty() {
+            return match misses.soonest_retry_secs {
+                Some(secs) => ApiError::rate_limited(
+                    secs,
+                    format!("Every candidate for '{}' is rate-limited or cooling down; retry in {secs}s", self.request.model),
+                ),
+                None => ApiError::invalid_request(
+                    "request_too_large_for_budgets",
+                    "The request needs more tokens than any available model's token budget allows",
+                ),
+            };
+        }
+        if misses.other == 0 && misses.bad_request.is_none() {
+            let secs = misses.soonest_retry_secs.unwrap_or(60);
+            return ApiError::rate_limited(
+                secs,
+                format!(
+                    "Every candidate for '{}' is rate-limited or cooling down; retry in {secs}s",
+                    self.request.model
+                ),
+            );
+        }
+        if let (Some(reason), 0, 0) = (&misses.bad_request, misses.other, misses.rate_limited) {
+            return ApiError::upstream_rejected(reason.clone());
+        }
+        let listed: Vec<String> = self
+            .attempts
+            .iter()
+            .map(|a| {
+                let status = a
+                    .status
+                    .map_or_else(|| a.outcome.clone(), |s| s.to_string());
+                format!(
+                    "{}/{}: {} {}",
+                    a.platform,
+                    a.model,
+                    status,
+                    a.message.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        ApiError::upstream(format!(
+            "All {} upstream attempts failed: {}",
+            self.attempts.len(),
+            listed.join("; ")
+        ))
+    }
+
+    fn finish(&self, candidate: &Candidate, lease: Lease) -> Finish {
+        Finish {
+            lease: Some(lease),
+            limiter: candidate.limiter.clone(),
+            router: self.state.router.clone(),
+            logger: self.state.logger.clone(),
+            key: candidate.key.id,
+            record: self.record_for(200, Some(candidate), Usage::default(), None),
+            started: self.started,
+            prompt_estimate: self.prompt_estimate,
+        }
+    }
+
+    fn record_for(
+        &self,
+        status: u16,
+        served: Option<&Candidate>,
+        usage: Usage,
+        error: Option<String>,
+    ) -> RequestRecord {
+        RequestRecord {
+            ts_ms: self.ts_ms,
+            requested_model: self.request.model.clone(),
+            platform: served.map(|c| c.platform.id().to_owned()),
+            model: served.map(|c| c.model.to_string()),
+            status,
+            latency_ms: elapsed_ms(self.started),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            attempts: u32::try_from(self.attempts.len()).unwrap_or(u32::MAX),
+            stream: self.request.stream,
+            error,
+            attempt_log: self.attempts.clone(),
+        }
+    }
+
+    fn log(&self, status: u16, served: Option<&Candidate>, usage: Usage, error: Option<String>) {
+        self.state
+            .logger
+            .do_send(LogRequest(self.record_for(status, served, usage, error)));
+    }
+}
+
+enum Attempt {
+    Answered(HttpResponse),
+    Failed(Failure),
+}
+
+fn router_gone(e: actix::MailboxError) -> ApiError {
+    ApiError::internal(format!("router unavailable: {e}"))
+}
+
+fn elapsed_ms(since: Instant) -> u32 {
+    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
+}
+
+/// What must happen once when a committed stream ends, however it ends.
+struct Finish {
+    lease: Option<Lease>,
+    limiter: Addr<RateLimiterActor>,
+    router: Addr<RouterActor>,
+    logger: Addr<RequestLogger>,
+    key: i64,
+    record: RequestRecord,
+    started: Instant,
+    prompt_estimate: u32,
+}
+
+/// How a committed stream ended.
+enum End {
+    /// The upstream completed the answer.
+    Done(Option<Usage>),
+    /// The upstream failed mid-answer.
+    Failed(Failure),
+    /// The client went away; the upstream request is cancelled.
+    ClientGone,
+}
+
+impl Finish {
+    fn complete(&mut self, end: End, chunks: usize) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        let estimated = Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: estimate::completion_tokens_from_chunks(chunks),
+        };
+        let (settlement, usage, status, error) = match end {
+            End::Done(usage) => {
+                let usage = usage.unwrap_or(estimated);
+                (
+                    Settlement::Served {
+                        tokens: Some(u64::from(usage.total())),
+                    },
+                    usage,
+                    200,
+                    None,
+                )
+            }
+            End::ClientGone => (
+                Settlement::Served {
+                    tokens: Some(u64::from(estimated.total())),
+                },
+                estimated,
+                499,
+                Some("the client closed the connection".to_owned()),
+            ),
+            End::Failed(failure) => {
+                if matches!(
+                    failure.kind,
+                    FailureKind::InvalidKey | FailureKind::RateLimited { .. }
+                ) {
+                    self.router.do_send(KeyFailed {
+                        key: self.key,
+                        kind: failure.kind,
+                        message: failure.to_string(),
+                    });
+                }
+                (
+                    Settlement::Failed(failure.kind),
+                    estimated,
+                    502,
+                    Some(failure.to_string()),
+                )
+            }
+        };
+        self.limiter.do_send(Settle { lease, settlement });
+        let mut record = self.record.clone();
+        record.status = status;
+        record.latency_ms = elapsed_ms(self.started);
+        record.prompt_tokens = usage.prompt_tokens;
+        record.completion_tokens = usage.completion_tokens;
+        record.error = error;
+        self.logger.do_send(LogRequest(record));
+    }
+}
+
+/// The body of a committed stream: relays upstream chunks as SSE, then exactly one `[DONE]`.
+struct Relay {
+    first: Option<Bytes>,
+    events: mpsc::Receiver<UpstreamEvent>,
+    finish: Finish,
+    chunks: usize,
+    closed: bool,
+}
+
+impl Relay {
+    fn new(first: Bytes, events: mpsc::Receiver<UpstreamEvent>, finish: Finish) -> Relay {
+        Relay {
+            first: Some(first),
+            events,
+            finish,
+            chunks: 0,
+            closed: false,
+        }
+    }
+
+    fn frame(&mut self, payload: &[u8]) -> Bytes {
+        self.chunks += 1;
+        let mut out = BytesMut::with_capacity(payload.len() + 8);
+        out.put_slice(b"data: ");
+        out.put_slice(payload);
+        out.put_slice(b"\n\n");
+        out.freeze()
+    }
+
+    fn fail(&mut self, failure: Failure) -> Bytes {
+        let error = ApiError::upstream(format!(
+            "The upstream failed mid-answer: {}",
+            failure.message
+        ));
+        let chunks = self.chunks;
+        self.finish.complete(End::Failed(failure), chunks);
+        self.closed = true;
+        let body = error.body().to_string();
+        let mut out = BytesMut::with_capacity(body.len() + 32);
+        out.put_slice(b"data: ");
+        out.put_slice(body.as_bytes());
+        out.put_slice(b"\n\n");
+        out.put_slice(sse::DONE);
+        out.freeze()
+    }
+}
+
+impl Stream for Relay {
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(self.frame(&first))));
+        }
+        if self.closed {
+            return Poll::Ready(None);
+        }
+        let out = match self.events.poll_recv(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(UpstreamEvent::Chunk(chunk))) => self.frame(&chunk),
+            Poll::Ready(Some(UpstreamEvent::KeepAlive)) => Bytes::from_static(sse::PING),
+            Poll::Ready(Some(UpstreamEvent::Done { usage })) => {
+                let chunks = self.chunks;
+                self.finish.complete(End::Done(usage), chunks);
+                self.closed = true;
+                Bytes::from_static(sse::DONE)
+            }
+            Poll::Ready(Some(UpstreamEvent::Failed(failure))) => self.fail(failure),
+            Poll::Ready(Some(UpstreamEvent::Complete { .. })) => self.fail(Failure::transport(
+                FailureKind::Transient,
+                "upstream switched from streaming to a whole answer",
+            )),
+            Poll::Ready(None) => self.fail(Failure::transport(
+                FailureKind::Transient,
+                "the upstream reader stopped",
+            )),
+        };
+        Poll::Ready(Some(Ok(out)))
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.closed {
+            let chunks = self.chunks;
+            self.finish.complete(End::ClientGone, chunks);
+        }
+    }
+}

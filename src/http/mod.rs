@@ -1,0 +1,114 @@
+//! actix-web: the routes, split by audience (OpenAI API, admin API, dashboard files), each module only
+//! registering routes and calling down into the router or the store.
+
+pub mod admin;
+pub mod assets;
+pub mod auth;
+pub mod chat;
+pub mod live;
+pub mod models;
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::analytics::RequestLogger;
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::crypto::Cipher;
+use crate::error::ApiError;
+use crate::providers::actor::ProviderPool;
+use crate::providers::Registry;
+use crate::router::RouterActor;
+use crate::store::Db;
+pub use auth::UnifiedKey;
+
+/// Everything handlers share.
+pub struct AppState {
+    /// Validated settings.
+    pub config: Arc<Config>,
+    /// The database actor.
+    pub db: Db,
+    /// Seals and opens provider keys.
+    pub cipher: Arc<Cipher>,
+    /// The model catalog.
+    pub catalog: Arc<Catalog>,
+    /// Provider adapters and base URLs.
+    pub registry: Arc<Registry>,
+    /// The unified API key.
+    pub unified_key: UnifiedKey,
+    /// Routing state.
+    pub router: Addr<RouterActor>,
+    /// Upstream callers.
+    pub providers: ProviderPool,
+    /// The request log writer.
+    pub logger: Addr<RequestLogger>,
+    /// When the server started (Unix seconds), used as `created` of listed models.
+    pub started_unix_secs: i64,
+}
+
+/// Registers every route of interface.md; used by the server and by tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .service(
+            web::scope("/v1")
+                .wrap(from_fn(auth::require_unified_key))
+                .route("/chat/completions", web::post().to(chat::chat_completions))
+                .route("/models", web::get().to(models::list_models))
+                .default_service(web::to(not_found)),
+        )
+        .service(
+            web::scope("/api")
+                .wrap(from_fn(auth::require_unified_key))
+                .configure(admin::configure)
+                .configure(live::configure)
+                .default_service(web::to(not_found)),
+        )
+        .configure(assets::configure)
+        .default_service(web::to(not_found));
+}
+
+/// `GET /healthz`: 200 while the database answers.
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let ping = state.db.run(|conn| {
+        diesel::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), conn)?;
+        Ok(())
+    });
+    match ping.await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ok"})),
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "error": e.to_string()})),
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(
+        "No such route. See the README for the API.",
+    ))
+}
+
+/// Turns actix's own JSON and path extractor failures into OpenAI-shaped 400s.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(1024 * 1024)
+        .error_handler(|e, _| {
+            ApiError::invalid_request("invalid_json", format!("Invalid JSON body: {e}")).into()
+        })
+}
+
+/// Turns path extractor failures (e.g. a non-numeric id) into OpenAI-shaped 400s.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|e, _| {
+        ApiError::invalid_request("invalid_path", format!("Invalid path parameter: {e}")).into()
+    })
+}
+
+/// Turns query extractor failures into OpenAI-shaped 400s.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::invalid_request("invalid_query", format!("Invalid query string: {e}")).into()
+    })
+}

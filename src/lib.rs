@@ -1,0 +1,23 @@
+//! freellmapi: a self-hosted, OpenAI-compatible gateway over free-tier LLM API keys.
+//!
+//! Layers point one way: `http → router → providers → openai`; `router → store` only through messages;
+//! nothing points back at `http`. `routing` holds the pure decisions the actors call.
+
+pub mod analytics;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod hex;
+pub mod http;
+pub mod keys;
+pub mod openai;
+pub mod platform;
+pub mod providers;
+pub mod router;
+pub mod routing;
+pub mod secrets;
+pub mod server;
+pub mod store;
+pub mod timefmt;

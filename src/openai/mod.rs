@@ -1,0 +1,4 @@
+//! OpenAI wire types and SSE framing: what clients send and receive, independent of any provider.
+
+pub mod chat;
+pub mod sse;

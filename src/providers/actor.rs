@@ -1,0 +1,374 @@
+//! ProviderActors: each owns one awc client on its own arbiter and runs upstream calls, streaming what it reads
+//! back through a bounded channel.
+//!
+//! awc's client is `!Send`, so it never leaves the arbiter that made it; what crosses threads is the channel's
+//! receiving end. Dropping that receiver (the client went away) aborts the upstream request at once.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use awc::http::header::HeaderMap;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::{timeout, timeout_at, Instant};
+
+use super::{Failure, FailureKind, Flow, Provider, UpstreamRequest};
+use crate::openai::chat::Usage;
+use crate::openai::sse::SseParser;
+
+/// How many events may wait between the upstream reader and the client writer.
+const CHANNEL_DEPTH: usize = 32;
+/// Largest non-streamed answer accepted.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Largest error body read for classification.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+/// A keep-alive is sent to the client after this much upstream silence.
+const KEEPALIVE_AFTER: Duration = Duration::from_secs(15);
+
+/// The time limits of one attempt.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Connect (TCP + TLS).
+    pub connect: Duration,
+    /// Until the first answer event (headers alone do not count).
+    pub first_byte: Duration,
+    /// Non-streamed whole request; for streams, the longest silence between events.
+    pub total: Duration,
+}
+
+/// What the reader of one attempt sends back, in order.
+#[derive(Debug)]
+pub enum UpstreamEvent {
+    /// A complete non-streamed OpenAI answer.
+    Complete {
+        /// The OpenAI response body.
+        body: Bytes,
+        /// Usage, if the upstream reported it.
+        usage: Option<Usage>,
+    },
+    /// One OpenAI chunk payload (the JSON after `data: `).
+    Chunk(Bytes),
+    /// The upstream has been silent for a while; the relay may send a keep-alive comment.
+    KeepAlive,
+    /// The stream ended properly.
+    Done {
+        /// Usage, if the upstream reported it.
+        usage: Option<Usage>,
+    },
+    /// The attempt failed (before or during the answer).
+    Failed(Failure),
+}
+
+/// Runs one chat attempt; answers with the receiving end of its event channel.
+#[derive(Message)]
+#[rtype(result = "mpsc::Receiver<UpstreamEvent>")]
+pub struct Dispatch {
+    /// The adapter that translates this platform's answers.
+    pub provider: Arc<dyn Provider>,
+    /// The request to send.
+    pub request: UpstreamRequest,
+    /// Whether the answer is streamed.
+    pub stream: bool,
+    /// Whether the client asked for a usage chunk.
+    pub client_wants_usage: bool,
+    /// Time limits.
+    pub timeouts: Timeouts,
+}
+
+/// Sends a probe request and classifies the answer.
+#[derive(Message)]
+#[rtype(result = "Result<(), Failure>")]
+pub struct Probe {
+    /// The adapter that classifies the answer.
+    pub provider: Arc<dyn Provider>,
+    /// The probe request.
+    pub request: UpstreamRequest,
+    /// Time limits.
+    pub timeouts: Timeouts,
+}
+
+/// Owns one awc client on its own arbiter.
+pub struct ProviderActor {
+    client: awc::Client,
+}
+
+impl Actor for ProviderActor {
+    type Context = Context<Self>;
+}
+
+impl ProviderActor {
+    fn new(connect_timeout: Duration) -> ProviderActor {
+        let connector = awc::Connector::new().timeout(connect_timeout).limit(0);
+        let client = awc::Client::builder()
+            .connector(connector)
+            .disable_timeout()
+            .disable_redirects()
+            .no_default_headers()
+            .finish();
+        ProviderActor { client }
+    }
+}
+
+impl Handler<Dispatch> for ProviderActor {
+    type Result = MessageResult<Dispatch>;
+
+    fn handle(&mut self, msg: Dispatch, _ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let client = self.client.clone();
+        actix_rt::spawn(async move {
+            tokio::select! {
+                _ = tx.closed() => {}
+                _ = run_attempt(&client, msg, &tx) => {}
+            }
+        });
+        MessageResult(rx)
+    }
+}
+
+impl Handler<Probe> for ProviderActor {
+    type Result = ResponseFuture<Result<(), Failure>>;
+
+    fn handle(&mut self, msg: Probe, _ctx: &mut Context<Self>) -> Self::Result {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let limit = msg.timeouts.first_byte;
+            let mut response = match timeout(limit, send(&client, msg.request)).await {
+                Err(_) => {
+                    return Err(Failure::transport(
+                        FailureKind::Timeout,
+                        "no answer to the probe in time",
+                    ))
+                }
+                Ok(Err(f)) => return Err(f),
+                Ok(Ok(r)) => r,
+            };
+            let status = response.status().as_u16();
+            if (200..300).contains(&status) {
+                return Ok(());
+            }
+            let headers = response.headers().clone();
+            let body = timeout(limit, response.body().limit(MAX_ERROR_BODY_BYTES)).await;
+            let body = body.ok().and_then(Result::ok).unwrap_or_default();
+            Err(msg.provider.classify(status, &headers, &body))
+        })
+    }
+}
+
+type Response = awc::ClientResponse;
+
+async fn send(client: &awc::Client, request: UpstreamRequest) -> Result<Response, Failure> {
+    let mut req = client.request(request.method, request.url.as_str());
+    for (name, value) in request.headers {
+        req = req.insert_header((name, value));
+    }
+    let result = if request.body.is_empty() {
+        req.send().await
+    } else {
+        req.send_body(request.body).await
+    };
+    result.map_err(|e| {
+        let kind = match e {
+            awc::error::SendRequestError::Timeout => FailureKind::Timeout,
+            _ => FailureKind::Transient,
+        };
+        Failure::transport(kind, format!("upstream connection failed: {e}"))
+    })
+}
+
+/// Sends the request and forwards what comes back until the answer ends, fails, or the receiver goes away.
+async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &mpsc::Sender<UpstreamEvent>) {
+    let first_deadline = Instant::now() + msg.timeouts.first_byte;
+    let event = match timeout_at(first_deadline, send(client, msg.request)).await {
+        Err(_) => Some(UpstreamEvent::Failed(Failure::transport(
+            FailureKind::Timeout,
+            format!("no answer within {}s", msg.timeouts.first_byte.as_secs()),
+        ))),
+        Ok(Err(failure)) => Some(UpstreamEvent::Failed(failure)),
+        Ok(Ok(mut response)) => {
+            let status = response.status().as_u16();
+            if !(200..300).contains(&status) {
+                let headers: HeaderMap = response.headers().clone();
+                let body =
+                    timeout_at(first_deadline, response.body().limit(MAX_ERROR_BODY_BYTES)).await;
+                let body = body.ok().and_then(Result::ok).unwrap_or_default();
+                Some(UpstreamEvent::Failed(
+                    msg.provider.classify(status, &headers, &body),
+                ))
+            } else if msg.stream {
+                relay_stream(
+                    response,
+                    &*msg.provider,
+                    msg.client_wants_usage,
+                    first_deadline,
+                    msg.timeouts,
+                    tx,
+                )
+                .await;
+                None
+            } else {
+                let total_deadline = Instant::now() + msg.timeouts.total;
+                Some(
+                    match timeout_at(total_deadline, response.body().limit(MAX_BODY_BYTES)).await {
+                        Err(_) => UpstreamEvent::Failed(Failure::transport(
+                            FailureKind::Timeout,
+                            "the answer took too long",
+                        )),
+                        Ok(Err(e)) => UpstreamEvent::Failed(Failure::transport(
+                            FailureKind::Transient,
+                            format!("reading the answer failed: {e}"),
+                        )),
+                        Ok(Ok(body)) => match msg.provider.decode_body(body) {
+                            Ok((body, usage)) => UpstreamEvent::Complete { body, usage },
+                            Err(failure) => UpstreamEvent::Failed(failure),
+                        },
+                    },
+                )
+            }
+        }
+    };
+    if let Some(event) = event {
+        let _ = tx.send(event).await;
+    }
+}
+
+/// Parses the upstream SSE body and forwards decoded chunks, enforcing first-event and idle limits.
+async fn relay_stream(
+    mut response: Response,
+    provider: &dyn Provider,
+    client_wants_usage: bool,
+    first_deadline: Instant,
+    timeouts: Timeouts,
+    tx: &mpsc::Sender<UpstreamEvent>,
+) {
+    let mut decoder = provider.stream_decoder(client_wants_usage);
+    let mut parser = SseParser::new();
+    let mut events = Vec::new();
+    let mut chunks = Vec::new();
+    let mut started = false;
+    let mut idle_deadline = Instant::now() + timeouts.total;
+    loop {
+        let deadline = if started {
+            idle_deadline
+        } else {
+            first_deadline
+        };
+        let wait = (Instant::now() + KEEPALIVE_AFTER).min(deadline);
+        let read = match timeout_at(wait, response.next()).await {
+            Ok(read) => read,
+            Err(_) if Instant::now() >= deadline => {
+                let why = if started {
+                    "the upstream stream stalled"
+                } else {
+                    "no answer in time"
+                };
+                let _ = tx
+                    .send(UpstreamEvent::Failed(Failure::transport(
+                        FailureKind::Timeout,
+                        why,
+                    )))
+                    .await;
+                return;
+            }
+            Err(_) => {
+                if started && tx.send(UpstreamEvent::KeepAlive).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let bytes = match read {
+            None => {
+                let end = decoder.finish(&mut chunks);
+                for chunk in chunks.drain(..) {
+                    if tx.send(UpstreamEvent::Chunk(chunk)).await.is_err() {
+                        return;
+                    }
+                }
+                let last = match end {
+                    Ok(()) => UpstreamEvent::Done {
+                        usage: decoder.usage(),
+                    },
+                    Err(failure) => UpstreamEvent::Failed(failure),
+                };
+                let _ = tx.send(last).await;
+                return;
+            }
+            Some(Err(e)) => {
+                let failure = Failure::transport(
+                    FailureKind::Transient,
+                    format!("the upstream stream broke: {e}"),
+                );
+                let _ = tx.send(UpstreamEvent::Failed(failure)).await;
+                return;
+            }
+            Some(Ok(bytes)) => bytes,
+        };
+        if let Err(e) = parser.push(&bytes, &mut events) {
+            let failure = Failure::transport(
+                FailureKind::Transient,
+                format!("the upstream stream is malformed: {e}"),
+            );
+            let _ = tx.send(UpstreamEvent::Failed(failure)).await;
+            return;
+        }
+        for event in events.drain(..) {
+            let flow = decoder.event(event, &mut chunks);
+            for chunk in chunks.drain(..) {
+                started = true;
+                if tx.send(UpstreamEvent::Chunk(chunk)).await.is_err() {
+                    return;
+                }
+            }
+            match flow {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Done) => {
+                    let _ = tx
+                        .send(UpstreamEvent::Done {
+                            usage: decoder.usage(),
+                        })
+                        .await;
+                    return;
+                }
+                Err(failure) => {
+                    let _ = tx.send(UpstreamEvent::Failed(failure)).await;
+                    return;
+                }
+            }
+        }
+        idle_deadline = Instant::now() + timeouts.total;
+    }
+}
+
+/// ProviderActors on their own arbiters, used round-robin.
+#[derive(Clone)]
+pub struct ProviderPool {
+    actors: Arc<[Addr<ProviderActor>]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl ProviderPool {
+    /// Starts `count` ProviderActors, each on a new arbiter; must run inside an actix System.
+    pub fn start(count: usize, connect_timeout: Duration) -> ProviderPool {
+        let actors: Vec<_> = (0..count.max(1))
+            .map(|_| {
+                let arbiter = Arbiter::new();
+                ProviderActor::start_in_arbiter(&arbiter.handle(), move |_| {
+                    ProviderActor::new(connect_timeout)
+                })
+            })
+            .collect();
+        ProviderPool {
+            actors: actors.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The next actor in turn.
+    pub fn pick(&self) -> &Addr<ProviderActor> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.actors.len();
+        &self.actors[i]
+    }
+}

@@ -1,0 +1,322 @@
+//! The vocabulary of upstream failures and the generic classification of an error answer.
+//!
+//! Classification uses the HTTP status, headers and the provider's structured error fields, never substrings of
+//! prose. Adapters with their own error shapes refine this in their own `classify`.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use awc::http::header::HeaderMap;
+use serde_json::Value;
+
+/// What went wrong with one attempt, as far as routing cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// 429: this (platform, model, key) is out of budget until the hint, if the provider gave one.
+    RateLimited {
+        /// How long the provider asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// 402 or an exhausted long-period quota: bench the key for long.
+    QuotaExhausted {
+        /// How long the provider asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// 401/403: the key is wrong or revoked.
+    InvalidKey,
+    /// The request itself was rejected (context length, policy, schema): no retry on this model, no cooldown.
+    BadRequest,
+    /// The platform does not serve this model (404): skip this (platform, model).
+    ModelUnavailable,
+    /// 5xx, reset, malformed answer: try the next candidate.
+    Transient,
+    /// No answer within the time limit.
+    Timeout,
+}
+
+impl FailureKind {
+    /// Short name used in logs and the request log.
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::RateLimited { .. } => "rate_limited",
+            FailureKind::QuotaExhausted { .. } => "quota_exhausted",
+            FailureKind::InvalidKey => "invalid_key",
+            FailureKind::BadRequest => "bad_request",
+            FailureKind::ModelUnavailable => "model_unavailable",
+            FailureKind::Transient => "upstream_error",
+            FailureKind::Timeout => "timeout",
+        }
+    }
+}
+
+/// One failed attempt: its kind, the upstream status (if any answer came) and the provider's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What routing should do about it.
+    pub kind: FailureKind,
+    /// Upstream HTTP status, when the upstream answered.
+    pub status: Option<u16>,
+    /// The provider's reason (its error message), shortened; never contains key material.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure without an upstream status (connect error, timeout, broken stream).
+    pub fn transport(kind: FailureKind, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            status: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(s) => write!(f, "{s} {}", self.message),
+            None => write!(f, "{}", self.message),
+        }
+    }
+}
+
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Classifies an OpenAI-style error answer by status and structured fields.
+pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let message =
+        error_message(&json).unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let code = error_code(&json);
+    let retry_after = retry_after(headers);
+    let kind = match status {
+        429 if code.as_deref() == Some("insufficient_quota") => {
+            FailureKind::QuotaExhausted { retry_after }
+        }
+        429 => FailureKind::RateLimited { retry_after },
+        402 => FailureKind::QuotaExhausted { retry_after },
+        401 | 403 => FailureKind::InvalidKey,
+        400 | 413 | 422 => FailureKind::BadRequest,
+        404 | 410 => FailureKind::ModelUnavailable,
+        _ => FailureKind::Transient,
+    };
+    Failure {
+        kind,
+        status: Some(status),
+        message: shorten(message.trim()),
+    }
+}
+
+/// The human message of the error shapes providers use: `error.message`, `message`, `detail`, `error` string.
+pub fn error_message(json: &Value) -> Option<String> {
+    let candidates = [
+        json.pointer("/error/message"),
+        json.get("message"),
+        json.get("detail"),
+        json.get("title"),
+        json.get("error").filter(|e| e.is_string()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find_map(|v| v.as_str().map(str::to_owned))
+}
+
+/// The structured error code (`error.code` or top-level `code`), as text.
+pub fn error_code(json: &Value) -> Option<String> {
+    let code = json.pointer("/error/code").or_else(|| json.get("code"))?;
+    match code {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Retry hint from `Retry-After` (seconds or HTTP-date), then the `x-ratelimit-reset-*` durations.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(v) = headers.get("retry-after").and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if let Ok(secs) = v.parse::<f64>() {
+            if secs.is_finite() && secs >= 0.0 {
+                return Some(clamp(Duration::from_secs_f64(secs)));
+            }
+        }
+        if let Ok(when) = httpdate::parse_http_date(v) {
+            let wait = when
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            return Some(clamp(wait));
+        }
+    }
+    ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"]
+        .iter()
+        .filter_map(|name| {
+            headers
+                .get(*name)?
+                .to_str()
+                .ok()
+                .and_then(parse_go_duration)
+        })
+        .max()
+        .map(clamp)
+}
+
+/// Parses Go-style durations as Groq sends them: `399ms`, `7.66s`, `2m59.56s`, `1h2m`.
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_end] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * factor;
+        rest = &rest[unit_end..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// Keeps provider hints within sane bounds (a day at most).
+fn clamp(d: Duration) -> Duration {
+    d.min(Duration::from_secs(86_400))
+}
+
+fn shorten(message: &str) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((i, _)) => format!("{}…", &message[..i]),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use awc::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                HeaderName::from_static(k),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let none = HeaderMap::new();
+        let cases = [
+            (401, FailureKind::InvalidKey),
+            (403, FailureKind::InvalidKey),
+            (400, FailureKind::BadRequest),
+            (413, FailureKind::BadRequest),
+            (404, FailureKind::ModelUnavailable),
+            (500, FailureKind::Transient),
+            (503, FailureKind::Transient),
+            (402, FailureKind::QuotaExhausted { retry_after: None }),
+            (429, FailureKind::RateLimited { retry_after: None }),
+        ];
+        for (status, kind) in cases {
+            assert_eq!(
+                classify_openai(status, &none, b"{}").kind,
+                kind,
+                "status {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_date_and_groq_resets() {
+        let f = classify_openai(429, &headers(&[("retry-after", "30")]), b"");
+        assert_eq!(
+            f.kind,
+            FailureKind::RateLimited {
+                retry_after: Some(Duration::from_secs(30))
+            }
+        );
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let d = retry_after(&headers(&[("retry-after", &soon)])).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        let d = retry_after(&headers(&[
+            ("x-ratelimit-reset-tokens", "7.66s"),
+            ("x-ratelimit-reset-requests", "2m59.5s"),
+        ]));
+        assert_eq!(d, Some(Duration::from_secs_f64(179.5)));
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("399ms"), Some(Duration::from_millis(399)));
+        assert_eq!(
+            parse_go_duration("9m38.016s"),
+            Some(Duration::from_secs_f64(578.016))
+        );
+        assert_eq!(parse_go_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_go_duration("soon"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn messages_from_every_common_shape() {
+        let cases = [
+            (
+                r#"{"error":{"message":"Invalid API Key","code":"invalid_api_key"}}"#,
+                "Invalid API Key",
+            ),
+            (
+                r#"{"message":"Requests per minute limit exceeded","code":"request_quota_exceeded"}"#,
+                "Requests per minute limit exceeded",
+            ),
+            (
+                r#"{"status":429,"title":"Too Many Requests"}"#,
+                "Too Many Requests",
+            ),
+            (
+                r#"{"error":"Invalid credentials in Authorization header"}"#,
+                "Invalid credentials in Authorization header",
+            ),
+            ("plain text", "plain text"),
+        ];
+        for (body, msg) in cases {
+            assert_eq!(
+                classify_openai(500, &HeaderMap::new(), body.as_bytes()).message,
+                msg
+            );
+        }
+        let long = "x".repeat(1000);
+        assert!(
+            classify_openai(500, &HeaderMap::new(), long.as_bytes())
+                .message
+                .chars()
+                .count()
+                <= MAX_MESSAGE_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn insufficient_quota_is_exhaustion_not_rate() {
+        let f = classify_openai(
+            429,
+            &HeaderMap::new(),
+            br#"{"error":{"code":"insufficient_quota","message":"x"}}"#,
+        );
+        assert_eq!(f.kind, FailureKind::QuotaExhausted { retry_after: None });
+    }
+}

@@ -1,0 +1,122 @@
+//! Provider adapters: one trait, one implementation per wire format, and the registry that picks one per platform.
+//!
+//! Adapters only translate shapes and classify errors; routing, retries and budgets live elsewhere and know
+//! nothing of any provider's JSON. Providers never touch the database.
+
+pub mod actor;
+pub mod classify;
+pub mod openai_compat;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use awc::http::header::{HeaderMap, HeaderName, HeaderValue};
+use awc::http::Method;
+use bytes::Bytes;
+
+use crate::config::Config;
+use crate::openai::chat::{ChatRequest, Usage};
+use crate::openai::sse::SseEvent;
+use crate::platform::Platform;
+pub use classify::{Failure, FailureKind};
+
+/// Where one attempt goes: the key's base URL, the upstream model id and the key in plaintext (for this call only).
+pub struct Target<'a> {
+    /// Base URL without a trailing slash.
+    pub base_url: &'a str,
+    /// Model id as the platform names it.
+    pub model: &'a str,
+    /// The provider key; lives only as long as the call.
+    pub secret: &'a str,
+}
+
+/// An HTTP request ready for the wire.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    /// GET for probes, POST for chats.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers, auth included (marked sensitive so it is never printed).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// JSON body (empty for GET).
+    pub body: Bytes,
+}
+
+/// What a stream decoder says after each upstream event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// The upstream said the answer is complete.
+    Done,
+}
+
+/// Turns one upstream SSE stream into OpenAI chunk payloads; one per stream, so it may keep state.
+pub trait StreamDecoder: Send {
+    /// Handles one event, appending zero or more OpenAI chunk JSON payloads to `out`.
+    fn event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, Failure>;
+    /// Called when the connection ends without a completion signal; decides whether the answer was complete.
+    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), Failure>;
+    /// Usage reported so far.
+    fn usage(&self) -> Option<Usage>;
+}
+
+/// One wire format.
+pub trait Provider: Send + Sync {
+    /// Builds the chat request of one attempt.
+    fn chat_request(
+        &self,
+        target: &Target<'_>,
+        request: &ChatRequest,
+    ) -> Result<UpstreamRequest, String>;
+    /// Builds the cheapest request that proves a key works.
+    fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest;
+    /// Turns a successful non-streamed answer into an OpenAI response body and its usage.
+    fn decode_body(&self, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure>;
+    /// A decoder for one streamed answer; `client_wants_usage` says whether a usage-only chunk may be relayed.
+    fn stream_decoder(&self, client_wants_usage: bool) -> Box<dyn StreamDecoder>;
+    /// Classifies an error answer.
+    fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure;
+}
+
+/// The adapter and base URL for each platform.
+pub struct Registry {
+    adapters: HashMap<Platform, Arc<dyn Provider>>,
+    base_urls: HashMap<Platform, String>,
+}
+
+impl Registry {
+    /// Builds the adapters for every supported platform, honouring base-URL overrides.
+    pub fn new(config: &Config) -> Registry {
+        let mut adapters: HashMap<Platform, Arc<dyn Provider>> = HashMap::new();
+        let mut base_urls = HashMap::new();
+        for platform in Platform::ALL {
+            if let Some(adapter) = openai_compat::OpenAiCompat::for_platform(platform) {
+                adapters.insert(platform, Arc::new(adapter));
+            }
+            if let Some(url) = config.base_url(platform) {
+                base_urls.insert(platform, url.to_owned());
+            }
+        }
+        Registry {
+            adapters,
+            base_urls,
+        }
+    }
+
+    /// The adapter for a platform, if the gateway can talk to it.
+    pub fn adapter(&self, platform: Platform) -> Option<&Arc<dyn Provider>> {
+        self.adapters.get(&platform)
+    }
+
+    /// The configured base URL of a platform (`None` for custom: keys carry theirs).
+    pub fn base_url(&self, platform: Platform) -> Option<&str> {
+        self.base_urls.get(&platform).map(String::as_str)
+    }
+
+    /// Whether the gateway has an adapter for this platform.
+    pub fn supports(&self, platform: Platform) -> bool {
+        self.adapters.contains_key(&platform)
+    }
+}

@@ -1,0 +1,508 @@
+//! The adapter for every OpenAI-compatible platform, parameterised by a small table of per-platform quirks.
+//!
+//! Quirks are data (fields to strip or rename, which output-cap name to send, extra headers) so a platform's
+//! oddities stay in one row instead of scattered conditionals.
+
+use awc::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use awc::http::Method;
+use bytes::Bytes;
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::classify::{classify_openai, Failure, FailureKind};
+use super::{Flow, Provider, StreamDecoder, Target, UpstreamRequest};
+use crate::openai::chat::{ChatRequest, Usage};
+use crate::openai::sse::SseEvent;
+use crate::platform::Platform;
+
+/// Which name the platform wants for the output cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CapField {
+    /// Send whatever the client sent.
+    AsSent,
+    /// Send `max_tokens` only.
+    MaxTokens,
+    /// Send `max_completion_tokens` only.
+    MaxCompletionTokens,
+}
+
+/// One platform's deviations from the OpenAI baseline.
+#[derive(Debug)]
+struct Quirks {
+    /// Top-level fields the platform rejects.
+    strip: &'static [&'static str],
+    /// Top-level fields it knows under another name.
+    rename: &'static [(&'static str, &'static str)],
+    /// Output-cap field name.
+    cap: CapField,
+    /// Whether `stream_options.include_usage` may be sent (so streamed usage can be reconciled).
+    stream_usage: bool,
+    /// Whether `parallel_tool_calls:false` must accompany tools.
+    serial_tools: bool,
+    /// Headers every request carries.
+    headers: &'static [(&'static str, &'static str)],
+}
+
+const BASELINE: Quirks = Quirks {
+    strip: &[],
+    rename: &[],
+    cap: CapField::AsSent,
+    stream_usage: true,
+    serial_tools: false,
+    headers: &[],
+};
+
+fn quirks(platform: Platform) -> Option<Quirks> {
+    Some(match platform {
+        Platform::Groq => Quirks {
+            strip: &["logprobs", "top_logprobs", "logit_bias"],
+            ..BASELINE
+        },
+        Platform::Cerebras => Quirks {
+            strip: &[
+                "frequency_penalty",
+                "presence_penalty",
+                "logit_bias",
+                "parallel_tool_calls",
+                "service_tier",
+            ],
+            cap: CapField::MaxCompletionTokens,
+            ..BASELINE
+        },
+        Platform::Mistral => Quirks {
+            strip: &[
+                "stream_options",
+                "top_k",
+                "min_p",
+                "logit_bias",
+                "logprobs",
+                "top_logprobs",
+                "reasoning_effort",
+            ],
+            rename: &[("seed", "random_seed")],
+            cap: CapField::MaxTokens,
+            stream_usage: false,
+            ..BASELINE
+        },
+        Platform::Nvidia => Quirks {
+            serial_tools: true,
+            ..BASELINE
+        },
+        Platform::Openrouter => Quirks {
+            headers: &[
+                ("http-referer", "https://github.com/freellmapi/freellmapi"),
+                ("x-title", "freellmapi"),
+            ],
+            ..BASELINE
+        },
+        Platform::Github => Quirks {
+            strip: &["top_k", "min_p", "repetition_penalty"],
+            ..BASELINE
+        },
+        Platform::Minimax => Quirks {
+            strip: &["frequency_penalty", "presence_penalty"],
+            cap: CapField::MaxCompletionTokens,
+            stream_usage: false,
+            ..BASELINE
+        },
+        Platform::Zhipu | Platform::Moonshot => Quirks {
+            stream_usage: false,
+            ..BASELINE
+        },
+        Platform::Sambanova | Platform::Huggingface => BASELINE,
+        Platform::Custom => Quirks {
+            stream_usage: false,
+            ..BASELINE
+        },
+        Platform::Google | Platform::Cohere | Platform::Cloudflare => return None,
+    })
+}
+
+/// The OpenAI-compatible adapter for one platform.
+#[derive(Debug)]
+pub struct OpenAiCompat {
+    quirks: Quirks,
+}
+
+impl OpenAiCompat {
+    /// The adapter for `platform`, or `None` when that platform needs a native adapter.
+    pub fn for_platform(platform: Platform) -> Option<OpenAiCompat> {
+        quirks(platform).map(|quirks| OpenAiCompat { quirks })
+    }
+
+    fn headers(&self, secret: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|_| {
+            "the stored key contains characters not allowed in an HTTP header".to_owned()
+        })?;
+        auth.set_sensitive(true);
+        let mut headers = vec![(AUTHORIZATION, auth)];
+        for (name, value) in self.quirks.headers {
+            headers.push((
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            ));
+        }
+        Ok(headers)
+    }
+}
+
+impl Provider for OpenAiCompat {
+    fn chat_request(
+        &self,
+        target: &Target<'_>,
+        request: &ChatRequest,
+    ) -> Result<UpstreamRequest, String> {
+        let body = serde_json::to_vec(&CompatBody {
+            request,
+            model: target.model,
+            quirks: &self.quirks,
+        })
+        .map_err(|e| format!("cannot encode the request: {e}"))?;
+        let mut headers = self.headers(target.secret)?;
+        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: format!("{}/chat/completions", target.base_url),
+            headers,
+            body: Bytes::from(body),
+        })
+    }
+
+    fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest {
+        UpstreamRequest {
+            method: Method::GET,
+            url: format!("{}/models", target.base_url),
+            headers: self.headers(target.secret).unwrap_or_default(),
+            body: Bytes::new(),
+        }
+    }
+
+    fn decode_body(&self, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
+        let peek: CompletionPeek = serde_json::from_slice(&body).map_err(|e| {
+            Failure::transport(
+                FailureKind::Transient,
+                format!("upstream answered with malformed JSON: {e}"),
+            )
+        })?;
+        if let Some(error) = peek.error {
+            return Err(in_band_error(&error));
+        }
+        if peek.choices.is_none() {
+            return Err(Failure::transport(
+                FailureKind::Transient,
+                "upstream answer has no choices",
+            ));
+        }
+        Ok((body, peek.usage))
+    }
+
+    fn stream_decoder(&self, client_wants_usage: bool) -> Box<dyn StreamDecoder> {
+        Box::new(CompatStream {
+            client_wants_usage,
+            usage: None,
+            finished: false,
+        })
+    }
+
+    fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
+        classify_openai(status, headers, body)
+    }
+}
+
+/// Serialises the upstream body straight from the client's request, applying quirks without copying it.
+struct CompatBody<'a> {
+    request: &'a ChatRequest,
+    model: &'a str,
+    quirks: &'a Quirks,
+}
+
+impl Serialize for CompatBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.request;
+        let q = self.quirks;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("model", self.model)?;
+        map.serialize_entry("messages", &r.messages)?;
+        if r.stream {
+            map.serialize_entry("stream", &true)?;
+            if q.stream_usage {
+                map.serialize_entry(
+                    "stream_options",
+                    &serde_json::json!({"include_usage": true}),
+                )?;
+            }
+        }
+        if let Some(tools) = &r.tools {
+            map.serialize_entry("tools", tools)?;
+            if q.serial_tools && !r.extra.contains_key("parallel_tool_calls") {
+                map.serialize_entry("parallel_tool_calls", &false)?;
+            }
+        }
+        match (q.cap, r.max_tokens, r.max_completion_tokens) {
+            (CapField::AsSent, a, b) => {
+                if let Some(a) = a {
+                    map.serialize_entry("max_tokens", &a)?;
+                }
+                if let Some(b) = b {
+                    map.serialize_entry("max_completion_tokens", &b)?;
+                }
+            }
+            (CapField::MaxTokens, _, _) => {
+                if let Some(cap) = r.output_cap() {
+                    map.serialize_entry("max_tokens", &cap)?;
+                }
+            }
+            (CapField::MaxCompletionTokens, _, _) => {
+                if let Some(cap) = r.output_cap() {
+                    map.serialize_entry("max_completion_tokens", &cap)?;
+                }
+            }
+        }
+        for (key, value) in &r.extra {
+            let key = key.as_str();
+            if q.strip.contains(&key) || (key == "stream_options" && (q.stream_usage || !r.stream))
+            {
+                continue;
+            }
+            let name = q
+                .rename
+                .iter()
+                .find(|(from, _)| *from == key)
+                .map_or(key, |(_, to)| to);
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// The few fields of an answer or chunk the gateway reads; everything else is relayed unread.
+#[derive(Deserialize)]
+struct CompletionPeek {
+    #[serde(default)]
+    choices: Option<Vec<ChoicePeek>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ChoicePeek {
+    #[serde(default)]
+    finish_reason: Option<Value>,
+}
+
+fn in_band_error(error: &Value) -> Failure {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| error.as_str())
+        .unwrap_or("upstream reported an error inside its answer");
+    let status = error
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok());
+    let kind = match status {
+        Some(429) => FailureKind::RateLimited { retry_after: None },
+        Some(401 | 403) => FailureKind::InvalidKey,
+        Some(402) => FailureKind::QuotaExhausted { retry_after: None },
+        _ => FailureKind::Transient,
+    };
+    Failure {
+        kind,
+        status,
+        message: message.to_owned(),
+    }
+}
+
+/// Relays OpenAI chunks byte for byte, reading usage, completion and in-band errors on the way.
+struct CompatStream {
+    client_wants_usage: bool,
+    usage: Option<Usage>,
+    finished: bool,
+}
+
+impl StreamDecoder for CompatStream {
+    fn event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, Failure> {
+        let data = event.data;
+        if data.trim_ascii() == b"[DONE]" {
+            return Ok(Flow::Done);
+        }
+        let peek: CompletionPeek = serde_json::from_slice(&data).map_err(|e| {
+            Failure::transport(
+                FailureKind::Transient,
+                format!("upstream sent a malformed stream event: {e}"),
+            )
+        })?;
+        if let Some(error) = peek.error {
+            return Err(in_band_error(&error));
+        }
+        if peek.usage.is_some() {
+            self.usage = peek.usage;
+        }
+        let choices = peek.choices.unwrap_or_default();
+        if choices
+            .iter()
+            .any(|c| c.finish_reason.as_ref().is_some_and(|f| !f.is_null()))
+        {
+            self.finished = true;
+        }
+        let usage_only = choices.is_empty() && peek.usage.is_some();
+        if !usage_only || self.client_wants_usage {
+            out.push(Bytes::from(data));
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Bytes>) -> Result<(), Failure> {
+        if self.finished {
+            Ok(())
+        } else {
+            Err(Failure::transport(
+                FailureKind::Transient,
+                "upstream closed the stream before the answer was complete",
+            ))
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: &str) -> ChatRequest {
+        ChatRequest::parse(json.as_bytes()).unwrap()
+    }
+
+    fn body_for(platform: Platform, json: &str) -> Value {
+        let adapter = OpenAiCompat::for_platform(platform).unwrap();
+        let target = Target {
+            base_url: "http://x/v1",
+            model: "m",
+            secret: "k",
+        };
+        let up = adapter.chat_request(&target, &request(json)).unwrap();
+        assert_eq!(up.url, "http://x/v1/chat/completions");
+        serde_json::from_slice(&up.body).unwrap()
+    }
+
+    #[test]
+    fn passes_unknown_fields_and_replaces_model() {
+        let b = body_for(
+            Platform::Groq,
+            r#"{"model":"auto","messages":[{"role":"user","content":"hi"}],"temperature":0.5,"logit_bias":{},"session_id":"s"}"#,
+        );
+        assert_eq!(b["model"], "m");
+        assert_eq!(b["temperature"], 0.5);
+        assert!(b.get("logit_bias").is_none());
+        assert!(b.get("session_id").is_none());
+    }
+
+    #[test]
+    fn mistral_renames_seed_and_uses_max_tokens() {
+        let b = body_for(
+            Platform::Mistral,
+            r#"{"messages":[{"role":"user","content":"hi"}],"seed":7,"max_completion_tokens":9,"stream":true,"stream_options":{"include_usage":true}}"#,
+        );
+        assert_eq!(b["random_seed"], 7);
+        assert_eq!(b["max_tokens"], 9);
+        assert!(b.get("max_completion_tokens").is_none());
+        assert!(b.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn streaming_asks_for_usage_where_supported_and_keeps_client_choice_elsewhere() {
+        let b = body_for(
+            Platform::Groq,
+            r#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+        );
+        assert_eq!(b["stream_options"]["include_usage"], true);
+        let b = body_for(
+            Platform::Custom,
+            r#"{"messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#,
+        );
+        assert_eq!(b["stream_options"]["include_usage"], true);
+        let b = body_for(
+            Platform::Custom,
+            r#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+        );
+        assert!(b.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn nvidia_serialises_tool_calls() {
+        let b = body_for(
+            Platform::Nvidia,
+            r#"{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
+        );
+        assert_eq!(b["parallel_tool_calls"], false);
+    }
+
+    fn event(data: &str) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: data.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn stream_relays_bytes_and_hides_unrequested_usage() {
+        let mut d = CompatStream {
+            client_wants_usage: false,
+            usage: None,
+            finished: false,
+        };
+        let mut out = Vec::new();
+        let chunk = r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
+        assert_eq!(d.event(event(chunk), &mut out), Ok(Flow::Continue));
+        assert_eq!(out[0], chunk.as_bytes());
+        let usage =
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+        d.event(event(usage), &mut out).unwrap();
+        assert_eq!(
+            out.len(),
+            1,
+            "usage-only chunk must not reach a client that did not ask"
+        );
+        assert_eq!(
+            d.usage(),
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 2
+            })
+        );
+        assert!(
+            d.finish(&mut out).is_err(),
+            "no finish_reason seen: incomplete"
+        );
+        assert_eq!(d.event(event("[DONE]"), &mut out), Ok(Flow::Done));
+    }
+
+    #[test]
+    fn in_band_error_fails_the_stream() {
+        let mut d = CompatStream {
+            client_wants_usage: true,
+            usage: None,
+            finished: false,
+        };
+        let err = d
+            .event(event(r#"{"error":{"code":429,"message":"Provider returned error"},"choices":[{"finish_reason":"error"}]}"#), &mut Vec::new())
+            .unwrap_err();
+        assert_eq!(err.kind, FailureKind::RateLimited { retry_after: None });
+    }
+
+    #[test]
+    fn non_stream_body_is_relayed_unchanged() {
+        let adapter = OpenAiCompat::for_platform(Platform::Groq).unwrap();
+        let body = Bytes::from_static(br#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#);
+        let (out, usage) = adapter.decode_body(body.clone()).unwrap();
+        assert_eq!(out, body);
+        assert_eq!(usage.map(|u| u.total()), Some(3));
+        assert!(adapter.decode_body(Bytes::from_static(b"<html>")).is_err());
+    }
+}

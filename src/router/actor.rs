@@ -1,0 +1,400 @@
+//! RouterActor: owns the route table, the keys' encrypted material, key health and sticky sessions, and hands
+//! handlers an ordered candidate list. It never calls upstreams and never blocks: database reads and writes go
+//! through the `Db` actor in the background.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::limiter::{RateLimiterActor, SetLimits};
+use super::sticky::{SessionKey, StickyMap};
+use crate::catalog::Catalog;
+use crate::keys::CustomModel;
+use crate::platform::Platform;
+use crate::providers::{FailureKind, Registry};
+use crate::routing::candidates::{KeyId, KeyOffer, RouteTable, Unroutable};
+use crate::store::{self, Db};
+use crate::timefmt::now_unix_ms;
+
+/// How often the database is checked for changes made outside this process (the CLI).
+const RELOAD_POLL: Duration = Duration::from_secs(5);
+/// Most candidates handed out per request; attempts stop far earlier, this only bounds the work.
+const MAX_CANDIDATES: usize = 256;
+/// Most conversations remembered for stickiness.
+const STICKY_CAPACITY: usize = 100_000;
+
+/// A provider key as routing needs it: still sealed; opened only for the call that uses it.
+#[derive(Debug)]
+pub struct KeyMaterial {
+    /// Database id.
+    pub id: KeyId,
+    /// Its platform.
+    pub platform: Platform,
+    /// AES-GCM nonce.
+    pub nonce: Vec<u8>,
+    /// Sealed key.
+    pub ciphertext: Vec<u8>,
+    /// Base URL requests with this key go to.
+    pub base_url: Arc<str>,
+}
+
+/// Everything the router is built from, read from the database.
+#[derive(Debug, Default)]
+pub struct RoutingData {
+    /// All provider keys.
+    pub keys: Vec<store::keys::KeyRow>,
+    /// The fallback chain in order.
+    pub chain: Vec<store::chain::ChainRow>,
+    /// The configuration revision this was read at.
+    pub revision: i64,
+}
+
+impl RoutingData {
+    /// Reads keys, chain and revision in one go.
+    pub fn load(conn: &mut store::Conn) -> Result<RoutingData, store::StoreError> {
+        Ok(RoutingData {
+            keys: store::keys::list(conn)?,
+            chain: store::chain::list(conn)?,
+            revision: store::settings::revision(conn)?,
+        })
+    }
+}
+
+/// One (platform, model, key) to try.
+#[derive(Clone)]
+pub struct Candidate {
+    /// Platform.
+    pub platform: Platform,
+    /// Model id on that platform.
+    pub model: Arc<str>,
+    /// The key, sealed.
+    pub key: Arc<KeyMaterial>,
+    /// The budget of this triple.
+    pub limiter: Addr<RateLimiterActor>,
+}
+
+/// Owns routing state.
+pub struct RouterActor {
+    db: Db,
+    catalog: Arc<Catalog>,
+    registry: Arc<Registry>,
+    table: RouteTable,
+    keys: HashMap<KeyId, Arc<KeyMaterial>>,
+    invalid: HashSet<KeyId>,
+    limiters: HashMap<(Platform, Arc<str>, KeyId), Addr<RateLimiterActor>>,
+    sticky: StickyMap,
+    rotation: usize,
+    revision: i64,
+}
+
+impl RouterActor {
+    /// A router over data already read at startup.
+    pub fn new(
+        db: Db,
+        catalog: Arc<Catalog>,
+        registry: Arc<Registry>,
+        data: RoutingData,
+    ) -> RouterActor {
+        let mut router = RouterActor {
+            db,
+            catalog,
+            registry,
+            table: RouteTable::default(),
+            keys: HashMap::new(),
+            invalid: HashSet::new(),
+            limiters: HashMap::new(),
+            sticky: StickyMap::new(STICKY_CAPACITY),
+            rotation: 0,
+            revision: 0,
+        };
+        router.apply(data);
+        router
+    }
+
+    /// Rebuilds the route table and key material from freshly read data.
+    fn apply(&mut self, data: RoutingData) {
+        self.revision = data.revision;
+        self.invalid.clear();
+        self.keys.clear();
+        let mut offers = Vec::with_capacity(data.keys.len());
+        for row in &data.keys {
+            let Ok(platform) = row.platform.parse::<Platform>() else {
+                log::warn!(
+                    "key {} has unknown platform '{}'; ignored",
+                    row.id,
+                    row.platform
+                );
+                continue;
+            };
+            let base_url = match (&row.base_url, self.registry.base_url(platform)) {
+                (Some(own), _) if platform == Platform::Custom => {
+                    own.trim_end_matches('/').to_owned()
+                }
+                (_, Some(url)) => url.to_owned(),
+                _ => continue,
+            };
+            let custom_models: Vec<CustomModel> = match &row.models {
+                Some(json) => serde_json::from_str(json).unwrap_or_else(|e| {
+                    log::warn!("key {} has unreadable models ({e}); it serves none", row.id);
+                    Vec::new()
+                }),
+                None => Vec::new(),
+            };
+            offers.push(KeyOffer {
+                id: row.id,
+                platform,
+                usable: row.enabled && row.status != "invalid",
+                custom_models: custom_models
+                    .into_iter()
+                    .map(|m| (m.id, m.limits))
+                    .collect(),
+            });
+            self.keys.insert(
+                row.id,
+                Arc::new(KeyMaterial {
+                    id: row.id,
+                    platform,
+                    nonce: row.nonce.clone(),
+                    ciphertext: row.ciphertext.clone(),
+                    base_url: Arc::from(base_url),
+                }),
+            );
+        }
+        let chain: Vec<(Platform, String, bool)> = data
+            .chain
+            .iter()
+            .filter_map(|c| Some((c.platform.parse().ok()?, c.model.clone(), c.enabled)))
+            .collect();
+        let registry = self.registry.clone();
+        self.table = RouteTable::build(&chain, &self.catalog, &offers, |p| registry.supports(p));
+        let table = &self.table;
+        self.limiters.retain(|(platform, model, key), addr| {
+            match table.limits(*platform, model, *key) {
+                Some(limits) => {
+                    addr.do_send(SetLimits(limits));
+                    true
+                }
+                None => false,
+            }
+        });
+    }
+
+    fn limiter(
+        &mut self,
+        platform: Platform,
+        model: &Arc<str>,
+        key: KeyId,
+    ) -> Addr<RateLimiterActor> {
+        let limits = self.table.limits(platform, model, key).unwrap_or_default();
+        self.limiters
+            .entry((platform, model.clone(), key))
+            .or_insert_with(|| RateLimiterActor::new(limits).start())
+            .clone()
+    }
+
+    fn reload(&mut self, ctx: &mut Context<Self>, only_if_changed: bool) {
+        let known = self.revision;
+        let db = self.db.clone();
+        let read = async move {
+            db.run(move |conn| {
+                if only_if_changed && store::settings::revision(conn)? == known {
+                    return Ok(None);
+                }
+                RoutingData::load(conn).map(Some)
+            })
+            .await
+        };
+        ctx.spawn(read.into_actor(self).map(|result, router, _| match result {
+            Ok(Some(data)) => router.apply(data),
+            Ok(None) => {}
+            Err(e) => log::warn!("could not reload keys and chain: {e}"),
+        }));
+    }
+}
+
+impl Actor for RouterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(RELOAD_POLL, |router, ctx| router.reload(ctx, true));
+    }
+}
+
+/// Asks for the candidates of one request, in the order to try them.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Candidate>, Unroutable>")]
+pub struct Plan {
+    /// `auto`, a model id, or `platform/model`.
+    pub model: String,
+    /// The conversation, for stickiness.
+    pub session: SessionKey,
+}
+
+impl Handler<Plan> for RouterActor {
+    type Result = MessageResult<Plan>;
+
+    fn handle(&mut self, msg: Plan, _: &mut Context<Self>) -> Self::Result {
+        let offers = match self.table.resolve(&msg.model) {
+            Ok(offers) => offers,
+            Err(e) => return MessageResult(Err(e)),
+        };
+        let sticky = self
+            .sticky
+            .get(msg.session, now_unix_ms())
+            .and_then(|(p, m)| self.table.find(p, m));
+        self.rotation = self.rotation.wrapping_add(1);
+        let invalid = &self.invalid;
+        let pairs = self
+            .table
+            .candidates(&offers, sticky, self.rotation, |k| invalid.contains(&k));
+        if pairs.is_empty() {
+            return MessageResult(Err(Unroutable::NoKeys));
+        }
+        let mut out = Vec::with_capacity(pairs.len());
+        for (offer, key_id) in pairs.into_iter().take(MAX_CANDIDATES) {
+            let (platform, model) = {
+                let o = self.table.offer(offer);
+                (o.platform, o.model.clone())
+            };
+            let Some(key) = self.keys.get(&key_id).cloned() else {
+                continue;
+            };
+            let limiter = self.limiter(platform, &model, key_id);
+            out.push(Candidate {
+                platform,
+                model,
+                key,
+                limiter,
+            });
+        }
+        MessageResult(Ok(out))
+    }
+}
+
+/// Reports that a candidate served a turn, binding the conversation to it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Served {
+    /// The conversation.
+    pub session: SessionKey,
+    /// Who served.
+    pub platform: Platform,
+    /// Which model.
+    pub model: Arc<str>,
+}
+
+impl Handler<Served> for RouterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Served, _: &mut Context<Self>) {
+        self.sticky
+            .bind(msg.session, msg.platform, msg.model, now_unix_ms());
+    }
+}
+
+/// Reports a failed attempt that says something about the key itself.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct KeyFailed {
+    /// The key.
+    pub key: KeyId,
+    /// What happened.
+    pub kind: FailureKind,
+    /// The provider's reason, stored as the key's last error.
+    pub message: String,
+}
+
+impl Handler<KeyFailed> for RouterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: KeyFailed, ctx: &mut Context<Self>) {
+        let status = match msg.kind {
+            FailureKind::InvalidKey => {
+                self.invalid.insert(msg.key);
+                "invalid"
+            }
+            FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. } => "rate_limited",
+            _ => return,
+        };
+        let (key, message) = (msg.key, msg.message);
+        let db = self.db.clone();
+        let write = async move {
+            db.run(move |conn| {
+                store::keys::set_status(conn, key, status, Some(&message), now_unix_ms())
+            })
+            .await
+        };
+        ctx.spawn(write.into_actor(self).map(move |result, _, _| {
+            if let Err(e) = result {
+                log::warn!("could not record status of key {key}: {e}");
+            }
+        }));
+    }
+}
+
+/// Re-reads keys and chain now (after an admin change).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload;
+
+impl Handler<Reload> for RouterActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
+        self.reload(ctx, false);
+    }
+}
+
+/// Lists every (platform, model, key) budget holder, creating limiters that do not exist yet.
+#[derive(Message)]
+#[rtype(result = "Vec<(Platform, Arc<str>, KeyId, Addr<RateLimiterActor>)>")]
+pub struct ListBudgets;
+
+impl Handler<ListBudgets> for RouterActor {
+    type Result = MessageResult<ListBudgets>;
+
+    fn handle(&mut self, _: ListBudgets, _: &mut Context<Self>) -> Self::Result {
+        let mut triples: Vec<(Platform, Arc<str>, KeyId)> = self
+            .table
+            .triples()
+            .map(|(p, m, k)| (p, m.clone(), k))
+            .collect();
+        triples.sort();
+        let out = triples
+            .into_iter()
+            .map(|(p, m, k)| {
+                let addr = self.limiter(p, &m, k);
+                (p, m, k, addr)
+            })
+            .collect();
+        MessageResult(out)
+    }
+}
+
+/// Lists model ids that have at least one usable key, with the platform that serves each first.
+#[derive(Message)]
+#[rtype(result = "Vec<(Arc<str>, Platform)>")]
+pub struct ListModels;
+
+impl Handler<ListModels> for RouterActor {
+    type Result = MessageResult<ListModels>;
+
+    fn handle(&mut self, _: ListModels, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.table.servable_models())
+    }
+}
+
+/// Fetches one key's material, for probes.
+#[derive(Message)]
+#[rtype(result = "Option<Arc<KeyMaterial>>")]
+pub struct GetKey(pub KeyId);
+
+impl Handler<GetKey> for RouterActor {
+    type Result = Option<Arc<KeyMaterial>>;
+
+    fn handle(&mut self, msg: GetKey, _: &mut Context<Self>) -> Self::Result {
+        self.keys.get(&msg.0).cloned()
+    }
+}

@@ -1,0 +1,86 @@
+//! RateLimiterActor: owns the budget of one (platform, model, key) so that concurrent requests take and settle
+//! leases one at a time. The decisions themselves are in `routing::budget`.
+
+use actix::prelude::*;
+
+use crate::catalog::Limits;
+use crate::routing::budget::{Budget, Denial, Lease, Settlement, Snapshot};
+use crate::timefmt::now_unix_ms;
+
+/// Holds one budget.
+pub struct RateLimiterActor {
+    budget: Budget,
+}
+
+impl RateLimiterActor {
+    /// A limiter with fresh windows.
+    pub fn new(limits: Limits) -> RateLimiterActor {
+        RateLimiterActor {
+            budget: Budget::new(limits),
+        }
+    }
+}
+
+impl Actor for RateLimiterActor {
+    type Context = Context<Self>;
+}
+
+/// Asks for a lease for a request estimated at `tokens`.
+#[derive(Message)]
+#[rtype(result = "Result<Lease, Denial>")]
+pub struct Acquire {
+    /// Estimated prompt tokens plus the output reserve.
+    pub tokens: u64,
+}
+
+impl Handler<Acquire> for RateLimiterActor {
+    type Result = MessageResult<Acquire>;
+
+    fn handle(&mut self, msg: Acquire, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.budget.acquire(msg.tokens, now_unix_ms()))
+    }
+}
+
+/// Returns a lease with how its request ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Settle {
+    /// The lease being returned.
+    pub lease: Lease,
+    /// How the attempt ended.
+    pub settlement: Settlement,
+}
+
+impl Handler<Settle> for RateLimiterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Settle, _: &mut Context<Self>) {
+        self.budget.settle(msg.lease, msg.settlement, now_unix_ms());
+    }
+}
+
+/// Updates the limits after a catalog or key change.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLimits(pub Limits);
+
+impl Handler<SetLimits> for RateLimiterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetLimits, _: &mut Context<Self>) {
+        self.budget.set_limits(msg.0);
+    }
+}
+
+/// Reads the current use of every window.
+#[derive(Message)]
+#[rtype(result = "Snapshot")]
+pub struct ReadBudget;
+
+impl Handler<ReadBudget> for RateLimiterActor {
+    type Result = MessageResult<ReadBudget>;
+
+    fn handle(&mut self, _: ReadBudget, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.budget.snapshot(now_unix_ms()))
+    }
+}

@@ -1,0 +1,353 @@
+//! Which (platform, model, key) candidates may serve a request, in the order they are tried.
+//!
+//! The route table is rebuilt whenever keys or the chain change; resolving a request against it allocates only
+//! the candidate list.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::catalog::{Catalog, Limits};
+use crate::platform::Platform;
+
+/// A provider key's database id.
+pub type KeyId = i64;
+
+/// What the route table needs to know about one provider key.
+#[derive(Debug, Clone)]
+pub struct KeyOffer {
+    /// Database id.
+    pub id: KeyId,
+    /// Its platform.
+    pub platform: Platform,
+    /// Enabled and not known to be invalid.
+    pub usable: bool,
+    /// For custom keys: the models it serves and their budgets.
+    pub custom_models: Vec<(String, Limits)>,
+}
+
+/// One routable (platform, model) and the keys able to serve it.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// Platform that serves it.
+    pub platform: Platform,
+    /// Model id as the platform names it.
+    pub model: Arc<str>,
+    /// Whether `auto` may use it (an enabled chain entry).
+    pub in_auto: bool,
+    /// Usable keys, in id order.
+    pub keys: Vec<KeyId>,
+}
+
+/// Why a request cannot be routed at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unroutable {
+    /// No platform offers the model.
+    UnknownModel,
+    /// Offered, but no enabled, healthy key can serve it.
+    NoKeys,
+}
+
+/// Every routable offer: the chain first (its order is priority), then everything else reachable by name.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    offers: Vec<Offer>,
+    by_model: HashMap<Arc<str>, Vec<usize>>,
+    by_pair: HashMap<(Platform, Arc<str>), usize>,
+    limits: HashMap<(Platform, Arc<str>, KeyId), Limits>,
+}
+
+impl RouteTable {
+    /// Builds the table from the chain (platform, model, enabled), the catalog and the keys.
+    /// `supported` says which platforms have an adapter; others are left out.
+    pub fn build(
+        chain: &[(Platform, String, bool)],
+        catalog: &Catalog,
+        keys: &[KeyOffer],
+        supported: impl Fn(Platform) -> bool,
+    ) -> RouteTable {
+        let mut table = RouteTable::default();
+        let catalog_pairs = catalog
+            .entries()
+            .iter()
+            .map(|e| (e.platform, e.model.as_str()));
+        let custom_pairs = keys.iter().flat_map(|k| {
+            k.custom_models
+                .iter()
+                .map(move |(m, _)| (k.platform, m.as_str()))
+        });
+        let chain_pairs = chain
+            .iter()
+            .map(|(p, m, enabled)| (*p, m.as_str(), *enabled));
+        let rest = catalog_pairs
+            .chain(custom_pairs)
+            .map(|(p, m)| (p, m, false));
+        for (platform, model, in_auto) in chain_pairs.chain(rest) {
+            if !supported(platform) || table.by_pair.contains_key(&(platform, Arc::from(model))) {
+                continue;
+            }
+            let known = platform == Platform::Custom || catalog.get(platform, model).is_some();
+            let custom = keys
+                .iter()
+                .any(|k| k.custom_models.iter().any(|(m, _)| m == model));
+            if !known || (platform == Platform::Custom && !custom) {
+                continue;
+            }
+            let model: Arc<str> = Arc::from(model);
+            let mut offer_keys = Vec::new();
+            for key in keys.iter().filter(|k| k.platform == platform) {
+                let limits = if platform == Platform::Custom {
+                    match key.custom_models.iter().find(|(m, _)| **m == *model) {
+                        Some((_, limits)) => *limits,
+                        None => continue,
+                    }
+                } else {
+                    catalog
+                        .get(platform, &model)
+                        .map(|e| e.limits)
+                        .unwrap_or_default()
+                };
+                table
+                    .limits
+                    .insert((platform, model.clone(), key.id), limits);
+                if key.usable {
+                    offer_keys.push(key.id);
+                }
+            }
+            let index = table.offers.len();
+            table.by_model.entry(model.clone()).or_default().push(index);
+            table.by_pair.insert((platform, model.clone()), index);
+            table.offers.push(Offer {
+                platform,
+                model,
+                in_auto,
+                keys: offer_keys,
+            });
+        }
+        table
+    }
+
+    /// The offer at an index returned by `resolve`.
+    pub fn offer(&self, index: usize) -> &Offer {
+        &self.offers[index]
+    }
+
+    /// The budgets of one (platform, model, key).
+    /// `None` when the table does not know the triple.
+    pub fn limits(&self, platform: Platform, model: &Arc<str>, key: KeyId) -> Option<Limits> {
+        self.limits.get(&(platform, model.clone(), key)).copied()
+    }
+
+    /// Every (platform, model, key) the table knows, for budget listings.
+    pub fn triples(&self) -> impl Iterator<Item = (Platform, &Arc<str>, KeyId)> {
+        self.limits.keys().map(|(p, m, k)| (*p, m, *k))
+    }
+
+    /// Model ids that have at least one usable key, in priority order, without duplicates.
+    pub fn servable_models(&self) -> Vec<(Arc<str>, Platform)> {
+        let mut seen = std::collections::HashSet::new();
+        self.offers
+            .iter()
+            .filter(|o| !o.keys.is_empty() && seen.insert(o.model.clone()))
+            .map(|o| (o.model.clone(), o.platform))
+            .collect()
+    }
+
+    /// The offers a requested model name may use, in priority order.
+    ///
+    /// `auto` is the enabled chain; `platform/model` pins one offer; anything else is a model id served by every
+    /// platform offering it. A name like `groq/compound` that is itself a model id still resolves.
+    pub fn resolve(&self, requested: &str) -> Result<Vec<usize>, Unroutable> {
+        let offers: Vec<usize> = if requested == "auto" {
+            (0..self.offers.len())
+                .filter(|&i| self.offers[i].in_auto)
+                .collect()
+        } else if let Some(&i) = requested
+            .split_once('/')
+            .and_then(|(p, m)| Some((p.parse::<Platform>().ok()?, m)))
+            .and_then(|(p, m)| self.by_pair.get(&(p, Arc::from(m))))
+        {
+            vec![i]
+        } else {
+            match self.by_model.get(requested) {
+                Some(found) => found.clone(),
+                None => return Err(Unroutable::UnknownModel),
+            }
+        };
+        if offers.iter().all(|&i| self.offers[i].keys.is_empty()) {
+            return Err(Unroutable::NoKeys);
+        }
+        Ok(offers)
+    }
+
+    /// Expands offers into (offer, key) candidates: the sticky offer first, keys rotated by `rotation` so load
+    /// spreads over a platform's keys, and `skip` keys left out.
+    pub fn candidates(
+        &self,
+        offers: &[usize],
+        sticky: Option<usize>,
+        rotation: usize,
+        skip: impl Fn(KeyId) -> bool,
+    ) -> Vec<(usize, KeyId)> {
+        let ordered = sticky
+            .filter(|s| offers.contains(s))
+            .into_iter()
+            .chain(offers.iter().copied().filter(|&i| Some(i) != sticky));
+        let mut out = Vec::new();
+        for index in ordered {
+            let keys = &self.offers[index].keys;
+            let n = keys.len();
+            for j in 0..n {
+                let key = keys[(j + rotation) % n];
+                if !skip(key) {
+                    out.push((index, key));
+                }
+            }
+        }
+        out
+    }
+
+    /// The offer serving exactly this (platform, model), if any.
+    pub fn find(&self, platform: Platform, model: &str) -> Option<usize> {
+        self.by_pair.get(&(platform, Arc::from(model))).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::parse(
+            r#"{"models":[
+            {"platform":"groq","model":"llama","context":8192,"limits":{"rpm":30}},
+            {"platform":"cerebras","model":"llama","context":8192},
+            {"platform":"groq","model":"compound","context":8192},
+            {"platform":"groq","model":"groq/compound","context":8192},
+            {"platform":"mistral","model":"small","context":8192}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn key(id: KeyId, platform: Platform) -> KeyOffer {
+        KeyOffer {
+            id,
+            platform,
+            usable: true,
+            custom_models: vec![],
+        }
+    }
+
+    fn chain() -> Vec<(Platform, String, bool)> {
+        vec![
+            (Platform::Mistral, "small".into(), true),
+            (Platform::Groq, "llama".into(), true),
+            (Platform::Cerebras, "llama".into(), false),
+        ]
+    }
+
+    fn table(keys: &[KeyOffer]) -> RouteTable {
+        RouteTable::build(&chain(), &catalog(), keys, |_| true)
+    }
+
+    fn names(t: &RouteTable, offers: &[usize]) -> Vec<String> {
+        offers
+            .iter()
+            .map(|&i| format!("{}/{}", t.offer(i).platform, t.offer(i).model))
+            .collect()
+    }
+
+    #[test]
+    fn auto_walks_enabled_chain_in_order() {
+        let t = table(&[
+            key(1, Platform::Groq),
+            key(2, Platform::Mistral),
+            key(3, Platform::Cerebras),
+        ]);
+        assert_eq!(
+            names(&t, &t.resolve("auto").unwrap()),
+            ["mistral/small", "groq/llama"]
+        );
+    }
+
+    #[test]
+    fn model_id_tries_every_platform_and_pin_picks_one() {
+        let t = table(&[key(1, Platform::Groq), key(3, Platform::Cerebras)]);
+        assert_eq!(
+            names(&t, &t.resolve("llama").unwrap()),
+            ["groq/llama", "cerebras/llama"]
+        );
+        assert_eq!(
+            names(&t, &t.resolve("cerebras/llama").unwrap()),
+            ["cerebras/llama"]
+        );
+        assert_eq!(
+            names(&t, &t.resolve("groq/compound").unwrap()),
+            ["groq/compound"]
+        );
+        assert_eq!(
+            names(&t, &t.resolve("groq/groq/compound").unwrap()),
+            ["groq/groq/compound"]
+        );
+    }
+
+    #[test]
+    fn unknown_model_differs_from_model_without_keys() {
+        let t = table(&[key(1, Platform::Groq)]);
+        assert_eq!(t.resolve("gpt-9"), Err(Unroutable::UnknownModel));
+        assert_eq!(t.resolve("small"), Err(Unroutable::NoKeys));
+        assert_eq!(table(&[]).resolve("auto"), Err(Unroutable::NoKeys));
+    }
+
+    #[test]
+    fn unusable_keys_are_not_offered() {
+        let mut k = key(1, Platform::Groq);
+        k.usable = false;
+        assert_eq!(table(&[k]).resolve("llama"), Err(Unroutable::NoKeys));
+    }
+
+    #[test]
+    fn sticky_goes_first_and_keys_rotate() {
+        let t = table(&[
+            key(1, Platform::Groq),
+            key(2, Platform::Groq),
+            key(3, Platform::Mistral),
+        ]);
+        let offers = t.resolve("auto").unwrap();
+        let groq = t.find(Platform::Groq, "llama");
+        assert_eq!(
+            t.candidates(&offers, groq, 0, |_| false),
+            [(1, 1), (1, 2), (0, 3)]
+        );
+        assert_eq!(
+            t.candidates(&offers, None, 1, |_| false),
+            [(0, 3), (1, 2), (1, 1)]
+        );
+        assert_eq!(t.candidates(&offers, None, 0, |k| k == 2), [(0, 3), (1, 1)]);
+    }
+
+    #[test]
+    fn custom_keys_offer_their_models_with_their_limits() {
+        let limits = Limits {
+            rpm: Some(2),
+            ..Limits::default()
+        };
+        let custom = KeyOffer {
+            id: 9,
+            platform: Platform::Custom,
+            usable: true,
+            custom_models: vec![("m1".into(), limits)],
+        };
+        let t = table(&[custom]);
+        assert_eq!(names(&t, &t.resolve("m1").unwrap()), ["custom/m1"]);
+        assert_eq!(names(&t, &t.resolve("custom/m1").unwrap()), ["custom/m1"]);
+        assert_eq!(
+            t.limits(Platform::Custom, &Arc::from("m1"), 9),
+            Some(limits)
+        );
+        assert_eq!(
+            t.resolve("auto"),
+            Err(Unroutable::NoKeys),
+            "custom models join auto only through the chain"
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! Starting and stopping the server: open the database, check secrets, start the actors and actix-web, and on
+//! SIGINT/SIGTERM drain in-flight requests (up to 30 s) and flush the request log.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread;
+
+use actix::prelude::*;
+use actix_web::{web, App, HttpServer};
+
+use crate::analytics::{Flush, RequestLogger};
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::http::{self, AppState, UnifiedKey};
+use crate::providers::actor::ProviderPool;
+use crate::providers::Registry;
+use crate::router::actor::RoutingData;
+use crate::router::RouterActor;
+use crate::{secrets, store};
+
+/// Seconds in-flight requests get to finish after a stop signal.
+const SHUTDOWN_GRACE_SECS: u64 = 30;
+/// Database threads: SQLite has one writer, readers run beside it in WAL mode.
+const DB_THREADS: usize = 2;
+
+/// Runs the server until a stop signal; the error says what to do.
+pub fn run(config: Config) -> Result<(), String> {
+    let _ = env_logger::Builder::new()
+        .parse_filters(&config.log_filter)
+        .format_timestamp_millis()
+        .try_init();
+    let catalog = Arc::new(Catalog::embedded()?);
+    let mut conn = store::open(&config.database_path).map_err(|e| e.to_string())?;
+    let prepared = secrets::prepare(&mut conn, &config, &catalog)?;
+    if let Some(path) = &prepared.generated_key_file {
+        log::warn!(
+            "No ENCRYPTION_KEY set: generated one at {} (mode 0600). Back it up: without it the stored provider keys \
+             cannot be decrypted.",
+            path.display()
+        );
+    }
+    if prepared.unified_key_created {
+        log::info!(
+            "Generated the unified API key (shown once; `freellmapi token` prints it again): {}",
+            prepared.unified_key
+        );
+    }
+    let data = RoutingData::load(&mut conn).map_err(|e| e.to_string())?;
+    drop(conn);
+    let listener = TcpListener::bind((config.host, config.port)).map_err(|e| {
+        format!(
+            "cannot listen on {}:{}: {e}. If another program uses the port, stop it or set PORT to a free one.",
+            config.host, config.port
+        )
+    })?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    if data.keys.is_empty() {
+        log::info!("No provider keys yet. Add one with `freellmapi keys add groq gsk_...` or POST /api/keys.");
+    }
+
+    actix_rt::System::new().block_on(async move {
+        let config = Arc::new(config);
+        let db = store::Db::start(config.database_path.clone(), DB_THREADS)
+            .map_err(|e| e.to_string())?;
+        let registry = Arc::new(Registry::new(&config));
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        let providers = ProviderPool::start(cores, config.connect_timeout);
+        let router = RouterActor::new(db.clone(), catalog.clone(), registry.clone(), data).start();
+        let logger = RequestLogger::new(db.clone()).start();
+        let state = web::Data::new(AppState {
+            config: config.clone(),
+            db,
+            cipher: Arc::new(prepared.cipher),
+            catalog,
+            registry,
+            unified_key: UnifiedKey::new(prepared.unified_key),
+            router,
+            providers,
+            logger: logger.clone(),
+            started_unix_secs: crate::timefmt::now_unix_ms() / 1000,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(http::json_config())
+                .app_data(http::path_config())
+                .app_data(http::query_config())
+                .configure(http::configure)
+        })
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .listen(listener)
+        .map_err(|e| format!("cannot start the HTTP server: {e}"))?
+        .run();
+        log::info!(
+            "freellmapi listening on http://{address} (OpenAI base URL http://{address}/v1)"
+        );
+        let served = server
+            .await
+            .map_err(|e| format!("the HTTP server failed: {e}"));
+        log::info!("stopping: flushing the request log");
+        if let Err(e) = logger.send(Flush).await {
+            log::warn!("could not flush the request log: {e}");
+        }
+        System::current().stop();
+        served
+    })
+}
