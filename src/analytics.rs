@@ -1,1 +1,216 @@
-//! (in progress)
+//! The request log, written off the request path: handlers `do_send` a record, the RequestLogger batches records
+//! and writes them once a second through the `Db` actor, keeps them across database hiccups (bounded), prunes
+//! old rows, and flushes everything on shutdown.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use crate::store::requests::{self, NewRequestLog};
+use crate::store::Db;
+use crate::timefmt::now_unix_ms;
+
+/// How often buffered records are written.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// A flush starts early once this many records wait.
+const FLUSH_AT: usize = 512;
+/// Most records kept while the database is failing; the oldest go first.
+const MAX_PENDING: usize = 50_000;
+/// How long rows are kept.
+const RETENTION_MS: i64 = 30 * 86_400_000;
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// One upstream attempt of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptRecord {
+    /// Platform tried.
+    pub platform: String,
+    /// Model tried.
+    pub model: String,
+    /// Key used.
+    pub key_id: i64,
+    /// `ok` or the failure label.
+    pub outcome: String,
+    /// Upstream status, if it answered.
+    pub status: Option<u16>,
+    /// Time the attempt took.
+    pub latency_ms: u32,
+    /// The provider's reason, on failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One client request, as the chat handler reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Arrival (Unix ms).
+    pub ts_ms: i64,
+    /// Model asked for.
+    pub requested_model: String,
+    /// Serving platform.
+    pub platform: Option<String>,
+    /// Serving model.
+    pub model: Option<String>,
+    /// Client-visible status (499: client went away).
+    pub status: u16,
+    /// Time until the answer ended.
+    pub latency_ms: u32,
+    /// Prompt tokens.
+    pub prompt_tokens: u32,
+    /// Completion tokens.
+    pub completion_tokens: u32,
+    /// Upstream attempts.
+    pub attempts: u32,
+    /// Whether it streamed.
+    pub stream: bool,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// Every attempt.
+    pub attempt_log: Vec<AttemptRecord>,
+}
+
+fn clamp(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl From<RequestRecord> for NewRequestLog {
+    fn from(r: RequestRecord) -> Self {
+        NewRequestLog {
+            ts: r.ts_ms,
+            requested_model: r.requested_model,
+            platform: r.platform,
+            model: r.model,
+            status: i32::from(r.status),
+            latency_ms: clamp(r.latency_ms),
+            prompt_tokens: clamp(r.prompt_tokens),
+            completion_tokens: clamp(r.completion_tokens),
+            attempts: clamp(r.attempts),
+            stream: r.stream,
+            error: r.error,
+            attempt_log: (!r.attempt_log.is_empty())
+                .then(|| serde_json::to_string(&r.attempt_log).ok())
+                .flatten(),
+        }
+    }
+}
+
+/// Batches request records into the database.
+pub struct RequestLogger {
+    db: Db,
+    pending: VecDeque<NewRequestLog>,
+    writing: bool,
+}
+
+impl RequestLogger {
+    /// A logger writing through `db`.
+    pub fn new(db: Db) -> RequestLogger {
+        RequestLogger {
+            db,
+            pending: VecDeque::new(),
+            writing: false,
+        }
+    }
+
+    fn write_pending(&mut self, ctx: &mut Context<Self>) {
+        if self.writing || self.pending.is_empty() {
+            return;
+        }
+        self.writing = true;
+        let batch: Vec<NewRequestLog> = self.pending.drain(..).collect();
+        let db = self.db.clone();
+        let write = async move {
+            db.run(move |conn| {
+                Ok(match requests::insert_batch(conn, &batch) {
+                    Ok(()) => None,
+                    Err(e) => Some((e, batch)),
+                })
+            })
+            .await
+        };
+        ctx.spawn(write.into_actor(self).map(|result, logger, _| {
+            logger.writing = false;
+            match result {
+                Ok(None) => {}
+                Ok(Some((e, batch))) => {
+                    log::warn!("could not write the request log, will retry: {e}");
+                    for row in batch.into_iter().rev() {
+                        if logger.pending.len() < MAX_PENDING {
+                            logger.pending.push_front(row);
+                        }
+                    }
+                }
+                Err(e) => log::warn!("request log batch lost, the database did not answer: {e}"),
+            }
+        }));
+    }
+}
+
+impl Actor for RequestLogger {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(FLUSH_INTERVAL, |logger, ctx| logger.write_pending(ctx));
+        ctx.run_interval(PRUNE_INTERVAL, |logger, ctx| {
+            let db = logger.db.clone();
+            let prune = async move {
+                db.run(|conn| requests::prune_before(conn, now_unix_ms() - RETENTION_MS))
+                    .await
+            };
+            ctx.spawn(prune.into_actor(logger).map(|result, _, _| match result {
+                Ok(0) => {}
+                Ok(n) => log::info!("pruned {n} request log rows older than 30 days"),
+                Err(e) => log::warn!("could not prune the request log: {e}"),
+            }));
+        });
+    }
+}
+
+/// Records one request.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LogRequest(pub RequestRecord);
+
+impl Handler<LogRequest> for RequestLogger {
+    type Result = ();
+
+    fn handle(&mut self, msg: LogRequest, ctx: &mut Context<Self>) {
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+            log::warn!("request log backlog full; dropping the oldest record");
+        }
+        self.pending.push_back(msg.0.into());
+        if self.pending.len() >= FLUSH_AT {
+            self.write_pending(ctx);
+        }
+    }
+}
+
+/// Writes everything pending now (at shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush;
+
+impl Handler<Flush> for RequestLogger {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
+        let batch: Vec<NewRequestLog> = self.pending.drain(..).collect();
+        let db = self.db.clone();
+        Box::pin(
+            async move {
+                if batch.is_empty() {
+                    return;
+                }
+                if let Err(e) = db
+                    .run(move |conn| requests::insert_batch(conn, &batch))
+                    .await
+                {
+                    log::warn!("could not flush the request log: {e}");
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}

@@ -1,1 +1,368 @@
-//! (in progress)
+//! Provider-key management shared by the CLI and the admin API: validation, duplicate detection, sealing, and
+//! the masked view shown to users. Key material is never logged, returned or echoed in an error.
+
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Limits;
+use crate::config::validate_base_url;
+use crate::crypto::{key_aad, mask, Cipher};
+use crate::platform::Platform;
+use crate::store::keys::{KeyRow, NewKeyRow};
+use crate::store::{chain, keys as table, Conn, StoreError};
+use crate::timefmt::{iso8601_ms, now_unix_ms};
+
+/// A model served by a custom key, with optional budgets (an extension: plain ids are accepted too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "CustomModelInput")]
+pub struct CustomModel {
+    /// Model id as the server names it.
+    pub id: String,
+    /// Budgets, where the user gave some.
+    #[serde(flatten)]
+    pub limits: Limits,
+    /// Context window, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CustomModelInput {
+    Id(String),
+    Full {
+        id: String,
+        #[serde(flatten)]
+        limits: Limits,
+        #[serde(default)]
+        context: Option<u32>,
+    },
+}
+
+impl From<CustomModelInput> for CustomModel {
+    fn from(input: CustomModelInput) -> Self {
+        match input {
+            CustomModelInput::Id(id) => CustomModel {
+                id,
+                limits: Limits::default(),
+                context: None,
+            },
+            CustomModelInput::Full {
+                id,
+                limits,
+                context,
+            } => CustomModel {
+                id,
+                limits,
+                context,
+            },
+        }
+    }
+}
+
+/// A key as `GET /api/keys` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyView {
+    /// Row id.
+    pub id: i64,
+    /// Platform id.
+    pub platform: String,
+    /// User label.
+    pub label: String,
+    /// At most the last 4 characters.
+    pub masked: String,
+    /// `unknown healthy rate_limited invalid error`.
+    pub status: String,
+    /// Last probe or status change.
+    pub last_checked_at: Option<String>,
+    /// Last error seen.
+    pub last_error: Option<String>,
+    /// Whether routing may use it.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: String,
+    /// Custom keys: base URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Custom keys: models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<CustomModel>>,
+}
+
+impl From<KeyRow> for KeyView {
+    fn from(row: KeyRow) -> Self {
+        KeyView {
+            id: row.id,
+            platform: row.platform,
+            label: row.label,
+            masked: row.key_hint,
+            status: row.status,
+            last_checked_at: row.last_checked_at.map(iso8601_ms),
+            last_error: row.last_error,
+            enabled: row.enabled,
+            created_at: iso8601_ms(row.created_at),
+            base_url: row.base_url,
+            models: row.models.and_then(|m| serde_json::from_str(&m).ok()),
+        }
+    }
+}
+
+/// A key to add.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewKey {
+    /// Platform id.
+    pub platform: String,
+    /// The provider key.
+    pub key: String,
+    /// Optional label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Custom keys: base URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Custom keys: models.
+    #[serde(default)]
+    pub models: Vec<CustomModel>,
+}
+
+/// Why a key was not added.
+#[derive(Debug)]
+pub enum AddKeyError {
+    /// Bad input; the message says what.
+    Invalid(String),
+    /// The same key is already stored.
+    Conflict(String),
+    /// The database failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for AddKeyError {
+    fn from(e: StoreError) -> Self {
+        AddKeyError::Store(e)
+    }
+}
+
+impl std::fmt::Display for AddKeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddKeyError::Invalid(m) | AddKeyError::Conflict(m) => f.write_str(m),
+            AddKeyError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Validates, de-duplicates and stores a key; custom models join the end of the chain.
+pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, AddKeyError> {
+    let platform: Platform = new
+        .platform
+        .trim()
+        .parse()
+        .map_err(|e: crate::platform::UnknownPlatform| AddKeyError::Invalid(e.to_string()))?;
+    let secret = new.key.trim();
+    if secret.is_empty() {
+        return Err(AddKeyError::Invalid("'key' must not be empty".to_owned()));
+    }
+    if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AddKeyError::Invalid(
+            "'key' must not contain spaces or control characters".to_owned(),
+        ));
+    }
+    if platform == Platform::Cloudflare {
+        let valid = secret
+            .split_once(':')
+            .is_some_and(|(account, token)| !account.is_empty() && !token.is_empty());
+        if !valid {
+            return Err(AddKeyError::Invalid(
+                "a cloudflare key must be ACCOUNT_ID:API_TOKEN".to_owned(),
+            ));
+        }
+    }
+    let base_url = new
+        .base_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| u.trim_end_matches('/'));
+    if platform == Platform::Custom {
+        let url = base_url
+            .ok_or_else(|| AddKeyError::Invalid("a custom key needs 'base_url'".to_owned()))?;
+        validate_base_url(url).map_err(|why| AddKeyError::Invalid(format!("'base_url' {why}")))?;
+        if new.models.is_empty() || new.models.iter().any(|m| m.id.trim().is_empty()) {
+            return Err(AddKeyError::Invalid(
+                "a custom key needs 'models': a non-empty list of model ids".to_owned(),
+            ));
+        }
+    } else if base_url.is_some() || !new.models.is_empty() {
+        return Err(AddKeyError::Invalid(
+            "'base_url' and 'models' are only for the custom platform".to_owned(),
+        ));
+    }
+    for row in table::list(conn)?
+        .iter()
+        .filter(|r| r.platform == platform.id())
+    {
+        let same_url = row.base_url.as_deref() == base_url;
+        let stored = cipher.open(&row.nonce, &row.ciphertext, &key_aad(row.id, &row.platform));
+        if same_url && stored.is_ok_and(|s| s == secret) {
+            return Err(AddKeyError::Conflict(format!(
+                "this {platform} key is already stored as key {}",
+                row.id
+            )));
+        }
+    }
+    let models_json = (platform == Platform::Custom)
+        .then(|| serde_json::to_string(&new.models))
+        .transpose()
+        .map_err(|e| AddKeyError::Invalid(e.to_string()))?;
+    let label = new.label.as_deref().map(str::trim).unwrap_or_default();
+    let hint = mask(secret);
+    let row = conn.transaction(|conn| {
+        let row = table::insert(
+            conn,
+            &NewKeyRow {
+                platform: platform.id(),
+                label,
+                key_hint: &hint,
+                base_url,
+                models: models_json.as_deref(),
+                now_ms: now_unix_ms(),
+            },
+            |id| cipher.seal(secret.as_bytes(), &key_aad(id, platform.id())),
+        )?;
+        if platform == Platform::Custom {
+            let entries: Vec<(String, String)> = new
+                .models
+                .iter()
+                .map(|m| (platform.id().to_owned(), m.id.trim().to_owned()))
+                .collect();
+            chain::append(conn, &entries)?;
+        }
+        Ok::<_, StoreError>(row)
+    })?;
+    Ok(row.into())
+}
+
+/// Every key, masked.
+pub fn list(conn: &mut Conn) -> Result<Vec<KeyView>, StoreError> {
+    Ok(table::list(conn)?.into_iter().map(KeyView::from).collect())
+}
+
+/// One key, masked.
+pub fn get(conn: &mut Conn, id: i64) -> Result<Option<KeyView>, StoreError> {
+    Ok(table::get(conn, id)?.map(KeyView::from))
+}
+
+/// Changes label and/or enabled; `None` if absent.
+pub fn update(
+    conn: &mut Conn,
+    id: i64,
+    label: Option<&str>,
+    enabled: Option<bool>,
+) -> Result<Option<KeyView>, StoreError> {
+    Ok(table::update(conn, id, label.map(str::trim), enabled, now_unix_ms())?.map(KeyView::from))
+}
+
+/// Deletes a key; whether it existed.
+pub fn remove(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+    table::delete(conn, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_db::TempDb;
+
+    fn new(platform: &str, key: &str) -> NewKey {
+        NewKey {
+            platform: platform.into(),
+            key: key.into(),
+            label: None,
+            base_url: None,
+            models: vec![],
+        }
+    }
+
+    #[test]
+    fn adds_masked_and_rejects_duplicates() {
+        let db = TempDb::new();
+        let mut c = db.conn();
+        let cipher = Cipher::new(&[3; 32]);
+        let view = add(
+            &mut c,
+            &cipher,
+            new("groq", " gsk_abcdefghijklmnopqrstuvwx "),
+        )
+        .unwrap();
+        assert_eq!(view.masked, "…uvwx");
+        assert_eq!(view.status, "unknown");
+        let json = serde_json::to_string(&list(&mut c).unwrap()).unwrap();
+        assert!(!json.contains("gsk_abcdefghijklmnopqrstuvwx"));
+        assert!(matches!(
+            add(&mut c, &cipher, new("groq", "gsk_abcdefghijklmnopqrstuvwx")),
+            Err(AddKeyError::Conflict(_))
+        ));
+        assert!(add(
+            &mut c,
+            &cipher,
+            new("cerebras", "gsk_abcdefghijklmnopqrstuvwx")
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn validates_input() {
+        let db = TempDb::new();
+        let mut c = db.conn();
+        let cipher = Cipher::new(&[3; 32]);
+        for bad in [
+            new("openai", "k"),
+            new("groq", "  "),
+            new("groq", "a b"),
+            new("cloudflare", "token-only"),
+        ] {
+            assert!(matches!(
+                add(&mut c, &cipher, bad),
+                Err(AddKeyError::Invalid(_))
+            ));
+        }
+        let mut custom = new("custom", "k");
+        assert!(matches!(
+            add(&mut c, &cipher, custom.clone()),
+            Err(AddKeyError::Invalid(_))
+        ));
+        custom.base_url = Some("ftp://x".into());
+        custom.models = vec![CustomModel {
+            id: "m".into(),
+            limits: Limits::default(),
+            context: None,
+        }];
+        assert!(matches!(
+            add(&mut c, &cipher, custom.clone()),
+            Err(AddKeyError::Invalid(_))
+        ));
+        let mut groq = new("groq", "k1234567");
+        groq.base_url = Some("http://x".into());
+        assert!(matches!(
+            add(&mut c, &cipher, groq),
+            Err(AddKeyError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn custom_models_accept_ids_or_budgets_and_join_the_chain() {
+        let db = TempDb::new();
+        let mut c = db.conn();
+        let cipher = Cipher::new(&[3; 32]);
+        let body = r#"{"platform":"custom","key":"k1","base_url":"http://127.0.0.1:9/v1/","models":["a",{"id":"b","rpm":2}]}"#;
+        let view = add(&mut c, &cipher, serde_json::from_str(body).unwrap()).unwrap();
+        assert_eq!(view.base_url.as_deref(), Some("http://127.0.0.1:9/v1"));
+        let models = view.models.unwrap();
+        assert_eq!(models[1].limits.rpm, Some(2));
+        let chain: Vec<String> = chain::list(&mut c)
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{}/{}", r.platform, r.model))
+            .collect();
+        assert_eq!(chain, ["custom/a", "custom/b"]);
+    }
+}

@@ -352,6 +352,7 @@ pub struct ProviderPool {
 impl ProviderPool {
     /// Starts `count` ProviderActors, each on a new arbiter; must run inside an actix System.
     pub fn start(count: usize, connect_timeout: Duration) -> ProviderPool {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let actors: Vec<_> = (0..count.max(1))
             .map(|_| {
                 let arbiter = Arbiter::new();

@@ -1,1 +1,249 @@
-//! (in progress)
+//! Persistence: SQLite through diesel, migrations embedded in the binary, one file per table with its queries.
+//!
+//! Async code never calls diesel directly: it sends a closure to the `Db` actor, which runs on a SyncArbiter
+//! (its own threads) with a timeout, so a slow disk never blocks an arbiter or hangs a request.
+
+pub mod chain;
+pub mod keys;
+pub mod requests;
+pub mod schema;
+pub mod settings;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actix::prelude::*;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// The connection type every query takes.
+pub type Conn = SqliteConnection;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// How long a database call may take before the caller gives up on it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A database failure, with what to do about it.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The file or its directory cannot be opened or created.
+    Open(String),
+    /// The file is not a usable freellmapi database.
+    Corrupt(String),
+    /// A query failed.
+    Query(diesel::result::Error),
+    /// The database actor did not answer in time or is gone.
+    Unavailable(String),
+    /// Stored data could not be interpreted.
+    Invalid(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Open(m) | StoreError::Corrupt(m) | StoreError::Invalid(m) => f.write_str(m),
+            StoreError::Query(e) => write!(f, "database error: {e}"),
+            StoreError::Unavailable(m) => write!(f, "database unavailable: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError::Query(e)
+    }
+}
+
+/// Opens (creating if needed) the database, sets the pragmas and runs pending migrations.
+pub fn open(path: &Path) -> Result<Conn, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Open(format!(
+                "cannot create the data directory {}: {e}. Check its permissions or set DATABASE_URL to a writable path.",
+                dir.display()
+            ))
+        })?;
+    }
+    let url = path
+        .to_str()
+        .ok_or_else(|| StoreError::Open(format!("{} is not a UTF-8 path", path.display())))?;
+    let mut conn = SqliteConnection::establish(url).map_err(|e| {
+        StoreError::Open(format!(
+            "cannot open the database {}: {e}. Check its permissions or set DATABASE_URL to a writable path.",
+            path.display()
+        ))
+    })?;
+    let corrupt = |e: &dyn fmt::Display| {
+        StoreError::Corrupt(format!(
+            "{} is not a valid freellmapi database ({e}). Move it aside (or restore a backup) and start again.",
+            path.display()
+        ))
+    };
+    conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+        .map_err(|e| corrupt(&e))?;
+    conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .map_err(|e| corrupt(&e))?;
+    conn.run_pending_migrations(MIGRATIONS)
+        .map_err(|e| corrupt(&e))?;
+    Ok(conn)
+}
+
+/// Owns one connection on a SyncArbiter thread.
+pub struct DbActor {
+    conn: Conn,
+}
+
+impl Actor for DbActor {
+    type Context = SyncContext<Self>;
+}
+
+type Job = Box<dyn FnOnce(&mut Conn) + Send>;
+
+/// Runs one closure against the connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RunJob(Job);
+
+impl Handler<RunJob> for DbActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunJob, _: &mut SyncContext<Self>) {
+        (msg.0)(&mut self.conn);
+    }
+}
+
+/// The handle async code uses to reach the database.
+#[derive(Clone)]
+pub struct Db {
+    addr: Addr<DbActor>,
+}
+
+impl Db {
+    /// Starts `threads` database actors, each with its own connection; must run inside an actix System.
+    pub fn start(path: PathBuf, threads: usize) -> Result<Db, StoreError> {
+        let mut conns = Vec::new();
+        for _ in 0..threads.max(1) {
+            conns.push(open(&path)?);
+        }
+        let conns = std::sync::Mutex::new(conns);
+        let addr = SyncArbiter::start(threads.max(1), move || {
+            let conn = conns.lock().ok().and_then(|mut c| c.pop());
+            match conn {
+                Some(conn) => DbActor { conn },
+                None => DbActor {
+                    conn: open_or_exit(&path),
+                },
+            }
+        });
+        Ok(Db { addr })
+    }
+
+    /// Runs `f` on a database thread and returns its result, or an error after a timeout.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Conn) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.addr
+            .send(RunJob(job))
+            .timeout(CALL_TIMEOUT)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the query was dropped".to_owned()))?
+    }
+}
+
+/// A restarted database thread whose file can no longer be opened cannot serve anything: say why and stop.
+fn open_or_exit(path: &Path) -> Conn {
+    match open(path) {
+        Ok(conn) => conn,
+        Err(e) => {
+            log::error!("{e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_db {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+
+    /// A fresh database file in the temp dir, removed on drop.
+    pub struct TempDb {
+        pub path: PathBuf,
+    }
+
+    impl TempDb {
+        pub fn new() -> TempDb {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir =
+                std::env::temp_dir().join(format!("freellmapi-test-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            TempDb {
+                path: dir.join("db.sqlite"),
+            }
+        }
+
+        pub fn conn(&self) -> Conn {
+            open(&self.path).unwrap()
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            if let Some(dir) = self.path.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_db::TempDb;
+    use super::*;
+
+    #[test]
+    fn opens_and_migrates_twice() {
+        let db = TempDb::new();
+        drop(db.conn());
+        let mut conn = db.conn();
+        assert_eq!(settings::revision(&mut conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn garbage_file_is_reported_as_corrupt() {
+        let db = TempDb::new();
+        std::fs::create_dir_all(db.path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &db.path,
+            b"this is not sqlite at all, just some bytes that fill a header",
+        )
+        .unwrap();
+        let err = open(&db.path).err().unwrap();
+        assert!(
+            err.to_string().contains("not a valid freellmapi database"),
+            "{err}"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn db_actor_runs_closures() {
+        let tmp = TempDb::new();
+        let db = Db::start(tmp.path.clone(), 2).unwrap();
+        let rev = db.run(settings::bump_revision).await.unwrap();
+        assert_eq!(rev, 1);
+    }
+}

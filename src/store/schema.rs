@@ -1,0 +1,54 @@
+//! The diesel schema, matching `migrations/`.
+
+diesel::table! {
+    provider_keys (id) {
+        id -> BigInt,
+        platform -> Text,
+        label -> Text,
+        ciphertext -> Binary,
+        nonce -> Binary,
+        key_hint -> Text,
+        base_url -> Nullable<Text>,
+        models -> Nullable<Text>,
+        status -> Text,
+        last_error -> Nullable<Text>,
+        last_checked_at -> Nullable<BigInt>,
+        enabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    fallback_chain (position) {
+        position -> BigInt,
+        platform -> Text,
+        model -> Text,
+        enabled -> Bool,
+    }
+}
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    request_log (id) {
+        id -> BigInt,
+        ts -> BigInt,
+        requested_model -> Text,
+        platform -> Nullable<Text>,
+        model -> Nullable<Text>,
+        status -> Integer,
+        latency_ms -> Integer,
+        prompt_tokens -> Integer,
+        completion_tokens -> Integer,
+        attempts -> Integer,
+        stream -> Bool,
+        error -> Nullable<Text>,
+        attempt_log -> Nullable<Text>,
+    }
+}
