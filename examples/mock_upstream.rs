@@ -41,7 +41,9 @@ async fn chat(settings: web::Data<Settings>, body: Bytes) -> HttpResponse {
     }
     let streamed = body.windows(13).any(|w| w == b"\"stream\":true");
     if !streamed || s.chunks == 0 {
-        return HttpResponse::Ok().content_type(ContentType::json()).body(ANSWER);
+        return HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(ANSWER);
     }
     let pieces = stream::unfold(0usize, move |i| async move {
         if i > s.chunks {
@@ -50,14 +52,24 @@ async fn chat(settings: web::Data<Settings>, body: Bytes) -> HttpResponse {
         if i > 0 && !s.chunk_delay.is_zero() {
             actix_rt::time::sleep(s.chunk_delay).await;
         }
-        let bytes = if i == s.chunks { Bytes::from_static(LAST) } else { Bytes::from_static(CHUNK) };
+        let bytes = if i == s.chunks {
+            Bytes::from_static(LAST)
+        } else {
+            Bytes::from_static(CHUNK)
+        };
         Some((Ok::<_, actix_web::Error>(bytes), i + 1))
     });
-    HttpResponse::Ok().content_type("text/event-stream").streaming(pieces)
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(pieces)
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() -> std::io::Result<()> {
@@ -77,7 +89,12 @@ fn main() -> std::io::Result<()> {
                 .app_data(web::Data::new(settings))
                 .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
                 .route("/{tail:.*}/chat/completions", web::post().to(chat))
-                .route("/{tail:.*}/models", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"object":"list","data":[]})) }))
+                .route(
+                    "/{tail:.*}/models",
+                    web::get().to(|| async {
+                        HttpResponse::Ok().json(serde_json::json!({"object":"list","data":[]}))
+                    }),
+                )
         })
         .workers(workers)
         .bind(("127.0.0.1", port))?

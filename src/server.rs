@@ -58,7 +58,8 @@ pub fn run(config: Config) -> Result<(), String> {
         log::info!("No provider keys yet. Add one with `freellmapi keys add groq gsk_...` or POST /api/keys.");
     }
 
-    actix_rt::System::new().block_on(async move {
+    let database_path = config.database_path.clone();
+    let served = actix_rt::System::new().block_on(async move {
         let config = Arc::new(config);
         let db = store::Db::start(config.database_path.clone(), DB_THREADS)
             .map_err(|e| e.to_string())?;
@@ -103,5 +104,9 @@ pub fn run(config: Config) -> Result<(), String> {
         }
         System::current().stop();
         served
-    })
+    });
+    if let Err(e) = store::checkpoint(&database_path) {
+        log::warn!("could not checkpoint the database at shutdown: {e}");
+    }
+    served
 }

@@ -8,11 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::AppState;
+use super::{reload, AppState};
 use crate::error::ApiError;
 use crate::keys::{self, AddKeyError, CustomModel, NewKey};
 use crate::platform::Platform;
-use crate::router::Reload;
 use crate::secrets;
 use crate::store::{chain, requests, StoreError};
 use crate::timefmt::{iso8601_ms, now_unix_ms};
@@ -58,7 +57,7 @@ async fn add_key(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRes
             AddKeyError::Conflict(m) => ApiError::conflict(m),
             AddKeyError::Store(e) => store_failed(e),
         })?;
-    state.router.do_send(Reload);
+    reload(&state).await;
     Ok(HttpResponse::Created().json(added))
 }
 
@@ -84,7 +83,7 @@ async fn update_key(
         .await
         .map_err(store_failed)?
         .ok_or_else(|| ApiError::not_found(format!("no key with id {id}")))?;
-    state.router.do_send(Reload);
+    reload(&state).await;
     Ok(HttpResponse::Ok().json(updated))
 }
 
@@ -101,7 +100,7 @@ async fn remove_key(
     {
         return Err(ApiError::not_found(format!("no key with id {id}")));
     }
-    state.router.do_send(Reload);
+    reload(&state).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -180,7 +179,7 @@ async fn put_chain(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpR
         .run(move |conn| chain::replace(conn, &rows))
         .await
         .map_err(store_failed)?;
-    state.router.do_send(Reload);
+    reload(&state).await;
     Ok(HttpResponse::Ok().json(entries))
 }
 

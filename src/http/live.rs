@@ -4,14 +4,13 @@ use actix_web::{web, HttpResponse};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use super::AppState;
+use super::{reload, AppState};
 use crate::crypto::key_aad;
 use crate::error::ApiError;
 use crate::providers::actor::{Probe, Timeouts};
 use crate::providers::{FailureKind, Target};
 use crate::router::actor::{GetKey, ListBudgets};
 use crate::router::limiter::ReadBudget;
-use crate::router::Reload;
 use crate::routing::budget::WindowUse;
 use crate::timefmt::{iso8601_ms, now_unix_ms};
 
@@ -121,7 +120,7 @@ async fn check_key(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| ApiError::not_found(format!("no key with id {id}")))?;
-    state.router.do_send(Reload);
+    reload(&state).await;
     Ok(HttpResponse::Ok().json(view))
 }
 

@@ -71,6 +71,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
+/// Makes the router re-read keys and chain, so the caller's change is in effect when it answers.
+pub(crate) async fn reload(state: &AppState) {
+    if let Err(e) = state.router.send(crate::router::Reload).await {
+        log::warn!("router did not reload: {e}");
+    }
+}
+
 /// `GET /healthz`: 200 while the database answers.
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let ping = state.db.run(|conn| {

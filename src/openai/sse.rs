@@ -135,7 +135,10 @@ impl SseParser {
         let event = self.event.take();
         if self.has_data {
             self.has_data = false;
-            out.push(SseEvent { event, data: std::mem::take(&mut self.data) });
+            out.push(SseEvent {
+                event,
+                data: std::mem::take(&mut self.data),
+            });
         }
     }
 }
@@ -172,28 +175,62 @@ mod tests {
     }
 
     fn ev(event: Option<&str>, data: &str) -> SseEvent {
-        SseEvent { event: event.map(str::to_owned), data: data.as_bytes().to_vec() }
+        SseEvent {
+            event: event.map(str::to_owned),
+            data: data.as_bytes().to_vec(),
+        }
     }
 
     #[test]
     fn framings_and_fields() {
         let cases: Vec<(&[u8], Vec<SseEvent>)> = vec![
-            (b"data: {\"a\":1}\n\ndata: [DONE]\n\n", vec![ev(None, "{\"a\":1}"), ev(None, "[DONE]")]),
-            (b"data: x\r\n\r\ndata: y\r\n\r\n", vec![ev(None, "x"), ev(None, "y")]),
-            (b"data: x\r\rdata: y\r\r", vec![ev(None, "x"), ev(None, "y")]),
-            (b": OPENROUTER PROCESSING\n\ndata: x\n\n", vec![ev(None, "x")]),
-            (b"event: message-start\ndata: {}\n\n", vec![ev(Some("message-start"), "{}")]),
+            (
+                b"data: {\"a\":1}\n\ndata: [DONE]\n\n",
+                vec![ev(None, "{\"a\":1}"), ev(None, "[DONE]")],
+            ),
+            (
+                b"data: x\r\n\r\ndata: y\r\n\r\n",
+                vec![ev(None, "x"), ev(None, "y")],
+            ),
+            (
+                b"data: x\r\rdata: y\r\r",
+                vec![ev(None, "x"), ev(None, "y")],
+            ),
+            (
+                b": OPENROUTER PROCESSING\n\ndata: x\n\n",
+                vec![ev(None, "x")],
+            ),
+            (
+                b"event: message-start\ndata: {}\n\n",
+                vec![ev(Some("message-start"), "{}")],
+            ),
             (b"data: a\ndata: b\n\n", vec![ev(None, "a\nb")]),
             (b"data:nospace\n\n", vec![ev(None, "nospace")]),
             (b"id: 7\nretry: 10\ndata: x\n\n", vec![ev(None, "x")]),
             (b"data\n\n", vec![ev(None, "")]),
             (b"event: lonely\n\n", vec![]),
-            (b"data: tail-without-blank-line", vec![ev(None, "tail-without-blank-line")]),
-            ("data: h\u{e9}llo \u{1F600}\n\n".as_bytes(), vec![ev(None, "h\u{e9}llo \u{1F600}")]),
+            (
+                b"data: tail-without-blank-line",
+                vec![ev(None, "tail-without-blank-line")],
+            ),
+            (
+                "data: h\u{e9}llo \u{1F600}\n\n".as_bytes(),
+                vec![ev(None, "h\u{e9}llo \u{1F600}")],
+            ),
         ];
         for (input, expected) in cases {
-            assert_eq!(parse_whole(input), expected, "whole: {:?}", String::from_utf8_lossy(input));
-            assert_eq!(parse_bytewise(input), expected, "bytewise: {:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                parse_whole(input),
+                expected,
+                "whole: {:?}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(
+                parse_bytewise(input),
+                expected,
+                "bytewise: {:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 

@@ -194,7 +194,8 @@ impl RouterActor {
             .clone()
     }
 
-    fn reload(&mut self, ctx: &mut Context<Self>, only_if_changed: bool) {
+    /// Reads keys and chain (only if the revision moved, when asked) and applies them.
+    fn reload(&self, only_if_changed: bool) -> impl ActorFuture<Self, Output = ()> + 'static {
         let known = self.revision;
         let db = self.db.clone();
         let read = async move {
@@ -206,11 +207,11 @@ impl RouterActor {
             })
             .await
         };
-        ctx.spawn(read.into_actor(self).map(|result, router, _| match result {
+        read.into_actor(self).map(|result, router, _| match result {
             Ok(Some(data)) => router.apply(data),
             Ok(None) => {}
             Err(e) => log::warn!("could not reload keys and chain: {e}"),
-        }));
+        })
     }
 }
 
@@ -218,7 +219,9 @@ impl Actor for RouterActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(RELOAD_POLL, |router, ctx| router.reload(ctx, true));
+        ctx.run_interval(RELOAD_POLL, |router, ctx| {
+            ctx.spawn(router.reload(true));
+        });
     }
 }
 
@@ -334,16 +337,16 @@ impl Handler<KeyFailed> for RouterActor {
     }
 }
 
-/// Re-reads keys and chain now (after an admin change).
+/// Re-reads keys and chain now (after an admin change); answers once routing uses them.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Reload;
 
 impl Handler<Reload> for RouterActor {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
-        self.reload(ctx, false);
+    fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.reload(false))
     }
 }
 

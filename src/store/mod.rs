@@ -92,6 +92,13 @@ pub fn open(path: &Path) -> Result<Conn, StoreError> {
     Ok(conn)
 }
 
+/// Folds the write-ahead log into the database file, so a stopped server leaves one self-contained file.
+pub fn checkpoint(path: &Path) -> Result<(), StoreError> {
+    let mut conn = open(path)?;
+    conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
+        .map_err(StoreError::Query)
+}
+
 /// Owns one connection on a SyncArbiter thread.
 pub struct DbActor {
     conn: Conn,

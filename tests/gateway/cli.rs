@@ -1,0 +1,80 @@
+//! The command line of interface.md: --version, gen-key, token, keys add/list/remove.
+
+use crate::support::gateway::{base_env, run_cli, TempDir, TOKEN};
+
+#[test]
+fn version_help_and_gen_key() {
+    let dir = TempDir::new();
+    let env = base_env(&dir.0, &[]);
+    let (status, out, _) = run_cli(&dir.0, &env, &["--version"]);
+    assert!(status.success());
+    assert_eq!(
+        out.trim(),
+        format!("freellmapi {}", env!("CARGO_PKG_VERSION"))
+    );
+    let (status, out, _) = run_cli(&dir.0, &env, &["--help"]);
+    assert!(status.success() && out.contains("keys add") && out.contains("ENCRYPTION_KEY"));
+    let (status, out, _) = run_cli(&dir.0, &env, &["gen-key"]);
+    assert!(status.success());
+    let key = out.trim();
+    assert_eq!(key.len(), 64);
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+    let (status, _, err) = run_cli(&dir.0, &env, &["frobnicate"]);
+    assert_eq!(status.code(), Some(2));
+    assert!(err.contains("unknown command"));
+}
+
+#[test]
+fn token_prints_the_fixed_or_generated_key() {
+    let dir = TempDir::new();
+    let env = base_env(&dir.0, &[]);
+    let (status, out, _) = run_cli(&dir.0, &env, &["token"]);
+    assert!(status.success());
+    assert_eq!(out.trim(), TOKEN);
+    let fresh = TempDir::new();
+    let mut env = base_env(&fresh.0, &[]);
+    env.retain(|(k, _)| k != "FREELLMAPI_API_KEY" && k != "ENCRYPTION_KEY");
+    let (_, first, _) = run_cli(&fresh.0, &env, &["token"]);
+    let (_, second, _) = run_cli(&fresh.0, &env, &["token"]);
+    assert!(first.trim().starts_with("freellmapi-"));
+    assert_eq!(first, second, "the generated key is stored");
+    assert!(fresh.0.join("data/encryption.key").exists());
+}
+
+#[test]
+fn keys_add_list_remove() {
+    let dir = TempDir::new();
+    let env = base_env(&dir.0, &[]);
+    let (status, out, err) = run_cli(
+        &dir.0,
+        &env,
+        &[
+            "keys",
+            "add",
+            "groq",
+            "gsk_cli_secret_abcd",
+            "--label",
+            "main",
+        ],
+    );
+    assert!(status.success(), "{err}");
+    assert!(!out.contains("gsk_cli_secret_abcd"));
+    let (_, list, _) = run_cli(&dir.0, &env, &["keys", "list"]);
+    assert!(
+        list.contains("groq") && list.contains("main") && list.contains("…abcd"),
+        "{list}"
+    );
+    assert!(!list.contains("gsk_cli_secret"));
+    let (status, _, err) = run_cli(
+        &dir.0,
+        &env,
+        &["keys", "add", "groq", "gsk_cli_secret_abcd"],
+    );
+    assert!(!status.success() && err.contains("already stored"), "{err}");
+    let (status, _, _) = run_cli(&dir.0, &env, &["keys", "remove", "1"]);
+    assert!(status.success());
+    let (_, list, _) = run_cli(&dir.0, &env, &["keys", "list"]);
+    assert!(!list.contains("groq"));
+    let (status, _, err) = run_cli(&dir.0, &env, &["keys", "remove", "1"]);
+    assert!(!status.success() && err.contains("no key"));
+}

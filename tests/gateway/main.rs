@@ -1,0 +1,14 @@
+//! Integration tests: the real binary against local mock upstreams. One file per capability.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod auth;
+mod chat;
+mod cli;
+mod errors;
+mod failover;
+mod persistence;
+mod stickiness;
+mod streaming;

@@ -1,0 +1,108 @@
+//! Streaming failures: a stream cut after the first byte ends with one in-band error and `[DONE]`; a client
+//! that goes away cancels the upstream request.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::support::client::{add_custom_key, chat, chat_body, eventually, sse_payloads};
+use crate::support::gateway::{Gateway, TOKEN};
+use crate::support::mock::{Mock, Reply, StreamPlan};
+
+#[actix_rt::test]
+async fn mid_stream_drop_ends_with_an_in_band_error_and_done() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    mock.push(
+        "k1",
+        Reply::Stream(StreamPlan {
+            pieces: vec!["one".into(), "two".into(), "three".into(), "four".into()],
+            chunk_delay: Duration::from_millis(5),
+            drop_after: Some(2),
+            done: true,
+        }),
+    );
+    let mut body = chat_body("a");
+    body["stream"] = json!(true);
+    let res = chat(&gw, &body).await;
+    assert_eq!(res.status, 200);
+    let payloads = sse_payloads(&res.body);
+    assert_eq!(payloads.len(), 5, "{payloads:?}");
+    assert!(payloads[2].contains("two"));
+    let error: serde_json::Value = serde_json::from_str(&payloads[3]).unwrap();
+    assert_eq!(error["error"]["type"], "upstream_error");
+    assert_eq!(payloads[4], "[DONE]");
+}
+
+#[actix_rt::test]
+async fn stream_without_done_after_finish_is_complete() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    mock.push(
+        "k1",
+        Reply::Stream(StreamPlan {
+            pieces: vec!["x".into()],
+            chunk_delay: Duration::ZERO,
+            drop_after: None,
+            done: false,
+        }),
+    );
+    let mut body = chat_body("a");
+    body["stream"] = json!(true);
+    let payloads = sse_payloads(&chat(&gw, &body).await.body);
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    assert!(
+        !payloads.iter().any(|p| p.contains("\"error\"")),
+        "{payloads:?}"
+    );
+}
+
+#[actix_rt::test]
+async fn failure_before_the_first_chunk_fails_over_even_when_streaming() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    add_custom_key(&gw, "k2", &mock.base_url(), json!(["b"])).await;
+    mock.push("k1", Reply::rate_limited(10));
+    let mut body = chat_body("auto");
+    body["stream"] = json!(true);
+    let res = chat(&gw, &body).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("x-routed-via").as_deref(), Some("custom/b"));
+    assert_eq!(res.header("x-fallback-attempts").as_deref(), Some("1"));
+    assert_eq!(
+        sse_payloads(&res.body).last().map(String::as_str),
+        Some("[DONE]")
+    );
+}
+
+#[actix_rt::test]
+async fn client_disconnect_cancels_the_upstream_stream() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let pieces: Vec<&str> = vec!["tick"; 200];
+    mock.push("k1", Reply::stream(&pieces, Duration::from_millis(50)));
+    let mut body = chat_body("a");
+    body["stream"] = json!(true);
+    {
+        let mut res = awc::Client::new()
+            .post(gw.url("/v1/chat/completions"))
+            .insert_header(("authorization", format!("Bearer {TOKEN}")))
+            .send_body(body.to_string())
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let first = res.next().await.unwrap().unwrap();
+        assert!(first.starts_with(b"data: "));
+    }
+    eventually(
+        "the mock sees its stream abandoned",
+        Duration::from_secs(5),
+        async || mock.dropped_streams() == 1,
+    )
+    .await;
+}

@@ -1,0 +1,139 @@
+//! A small HTTP client for tests: JSON in, status + headers + body out, with the unified key by default.
+
+use std::time::{Duration, Instant};
+
+use awc::http::header::HeaderMap;
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::gateway::{Gateway, TOKEN};
+
+/// A finished response.
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Raw body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON (Null if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+}
+
+/// Sends a request with an optional bearer token and JSON body.
+pub async fn send(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+    let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = client().request(method, url);
+    if let Some(t) = token {
+        req = req.insert_header(("authorization", format!("Bearer {t}")));
+    }
+    let mut res = match body {
+        Some(b) => req
+            .insert_header(("content-type", "application/json"))
+            .send_body(b.to_string())
+            .await
+            .unwrap(),
+        None => req.send().await.unwrap(),
+    };
+    let body = res.body().limit(64 * 1024 * 1024).await.unwrap();
+    Reply {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+        body,
+    }
+}
+
+/// Sends raw bytes as the body.
+pub async fn send_raw(url: &str, body: Vec<u8>) -> Reply {
+    let mut res = client()
+        .post(url)
+        .insert_header(("authorization", format!("Bearer {TOKEN}")))
+        .insert_header(("content-type", "application/json"))
+        .send_body(body)
+        .await
+        .unwrap();
+    let body = res.body().limit(64 * 1024 * 1024).await.unwrap();
+    Reply {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+        body,
+    }
+}
+
+/// POSTs a chat request.
+pub async fn chat(gw: &Gateway, body: &Value) -> Reply {
+    send(
+        "POST",
+        &gw.url("/v1/chat/completions"),
+        Some(TOKEN),
+        Some(body),
+    )
+    .await
+}
+
+/// Calls an admin route with the unified key.
+pub async fn admin(gw: &Gateway, method: &str, path: &str, body: Option<&Value>) -> Reply {
+    send(method, &gw.url(path), Some(TOKEN), body).await
+}
+
+/// Adds a custom key served by `base_url` with `models`; returns its id.
+pub async fn add_custom_key(gw: &Gateway, key: &str, base_url: &str, models: Value) -> i64 {
+    let body = serde_json::json!({"platform": "custom", "key": key, "base_url": base_url, "models": models});
+    let res = admin(gw, "POST", "/api/keys", Some(&body)).await;
+    assert_eq!(res.status, 201, "adding a key failed: {}", res.text());
+    res.json()["id"].as_i64().unwrap()
+}
+
+/// The `data:` payloads of an SSE body, in order.
+pub fn sse_payloads(body: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(body)
+        .split("\n\n")
+        .filter_map(|event| {
+            event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Polls `check` until it returns true or the deadline passes.
+pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// A minimal chat body.
+pub fn chat_body(model: &str) -> Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hello"}]})
+}

@@ -1,0 +1,349 @@
+//! A mock upstream that speaks the OpenAI chat wire format with scripted behaviour per API key: answers,
+//! streams, errors with any status/headers/body, delays, silence, streams dropped mid-answer or ended without
+//! `[DONE]`. It records every request and notices when a client abandons a stream.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+/// One scripted reply.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// A normal completion (or stream, if the request asked for one) with this content.
+    Answer(String),
+    /// A stream of these content pieces.
+    Stream(StreamPlan),
+    /// Any status, headers and body.
+    Status {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// Accept the request and never answer.
+    Silence,
+}
+
+/// How a scripted stream behaves.
+#[derive(Clone, Debug)]
+pub struct StreamPlan {
+    /// Content pieces, one chunk each.
+    pub pieces: Vec<String>,
+    /// Pause between chunks.
+    pub chunk_delay: Duration,
+    /// Break the connection after this many content chunks.
+    pub drop_after: Option<usize>,
+    /// Whether to end with `data: [DONE]`.
+    pub done: bool,
+}
+
+impl Reply {
+    /// An error reply with an OpenAI-shaped body.
+    pub fn error(status: u16, code: &str, message: &str) -> Reply {
+        let body =
+            json!({"error": {"message": message, "type": "invalid_request_error", "code": code}})
+                .to_string();
+        Reply::Status {
+            status,
+            headers: vec![],
+            body,
+        }
+    }
+
+    /// A 429 with `retry-after` seconds.
+    pub fn rate_limited(retry_after_secs: u64) -> Reply {
+        let body = json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}).to_string();
+        Reply::Status {
+            status: 429,
+            headers: vec![("retry-after".into(), retry_after_secs.to_string())],
+            body,
+        }
+    }
+
+    /// A stream of pieces with a delay between them.
+    pub fn stream(pieces: &[&str], chunk_delay: Duration) -> Reply {
+        Reply::Stream(StreamPlan {
+            pieces: pieces.iter().map(|p| p.to_string()).collect(),
+            chunk_delay,
+            drop_after: None,
+            done: true,
+        })
+    }
+}
+
+/// What the mock saw.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// Request path.
+    pub path: String,
+    /// The bearer key.
+    pub key: String,
+    /// Parsed JSON body.
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct State {
+    scripts: HashMap<String, VecDeque<Reply>>,
+    requests: Vec<Recorded>,
+}
+
+/// A running mock upstream.
+pub struct Mock {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    dropped_streams: Arc<AtomicUsize>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Mock {
+    /// Starts a mock on a free port in its own thread and actix System.
+    pub fn start() -> Mock {
+        let state = Arc::new(Mutex::new(State::default()));
+        let dropped_streams = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (s, d) = (state.clone(), dropped_streams.clone());
+        std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(web::Data::new((s.clone(), d.clone())))
+                        .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                        .default_service(web::to(handle))
+                })
+                .workers(1)
+                .disable_signals()
+                .bind(("127.0.0.1", 0))
+                .unwrap();
+                let port = server.addrs()[0].port();
+                let server = server.run();
+                tx.send((port, server.handle())).unwrap();
+                let _ = server.await;
+            });
+        });
+        let (port, server) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        Mock {
+            port,
+            state,
+            dropped_streams,
+            server,
+        }
+    }
+
+    /// The OpenAI base URL of this mock (`/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Queues a reply for requests made with `key`; with an empty queue the mock answers normally.
+    pub fn push(&self, key: &str, reply: Reply) {
+        self.state
+            .lock()
+            .unwrap()
+            .scripts
+            .entry(key.to_owned())
+            .or_default()
+            .push_back(reply);
+    }
+
+    /// Drops every queued reply.
+    pub fn clear_scripts(&self) {
+        self.state.lock().unwrap().scripts.clear();
+    }
+
+    /// Every request seen so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// How many requests used `key`.
+    pub fn count_for(&self, key: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|r| r.key == key)
+            .count()
+    }
+
+    /// How many streams were abandoned by the client before they finished.
+    pub fn dropped_streams(&self) -> usize {
+        self.dropped_streams.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+    }
+}
+
+type Shared = web::Data<(Arc<Mutex<State>>, Arc<AtomicUsize>)>;
+
+async fn handle(req: HttpRequest, body: Bytes, shared: Shared) -> HttpResponse {
+    let key = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let reply = {
+        let mut state = shared.0.lock().unwrap();
+        state.requests.push(Recorded {
+            path: req.path().to_owned(),
+            key: key.clone(),
+            body: json.clone(),
+        });
+        state.scripts.get_mut(&key).and_then(VecDeque::pop_front)
+    };
+    if req.path().ends_with("/models") {
+        return HttpResponse::Ok().json(json!({"object": "list", "data": []}));
+    }
+    let reply = reply.unwrap_or_else(|| Reply::Answer(format!("Hello from {key}")));
+    respond(reply, &json, shared.1.clone()).await
+}
+
+async fn respond(reply: Reply, request: &Value, dropped: Arc<AtomicUsize>) -> HttpResponse {
+    {
+        let model = request["model"].as_str().unwrap_or("mock-model").to_owned();
+        let streaming = request["stream"].as_bool().unwrap_or(false);
+        match reply {
+            Reply::Silence => {
+                actix_rt::time::sleep(Duration::from_secs(3600)).await;
+                HttpResponse::Ok().finish()
+            }
+            Reply::Status {
+                status,
+                headers,
+                body,
+            } => {
+                let mut res = HttpResponse::build(StatusCode::from_u16(status).unwrap());
+                for (k, v) in headers {
+                    res.insert_header((k, v));
+                }
+                res.content_type("application/json").body(body)
+            }
+            Reply::Answer(text) if !streaming => HttpResponse::Ok().json(completion(&model, &text)),
+            Reply::Answer(text) => {
+                let plan = StreamPlan {
+                    pieces: vec![text],
+                    chunk_delay: Duration::ZERO,
+                    drop_after: None,
+                    done: true,
+                };
+                sse(plan, &model, request, dropped)
+            }
+            Reply::Stream(plan) => sse(plan, &model, request, dropped),
+        }
+    }
+}
+
+/// The standard non-streamed completion body for `content`.
+pub fn completion(model: &str, content: &str) -> Value {
+    json!({
+        "id": "chatcmpl-mock",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    })
+}
+
+/// The chunk JSON payloads a stream of `pieces` consists of (without `data: ` framing).
+pub fn chunk_payloads(model: &str, pieces: &[String], include_usage: bool) -> Vec<String> {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    };
+    let mut out = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    out.extend(
+        pieces
+            .iter()
+            .map(|p| chunk(json!({"content": p}), Value::Null)),
+    );
+    out.push(chunk(json!({}), json!("stop")));
+    if include_usage {
+        out.push(
+            json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+                   "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": pieces.len(), "total_tokens": 11 + pieces.len()}})
+            .to_string(),
+        );
+    }
+    out
+}
+
+struct Tracked<S> {
+    inner: S,
+    finished: bool,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl<S: futures_util::Stream + Unpin> futures_util::Stream for Tracked<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<S::Item>> {
+        let polled = self.inner.poll_next_unpin(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.finished = true;
+        }
+        polled
+    }
+}
+
+impl<S> Drop for Tracked<S> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn sse(plan: StreamPlan, model: &str, request: &Value, dropped: Arc<AtomicUsize>) -> HttpResponse {
+    let include_usage = request["stream_options"]["include_usage"]
+        .as_bool()
+        .unwrap_or(false);
+    let payloads = chunk_payloads(model, &plan.pieces, include_usage);
+    let mut frames: Vec<Result<Bytes, std::io::Error>> = Vec::new();
+    for (i, p) in payloads.into_iter().enumerate() {
+        if plan.drop_after.is_some_and(|n| i > n) {
+            frames.push(Err(std::io::Error::other("dropped by the mock")));
+            break;
+        }
+        frames.push(Ok(Bytes::from(format!("data: {p}\n\n"))));
+    }
+    if plan.done && plan.drop_after.is_none() {
+        frames.push(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
+    }
+    let delay = plan.chunk_delay;
+    let paced = stream::iter(frames.into_iter().enumerate()).then(move |(i, frame)| async move {
+        if i > 0 && !delay.is_zero() {
+            actix_rt::time::sleep(delay).await;
+        }
+        frame
+    });
+    let body = Tracked {
+        inner: Box::pin(paced),
+        finished: false,
+        dropped,
+    };
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(body)
+}

@@ -1,0 +1,6 @@
+//! Shared test support: a scripted OpenAI-wire mock upstream, a harness that runs the real binary, and a small
+//! HTTP client.
+
+pub mod client;
+pub mod gateway;
+pub mod mock;
