@@ -10,5 +10,6 @@ mod cli;
 mod errors;
 mod failover;
 mod persistence;
+mod startup;
 mod stickiness;
 mod streaming;
