@@ -205,10 +205,13 @@ async fn handle(req: HttpRequest, body: Bytes, shared: Shared) -> HttpResponse {
         });
         state.scripts.get_mut(&key).and_then(VecDeque::pop_front)
     };
-    if req.path().ends_with("/models") {
-        return HttpResponse::Ok().json(json!({"object": "list", "data": []}));
-    }
-    let reply = reply.unwrap_or_else(|| Reply::Answer(format!("Hello from {key}")));
+    let reply = match reply {
+        Some(reply) => reply,
+        None if req.path().ends_with("/models") => {
+            return HttpResponse::Ok().json(json!({"object": "list", "data": []}))
+        }
+        None => Reply::Answer(format!("Hello from {key}")),
+    };
     respond(reply, &json, shared.1.clone()).await
 }
 
