@@ -1,31 +1,48 @@
 # freellmapi: one static binary on an empty base image, for linux/amd64 and linux/arm64.
 #   docker buildx build --platform linux/amd64,linux/arm64 -t freellmapi .
-# The builder runs on the target platform (buildx emulates it when needed) and links a static musl binary,
-# so the final image needs no libc, no CA bundle (TLS roots are compiled in) and no shell.
+#   docker run -p 3001:3001 -v freellmapi-data:/data freellmapi
+# The build stage runs on the target platform (buildx emulates it when the builder's machine differs) and links
+# a static musl binary, so the final image needs no libc, no CA bundle (TLS roots are compiled in) and no shell.
 
 FROM rust:1-bookworm AS build
 ARG TARGETARCH
-RUN apt-get update && apt-get install -y --no-install-recommends musl-tools && rm -rf /var/lib/apt/lists/*
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends musl-tools \
+    && rm -rf /var/lib/apt/lists/*
+# SQLite (bundled) and ring compile C. The stage runs natively on the target architecture, so Debian's musl-gcc
+# wrapper is the right compiler for both targets; without these, cc-rs would look for a cross compiler named
+# aarch64-linux-musl-gcc on arm64.
+ENV CC_x86_64_unknown_linux_musl=musl-gcc \
+    CC_aarch64_unknown_linux_musl=musl-gcc \
+    AR_x86_64_unknown_linux_musl=ar \
+    AR_aarch64_unknown_linux_musl=ar
 RUN case "$TARGETARCH" in \
       amd64) echo x86_64-unknown-linux-musl > /rust-target ;; \
       arm64) echo aarch64-unknown-linux-musl > /rust-target ;; \
-      *) echo "unsupported TARGETARCH: $TARGETARCH" >&2; exit 1 ;; \
-    esac && rustup target add "$(cat /rust-target)"
+      *) echo "unsupported TARGETARCH '$TARGETARCH' (build with docker buildx for linux/amd64 or linux/arm64)" >&2; \
+         exit 1 ;; \
+    esac \
+    && rustup target add "$(cat /rust-target)"
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY static ./static
-COPY examples ./examples
 RUN cargo build --release --locked --bin freellmapi --target "$(cat /rust-target)" \
     && cp "target/$(cat /rust-target)/release/freellmapi" /freellmapi \
-    && mkdir -p /data-skeleton
+    && mkdir -p /rootfs/data /rootfs/tmp \
+    && chmod 1777 /rootfs/tmp
 
 FROM scratch
 COPY --from=build /freellmapi /freellmapi
-COPY --from=build --chown=65532:65532 /data-skeleton /data
+# /data belongs to the runtime user so a fresh named volume inherits it; /tmp is where SQLite spills temp files.
+COPY --from=build --chown=65532:65532 /rootfs/data /data
+COPY --from=build /rootfs/tmp /tmp
 USER 65532:65532
-ENV HOST=0.0.0.0 PORT=3001 DATABASE_URL=/data/freellmapi.db
+ENV HOST=0.0.0.0 \
+    PORT=3001 \
+    DATABASE_URL=/data/freellmapi.db \
+    TMPDIR=/tmp
 VOLUME /data
 EXPOSE 3001
 STOPSIGNAL SIGTERM

@@ -10,11 +10,18 @@ struct Asset {
     body: &'static str,
 }
 
-const ASSETS: &[Asset] = &[Asset {
-    path: "index.html",
-    content_type: "text/html; charset=utf-8",
-    body: include_str!("../../static/index.html"),
-}];
+const ASSETS: &[Asset] = &[
+    Asset {
+        path: "index.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_str!("../../static/index.html"),
+    },
+    Asset {
+        path: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../../static/app.css"),
+    },
+];
 
 /// Registers `/` and every embedded file.
 pub fn configure(cfg: &mut web::ServiceConfig) {

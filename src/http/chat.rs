@@ -13,7 +13,7 @@ use std::time::Instant;
 use actix::Addr;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
@@ -602,11 +602,7 @@ impl Relay {
 
     fn frame(&mut self, payload: &[u8]) -> Bytes {
         self.chunks += 1;
-        let mut out = BytesMut::with_capacity(payload.len() + 8);
-        out.put_slice(b"data: ");
-        out.put_slice(payload);
-        out.put_slice(b"\n\n");
-        out.freeze()
+        Bytes::from(sse::encode_data(payload))
     }
 
     fn fail(&mut self, failure: Failure) -> Bytes {
@@ -617,13 +613,9 @@ impl Relay {
         let chunks = self.chunks;
         self.finish.complete(End::Failed(failure), chunks);
         self.closed = true;
-        let body = error.body().to_string();
-        let mut out = BytesMut::with_capacity(body.len() + 32);
-        out.put_slice(b"data: ");
-        out.put_slice(body.as_bytes());
-        out.put_slice(b"\n\n");
-        out.put_slice(sse::DONE);
-        out.freeze()
+        let mut out = sse::encode_data(error.body().to_string().as_bytes());
+        out.extend_from_slice(sse::DONE);
+        Bytes::from(out)
     }
 }
 

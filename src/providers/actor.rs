@@ -281,7 +281,18 @@ async fn relay_stream(
         };
         let bytes = match read {
             None => {
-                let end = decoder.finish(&mut chunks);
+                let mut end = parser.finish(&mut events).map_err(|e| {
+                    Failure::transport(
+                        FailureKind::Transient,
+                        format!("the upstream stream is malformed: {e}"),
+                    )
+                });
+                for event in events.drain(..) {
+                    if end.is_ok() {
+                        end = decoder.event(event, &mut chunks).map(|_| ());
+                    }
+                }
+                let end = end.and_then(|()| decoder.finish(&mut chunks));
                 for chunk in chunks.drain(..) {
                     if tx.send(UpstreamEvent::Chunk(chunk)).await.is_err() {
                         return;

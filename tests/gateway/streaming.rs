@@ -61,6 +61,23 @@ async fn stream_without_done_after_finish_is_complete() {
 }
 
 #[actix_rt::test]
+async fn last_event_without_a_blank_line_is_not_lost() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let first = r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
+    let last = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+    mock.push(
+        "k1",
+        Reply::RawSse(format!("data: {first}\r\n\r\ndata: {last}")),
+    );
+    let mut body = chat_body("a");
+    body["stream"] = json!(true);
+    let payloads = sse_payloads(&chat(&gw, &body).await.body);
+    assert_eq!(payloads, [first, last, "[DONE]"]);
+}
+
+#[actix_rt::test]
 async fn failure_before_the_first_chunk_fails_over_even_when_streaming() {
     let mock = Mock::start();
     let gw = Gateway::start(&[]);

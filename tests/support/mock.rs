@@ -28,6 +28,8 @@ pub enum Reply {
     },
     /// Accept the request and never answer.
     Silence,
+    /// A 200 `text/event-stream` body sent exactly as given.
+    RawSse(String),
 }
 
 /// How a scripted stream behaves.
@@ -220,6 +222,9 @@ async fn respond(reply: Reply, request: &Value, dropped: Arc<AtomicUsize>) -> Ht
         let model = request["model"].as_str().unwrap_or("mock-model").to_owned();
         let streaming = request["stream"].as_bool().unwrap_or(false);
         match reply {
+            Reply::RawSse(body) => HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .body(body),
             Reply::Silence => {
                 actix_rt::time::sleep(Duration::from_secs(3600)).await;
                 HttpResponse::Ok().finish()
