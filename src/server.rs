@@ -12,10 +12,11 @@ use crate::analytics::{Flush, RequestLogger};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::http::{self, AppState, UnifiedKey};
-use crate::providers::actor::ProviderPool;
+use crate::providers::actor::{ProviderPool, Timeouts};
 use crate::providers::Registry;
 use crate::router::actor::RoutingData;
-use crate::router::RouterActor;
+use crate::router::health::ProbeDeps;
+use crate::router::{HealthProbeActor, RouterActor};
 use crate::{secrets, store};
 
 /// Seconds in-flight requests get to finish after a stop signal.
@@ -68,14 +69,25 @@ pub fn run(config: Config) -> Result<(), String> {
         let providers = ProviderPool::start(cores, config.connect_timeout);
         let router = RouterActor::new(db.clone(), catalog.clone(), registry.clone(), data).start();
         let logger = RequestLogger::new(db.clone()).start();
+        let cipher = Arc::new(prepared.cipher);
+        let probe_deps = ProbeDeps {
+            db: db.clone(),
+            router: router.clone(),
+            providers: providers.clone(),
+            registry: registry.clone(),
+            cipher: cipher.clone(),
+            timeouts: Timeouts::from_config(&config),
+        };
+        let health = HealthProbeActor::new(probe_deps, config.health_check_interval).start();
         let state = web::Data::new(AppState {
             config: config.clone(),
             db,
-            cipher: Arc::new(prepared.cipher),
+            cipher,
             catalog,
             registry,
             unified_key: UnifiedKey::new(prepared.unified_key),
             router,
+            health,
             providers,
             logger: logger.clone(),
             started_unix_secs: crate::timefmt::now_unix_ms() / 1000,

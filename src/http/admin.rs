@@ -12,6 +12,7 @@ use super::{reload, AppState};
 use crate::error::ApiError;
 use crate::keys::{self, AddKeyError, CustomModel, NewKey};
 use crate::platform::Platform;
+use crate::router::health::KeyAdded;
 use crate::secrets;
 use crate::store::{chain, requests, StoreError};
 use crate::timefmt::{iso8601_ms, now_unix_ms};
@@ -58,6 +59,7 @@ async fn add_key(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRes
             AddKeyError::Store(e) => store_failed(e),
         })?;
     reload(&state).await;
+    state.health.do_send(KeyAdded(added.id));
     Ok(HttpResponse::Created().json(added))
 }
 

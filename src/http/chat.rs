@@ -208,11 +208,7 @@ impl Trial {
             request,
             stream: self.request.stream,
             client_wants_usage: self.request.wants_stream_usage(),
-            timeouts: Timeouts {
-                connect: config.connect_timeout,
-                first_byte: config.first_byte_timeout,
-                total: config.upstream_timeout,
-            },
+            timeouts: Timeouts::from_config(config),
         };
         let mut events = match self.state.providers.pick().send(dispatch).await {
             Ok(rx) => rx,

@@ -22,7 +22,7 @@ use crate::crypto::Cipher;
 use crate::error::ApiError;
 use crate::providers::actor::ProviderPool;
 use crate::providers::Registry;
-use crate::router::RouterActor;
+use crate::router::{HealthProbeActor, RouterActor};
 use crate::store::Db;
 pub use auth::UnifiedKey;
 
@@ -42,6 +42,8 @@ pub struct AppState {
     pub unified_key: UnifiedKey,
     /// Routing state.
     pub router: Addr<RouterActor>,
+    /// Key probes.
+    pub health: Addr<HealthProbeActor>,
     /// Upstream callers.
     pub providers: ProviderPool,
     /// The request log writer.

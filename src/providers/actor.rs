@@ -39,6 +39,17 @@ pub struct Timeouts {
     pub total: Duration,
 }
 
+impl Timeouts {
+    /// The limits the configuration sets.
+    pub fn from_config(config: &crate::config::Config) -> Timeouts {
+        Timeouts {
+            connect: config.connect_timeout,
+            first_byte: config.first_byte_timeout,
+            total: config.upstream_timeout,
+        }
+    }
+}
+
 /// What the reader of one attempt sends back, in order.
 #[derive(Debug)]
 pub enum UpstreamEvent {

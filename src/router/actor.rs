@@ -38,6 +38,8 @@ pub struct KeyMaterial {
     pub ciphertext: Vec<u8>,
     /// Base URL requests with this key go to.
     pub base_url: Arc<str>,
+    /// Whether the user has it enabled.
+    pub enabled: bool,
 }
 
 /// Everything the router is built from, read from the database.
@@ -159,6 +161,7 @@ impl RouterActor {
                     nonce: row.nonce.clone(),
                     ciphertext: row.ciphertext.clone(),
                     base_url: Arc::from(base_url),
+                    enabled: row.enabled,
                 }),
             );
         }
@@ -386,6 +389,26 @@ impl Handler<ListModels> for RouterActor {
 
     fn handle(&mut self, _: ListModels, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.table.servable_models())
+    }
+}
+
+/// Lists the enabled keys the gateway can talk to, for background probes.
+#[derive(Message)]
+#[rtype(result = "Vec<Arc<KeyMaterial>>")]
+pub struct ListKeys;
+
+impl Handler<ListKeys> for RouterActor {
+    type Result = MessageResult<ListKeys>;
+
+    fn handle(&mut self, _: ListKeys, _: &mut Context<Self>) -> Self::Result {
+        let mut keys: Vec<Arc<KeyMaterial>> = self
+            .keys
+            .values()
+            .filter(|k| k.enabled && self.registry.supports(k.platform))
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| k.id);
+        MessageResult(keys)
     }
 }
 

@@ -4,4 +4,5 @@
 pub mod budget;
 pub mod candidates;
 pub mod estimate;
+pub mod probes;
 pub mod window;
