@@ -82,29 +82,148 @@ impl fmt::Display for Failure {
 
 const MAX_MESSAGE_CHARS: usize = 300;
 
+/// What a provider's structured error code or status means, where it departs from the OpenAI baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// A short-window rate limit.
+    RateLimited,
+    /// A daily quota is spent: bench until the next UTC day unless the provider says otherwise.
+    DailyQuota,
+    /// Credit or long-period quota is spent.
+    QuotaExhausted,
+    /// The key is wrong or revoked.
+    InvalidKey,
+    /// The request itself was rejected.
+    BadRequest,
+    /// The platform does not serve the model.
+    ModelUnavailable,
+    /// Capacity or server trouble: try elsewhere.
+    Transient,
+}
+
+/// One platform's error vocabulary: structured codes and statuses whose meaning departs from the baseline.
+#[derive(Debug)]
+pub struct ErrorTable {
+    /// `error.code`, `code`, `error.type`, `type` or `base_resp.status_code` value → meaning.
+    pub codes: &'static [(&'static str, Signal)],
+    /// HTTP status → meaning.
+    pub statuses: &'static [(u16, Signal)],
+}
+
+/// The plain OpenAI vocabulary.
+pub const OPENAI_ERRORS: ErrorTable = ErrorTable {
+    codes: &[],
+    statuses: &[],
+};
+
 /// Classifies an OpenAI-style error answer by status and structured fields.
 pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
+    classify(status, headers, body, &OPENAI_ERRORS)
+}
+
+/// Classifies an error answer: the platform's table first (structured codes, then statuses), then the baseline.
+pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], table: &ErrorTable) -> Failure {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let message =
         error_message(&json).unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    let code = error_code(&json);
-    let retry_after = retry_after(headers);
-    let kind = match status {
-        429 if code.as_deref() == Some("insufficient_quota") => {
-            FailureKind::QuotaExhausted { retry_after }
-        }
-        429 => FailureKind::RateLimited { retry_after },
-        402 => FailureKind::QuotaExhausted { retry_after },
-        401 | 403 => FailureKind::InvalidKey,
-        400 | 413 | 422 => FailureKind::BadRequest,
-        404 | 410 => FailureKind::ModelUnavailable,
-        _ => FailureKind::Transient,
+    let retry_after = retry_after(headers).or_else(|| body_retry_hint(&json));
+    let signal = error_codes(&json)
+        .iter()
+        .find_map(|code| table.codes.iter().find(|(c, _)| c == code).map(|(_, s)| *s))
+        .or_else(|| {
+            table
+                .statuses
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map(|(_, s)| *s)
+        });
+    let kind = match signal {
+        Some(signal) => signal_kind(signal, retry_after),
+        None => match status {
+            429 if error_code(&json).as_deref() == Some("insufficient_quota") => {
+                FailureKind::QuotaExhausted { retry_after }
+            }
+            429 => FailureKind::RateLimited { retry_after },
+            402 => FailureKind::QuotaExhausted { retry_after },
+            401 | 403 => FailureKind::InvalidKey,
+            400 | 413 | 422 => FailureKind::BadRequest,
+            404 | 410 => FailureKind::ModelUnavailable,
+            408 => FailureKind::Timeout,
+            _ => FailureKind::Transient,
+        },
     };
     Failure {
         kind,
         status: Some(status),
         message: shorten(message.trim()),
     }
+}
+
+fn signal_kind(signal: Signal, retry_after: Option<Duration>) -> FailureKind {
+    match signal {
+        Signal::RateLimited => FailureKind::RateLimited { retry_after },
+        Signal::DailyQuota => FailureKind::QuotaExhausted {
+            retry_after: retry_after.or_else(until_utc_midnight),
+        },
+        Signal::QuotaExhausted => FailureKind::QuotaExhausted { retry_after },
+        Signal::InvalidKey => FailureKind::InvalidKey,
+        Signal::BadRequest => FailureKind::BadRequest,
+        Signal::ModelUnavailable => FailureKind::ModelUnavailable,
+        Signal::Transient => FailureKind::Transient,
+    }
+}
+
+fn until_utc_midnight() -> Option<Duration> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(Duration::from_secs(86_400 - now % 86_400))
+}
+
+/// Every structured code an error body carries, as text, most specific first.
+fn error_codes(json: &Value) -> Vec<String> {
+    [
+        "/error/code",
+        "/code",
+        "/error/type",
+        "/type",
+        "/base_resp/status_code",
+    ]
+    .iter()
+    .filter_map(|p| match json.pointer(p)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+    .collect()
+}
+
+/// Retry hints inside error bodies: OpenRouter's `metadata.headers.X-RateLimit-Reset` (epoch ms), then a
+/// Groq-style "try again in 1.984s" duration in the message.
+fn body_retry_hint(json: &Value) -> Option<Duration> {
+    let reset_ms = json
+        .pointer("/error/metadata/headers/X-RateLimit-Reset")
+        .and_then(|v| match v {
+            Value::String(s) => s.parse::<u64>().ok(),
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        });
+    if let Some(reset_ms) = reset_ms {
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?
+            .as_millis();
+        let wait = u64::try_from(u128::from(reset_ms).saturating_sub(now_ms)).unwrap_or(u64::MAX);
+        return Some(clamp(Duration::from_millis(wait)));
+    }
+    let message = json.pointer("/error/message")?.as_str()?;
+    let (_, after) = message.split_once("try again in ")?;
+    let token = after
+        .split_whitespace()
+        .next()?
+        .trim_end_matches(['.', ',']);
+    parse_go_duration(token).map(clamp)
 }
 
 /// The human message of the error shapes providers use: `error.message`, `message`, `detail`, `error` string.
@@ -307,6 +426,99 @@ mod tests {
                 .chars()
                 .count()
                 <= MAX_MESSAGE_CHARS + 1
+        );
+    }
+
+    const TABLE: ErrorTable = ErrorTable {
+        codes: &[
+            ("1304", Signal::DailyQuota),
+            ("1261", Signal::BadRequest),
+            ("1002", Signal::RateLimited),
+        ],
+        statuses: &[(403, Signal::BadRequest)],
+    };
+
+    #[test]
+    fn platform_tables_override_the_baseline() {
+        let none = HeaderMap::new();
+        let daily = classify(
+            429,
+            &none,
+            br#"{"error":{"code":"1304","message":"daily quota"}}"#,
+            &TABLE,
+        );
+        let FailureKind::QuotaExhausted {
+            retry_after: Some(wait),
+        } = daily.kind
+        else {
+            panic!("{daily:?}")
+        };
+        assert!(wait <= Duration::from_secs(86_400));
+        let long = classify(
+            400,
+            &none,
+            br#"{"error":{"code":"1261","message":"Prompt too long"}}"#,
+            &TABLE,
+        );
+        assert_eq!(long.kind, FailureKind::BadRequest);
+        let moderated = classify(
+            403,
+            &none,
+            br#"{"error":{"code":403,"message":"flagged"}}"#,
+            &TABLE,
+        );
+        assert_eq!(
+            moderated.kind,
+            FailureKind::BadRequest,
+            "403 means moderation here, not a bad key"
+        );
+        let minimax = classify(
+            200,
+            &none,
+            br#"{"base_resp":{"status_code":1002,"status_msg":"rate limit"}}"#,
+            &TABLE,
+        );
+        assert_eq!(minimax.kind, FailureKind::RateLimited { retry_after: None });
+        assert_eq!(
+            classify(403, &none, b"{}", &OPENAI_ERRORS).kind,
+            FailureKind::InvalidKey
+        );
+    }
+
+    #[test]
+    fn retry_hints_in_bodies() {
+        let none = HeaderMap::new();
+        let groq = br#"{"error":{"message":"Rate limit reached ... Please try again in 1.984s. Need more tokens?","type":"tokens","code":"rate_limit_exceeded"}}"#;
+        assert_eq!(
+            classify_openai(429, &none, groq).kind,
+            FailureKind::RateLimited {
+                retry_after: Some(Duration::from_secs_f64(1.984))
+            }
+        );
+        let soon = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            + 60_000;
+        let openrouter = format!(
+            r#"{{"error":{{"message":"Rate limit exceeded: free-models-per-min","code":429,"metadata":{{"headers":{{"X-RateLimit-Reset":"{soon}"}}}}}}}}"#
+        );
+        let FailureKind::RateLimited {
+            retry_after: Some(wait),
+        } = classify_openai(429, &none, openrouter.as_bytes()).kind
+        else {
+            panic!()
+        };
+        assert!(
+            wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+        let header_wins = classify_openai(429, &headers(&[("retry-after", "5")]), groq).kind;
+        assert_eq!(
+            header_wins,
+            FailureKind::RateLimited {
+                retry_after: Some(Duration::from_secs(5))
+            }
         );
     }
 

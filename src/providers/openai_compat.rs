@@ -10,7 +10,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::classify::{classify_openai, Failure, FailureKind};
+use super::classify::{classify, ErrorTable, Failure, FailureKind, Signal, OPENAI_ERRORS};
 use super::{Flow, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse::SseEvent;
@@ -42,6 +42,8 @@ struct Quirks {
     serial_tools: bool,
     /// Headers every request carries.
     headers: &'static [(&'static str, &'static str)],
+    /// Error codes and statuses that mean something other than the OpenAI baseline.
+    errors: &'static ErrorTable,
 }
 
 const BASELINE: Quirks = Quirks {
@@ -51,6 +53,71 @@ const BASELINE: Quirks = Quirks {
     stream_usage: true,
     serial_tools: false,
     headers: &[],
+    errors: &OPENAI_ERRORS,
+};
+
+/// OpenRouter: 403 is moderation, not a bad key; its 408 is an upstream timeout.
+const OPENROUTER_ERRORS: ErrorTable = ErrorTable {
+    codes: &[],
+    statuses: &[(403, Signal::BadRequest)],
+};
+
+/// GitHub Models: per-request token caps answer 413 `tokens_limit_reached`.
+const GITHUB_ERRORS: ErrorTable = ErrorTable {
+    codes: &[
+        ("tokens_limit_reached", Signal::BadRequest),
+        ("RateLimitReached", Signal::RateLimited),
+    ],
+    statuses: &[],
+};
+
+/// Zhipu business codes (open.bigmodel.cn error-code table).
+const ZHIPU_ERRORS: ErrorTable = ErrorTable {
+    codes: &[
+        ("1000", Signal::InvalidKey),
+        ("1001", Signal::InvalidKey),
+        ("1002", Signal::InvalidKey),
+        ("1003", Signal::InvalidKey),
+        ("1004", Signal::InvalidKey),
+        ("1113", Signal::QuotaExhausted),
+        ("1211", Signal::ModelUnavailable),
+        ("1261", Signal::BadRequest),
+        ("1301", Signal::BadRequest),
+        ("1302", Signal::RateLimited),
+        ("1303", Signal::RateLimited),
+        ("1304", Signal::DailyQuota),
+        ("1305", Signal::Transient),
+        ("1308", Signal::QuotaExhausted),
+        ("1310", Signal::QuotaExhausted),
+    ],
+    statuses: &[],
+};
+
+/// Moonshot error types; its 403 means balance or permission, not a bad key.
+const MOONSHOT_ERRORS: ErrorTable = ErrorTable {
+    codes: &[
+        ("rate_limit_reached_error", Signal::RateLimited),
+        ("engine_overloaded_error", Signal::Transient),
+        ("exceeded_current_quota_error", Signal::QuotaExhausted),
+        ("content_filter", Signal::BadRequest),
+        ("invalid_authentication_error", Signal::InvalidKey),
+        ("incorrect_api_key_error", Signal::InvalidKey),
+    ],
+    statuses: &[(403, Signal::QuotaExhausted)],
+};
+
+/// MiniMax `base_resp.status_code` values, which may arrive with HTTP 200.
+const MINIMAX_ERRORS: ErrorTable = ErrorTable {
+    codes: &[
+        ("1000", Signal::Transient),
+        ("1001", Signal::Transient),
+        ("1002", Signal::RateLimited),
+        ("1004", Signal::InvalidKey),
+        ("1008", Signal::QuotaExhausted),
+        ("1039", Signal::BadRequest),
+        ("2013", Signal::BadRequest),
+    ],
+    statuses: &[],
 };
 
 fn quirks(platform: Platform) -> Option<Quirks> {
@@ -90,6 +157,7 @@ fn quirks(platform: Platform) -> Option<Quirks> {
             ..BASELINE
         },
         Platform::Openrouter => Quirks {
+            errors: &OPENROUTER_ERRORS,
             headers: &[
                 ("http-referer", "https://github.com/freellmapi/freellmapi"),
                 ("x-title", "freellmapi"),
@@ -97,17 +165,25 @@ fn quirks(platform: Platform) -> Option<Quirks> {
             ..BASELINE
         },
         Platform::Github => Quirks {
+            errors: &GITHUB_ERRORS,
             strip: &["top_k", "min_p", "repetition_penalty"],
             ..BASELINE
         },
         Platform::Minimax => Quirks {
+            errors: &MINIMAX_ERRORS,
             strip: &["frequency_penalty", "presence_penalty"],
             cap: CapField::MaxCompletionTokens,
             stream_usage: false,
             ..BASELINE
         },
-        Platform::Zhipu | Platform::Moonshot => Quirks {
+        Platform::Zhipu => Quirks {
             stream_usage: false,
+            errors: &ZHIPU_ERRORS,
+            ..BASELINE
+        },
+        Platform::Moonshot => Quirks {
+            stream_usage: false,
+            errors: &MOONSHOT_ERRORS,
             ..BASELINE
         },
         Platform::Sambanova | Platform::Huggingface => BASELINE,
@@ -185,8 +261,8 @@ impl Provider for OpenAiCompat {
                 format!("upstream answered with malformed JSON: {e}"),
             )
         })?;
-        if let Some(error) = peek.error {
-            return Err(in_band_error(&error));
+        if let Some(failure) = peek.embedded_error(&body, self.quirks.errors) {
+            return Err(failure);
         }
         if peek.choices.is_none() {
             return Err(Failure::transport(
@@ -202,11 +278,12 @@ impl Provider for OpenAiCompat {
             client_wants_usage,
             usage: None,
             finished: false,
+            errors: self.quirks.errors,
         })
     }
 
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
-        classify_openai(status, headers, body)
+        classify(status, headers, body, self.quirks.errors)
     }
 }
 
@@ -285,6 +362,26 @@ struct CompletionPeek {
     usage: Option<Usage>,
     #[serde(default)]
     error: Option<Value>,
+    #[serde(default)]
+    base_resp: Option<BaseResp>,
+}
+
+/// MiniMax's status envelope, which can carry an error inside an HTTP 200.
+#[derive(Deserialize)]
+struct BaseResp {
+    #[serde(default)]
+    status_code: i64,
+}
+
+impl CompletionPeek {
+    /// The error an HTTP-200 body carries, if any: an `error` object or a failing `base_resp`.
+    fn embedded_error(&self, body: &[u8], errors: &ErrorTable) -> Option<Failure> {
+        if let Some(error) = &self.error {
+            return Some(in_band_error(error));
+        }
+        let failed = self.base_resp.as_ref().is_some_and(|b| b.status_code != 0);
+        failed.then(|| classify(200, &HeaderMap::new(), body, errors))
+    }
 }
 
 #[derive(Deserialize)]
@@ -321,6 +418,7 @@ struct CompatStream {
     client_wants_usage: bool,
     usage: Option<Usage>,
     finished: bool,
+    errors: &'static ErrorTable,
 }
 
 impl StreamDecoder for CompatStream {
@@ -335,8 +433,8 @@ impl StreamDecoder for CompatStream {
                 format!("upstream sent a malformed stream event: {e}"),
             )
         })?;
-        if let Some(error) = peek.error {
-            return Err(in_band_error(&error));
+        if let Some(failure) = peek.embedded_error(&data, self.errors) {
+            return Err(failure);
         }
         if peek.usage.is_some() {
             self.usage = peek.usage;
@@ -456,6 +554,7 @@ mod tests {
             client_wants_usage: false,
             usage: None,
             finished: false,
+            errors: &OPENAI_ERRORS,
         };
         let mut out = Vec::new();
         let chunk = r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
@@ -489,11 +588,56 @@ mod tests {
             client_wants_usage: true,
             usage: None,
             finished: false,
+            errors: &OPENAI_ERRORS,
         };
         let err = d
             .event(event(r#"{"error":{"code":429,"message":"Provider returned error"},"choices":[{"finish_reason":"error"}]}"#), &mut Vec::new())
             .unwrap_err();
         assert_eq!(err.kind, FailureKind::RateLimited { retry_after: None });
+    }
+
+    #[test]
+    fn platform_error_vocabularies() {
+        let none = HeaderMap::new();
+        let adapter = |p| OpenAiCompat::for_platform(p).unwrap();
+        let minimax = adapter(Platform::Minimax)
+            .decode_body(Bytes::from_static(
+                br#"{"base_resp":{"status_code":1004,"status_msg":"login fail"}}"#,
+            ))
+            .unwrap_err();
+        assert_eq!(
+            minimax.kind,
+            FailureKind::InvalidKey,
+            "MiniMax signals a bad key inside an HTTP 200"
+        );
+        let zhipu = adapter(Platform::Zhipu).classify(
+            429,
+            &none,
+            br#"{"error":{"code":"1305","message":"busy"}}"#,
+        );
+        assert_eq!(zhipu.kind, FailureKind::Transient);
+        let openrouter = adapter(Platform::Openrouter).classify(
+            403,
+            &none,
+            br#"{"error":{"code":403,"message":"flagged"}}"#,
+        );
+        assert_eq!(openrouter.kind, FailureKind::BadRequest);
+        let moonshot = adapter(Platform::Moonshot).classify(
+            429,
+            &none,
+            br#"{"error":{"type":"engine_overloaded_error","message":"busy"}}"#,
+        );
+        assert_eq!(moonshot.kind, FailureKind::Transient);
+        let github = adapter(Platform::Github).classify(
+            413,
+            &none,
+            br#"{"error":{"code":"tokens_limit_reached","message":"Request body too large"}}"#,
+        );
+        assert_eq!(github.kind, FailureKind::BadRequest);
+        assert_eq!(
+            adapter(Platform::Groq).classify(403, &none, b"{}").kind,
+            FailureKind::InvalidKey
+        );
     }
 
     #[test]

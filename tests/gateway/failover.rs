@@ -231,3 +231,38 @@ async fn provider_base_url_override_routes_a_real_platform_to_the_mock() {
     assert_eq!(mock.requests()[0].path, "/openai/v1/chat/completions");
     assert_eq!(mock.requests()[0].key, "gsk_test_key_1");
 }
+
+#[actix_rt::test]
+async fn an_error_inside_an_http_200_fails_over_and_marks_the_key() {
+    let mock = Mock::start();
+    let base = mock.base_url();
+    let gw = Gateway::start(&[("FREELLMAPI_BASE_URL_MINIMAX", &base)]);
+    let res = admin(
+        &gw,
+        "POST",
+        "/api/keys",
+        Some(&json!({"platform": "minimax", "key": "mm-key-1"})),
+    )
+    .await;
+    assert_eq!(res.status, 201);
+    add_custom_key(&gw, "k2", &base, json!(["b"])).await;
+    let body = r#"{"base_resp":{"status_code":1004,"status_msg":"login fail: Please carry the API secret key"}}"#;
+    mock.push(
+        "mm-key-1",
+        Reply::Status {
+            status: 200,
+            headers: vec![],
+            body: body.into(),
+        },
+    );
+    let res = chat(&gw, &chat_body("auto")).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("x-routed-via").as_deref(), Some("custom/b"));
+    assert_eq!(res.header("x-fallback-attempts").as_deref(), Some("1"));
+    eventually(
+        "the MiniMax key marked invalid",
+        Duration::from_secs(5),
+        async || admin(&gw, "GET", "/api/keys", None).await.json()[0]["status"] == "invalid",
+    )
+    .await;
+}

@@ -45,9 +45,11 @@ async fn background_probes_record_healthy_and_invalid_keys() {
     for _ in 0..20 {
         mock.push("good", Reply::error(401, "invalid_api_key", "Key revoked"));
     }
-    eventually("the next round notices the revoked key", Duration::from_secs(8), async || {
-        status_of(&gw, good).await == "invalid"
-    })
+    eventually(
+        "the next round notices the revoked key",
+        Duration::from_secs(8),
+        async || status_of(&gw, good).await == "invalid",
+    )
     .await;
 }
 
