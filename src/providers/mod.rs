@@ -5,6 +5,7 @@
 
 pub mod actor;
 pub mod classify;
+pub mod gemini;
 pub mod openai_compat;
 
 use std::collections::HashMap;
@@ -92,7 +93,9 @@ impl Registry {
         let mut adapters: HashMap<Platform, Arc<dyn Provider>> = HashMap::new();
         let mut base_urls = HashMap::new();
         for platform in Platform::ALL {
-            if let Some(adapter) = openai_compat::OpenAiCompat::for_platform(platform) {
+            if platform == Platform::Google {
+                adapters.insert(platform, Arc::new(gemini::Gemini::default()));
+            } else if let Some(adapter) = openai_compat::OpenAiCompat::for_platform(platform) {
                 adapters.insert(platform, Arc::new(adapter));
             }
             if let Some(url) = config.base_url(platform) {

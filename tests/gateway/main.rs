@@ -10,6 +10,7 @@ mod chat;
 mod cli;
 mod errors;
 mod failover;
+mod gemini;
 mod health;
 mod persistence;
 mod startup;

@@ -195,6 +195,11 @@ async fn handle(req: HttpRequest, body: Bytes, shared: Shared) -> HttpResponse {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| {
+            req.headers()
+                .get("x-goog-api-key")
+                .and_then(|v| v.to_str().ok())
+        })
         .unwrap_or_default()
         .to_owned();
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
