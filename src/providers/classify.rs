@@ -189,6 +189,7 @@ fn error_codes(json: &Value) -> Vec<String> {
         "/error/type",
         "/type",
         "/base_resp/status_code",
+        "/errors/0/code",
     ]
     .iter()
     .filter_map(|p| match json.pointer(p)? {
@@ -230,6 +231,7 @@ fn body_retry_hint(json: &Value) -> Option<Duration> {
 pub fn error_message(json: &Value) -> Option<String> {
     let candidates = [
         json.pointer("/error/message"),
+        json.pointer("/errors/0/message"),
         json.get("message"),
         json.get("detail"),
         json.get("title"),

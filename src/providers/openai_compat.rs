@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::classify::{classify, ErrorTable, Failure, FailureKind, Signal, OPENAI_ERRORS};
 use super::{Flow, Provider, StreamDecoder, Target, UpstreamRequest};
-use crate::openai::chat::{ChatRequest, Usage};
+use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::openai::sse::SseEvent;
 use crate::platform::Platform;
 
@@ -44,6 +44,16 @@ struct Quirks {
     headers: &'static [(&'static str, &'static str)],
     /// Error codes and statuses that mean something other than the OpenAI baseline.
     errors: &'static ErrorTable,
+    /// Path of the chat endpoint under the base URL; `{account}` is the key's account part.
+    chat_path: &'static str,
+    /// Path of the cheapest request that proves a key works.
+    probe_path: &'static str,
+    /// Whether keys are `ACCOUNT_ID:API_TOKEN` (the token is the bearer).
+    account_in_key: bool,
+    /// Output cap sent when the client sets none (some platforms default to tiny caps).
+    default_cap: Option<u32>,
+    /// Whether message content must be a string (text arrays flattened, null becomes "").
+    string_content: bool,
 }
 
 const BASELINE: Quirks = Quirks {
@@ -54,6 +64,28 @@ const BASELINE: Quirks = Quirks {
     serial_tools: false,
     headers: &[],
     errors: &OPENAI_ERRORS,
+    chat_path: "/chat/completions",
+    probe_path: "/models",
+    account_in_key: false,
+    default_cap: None,
+    string_content: false,
+};
+
+/// Cloudflare's v4 error codes (`errors[0].code`).
+const CLOUDFLARE_ERRORS: ErrorTable = ErrorTable {
+    codes: &[
+        ("10000", Signal::InvalidKey),
+        ("3036", Signal::DailyQuota),
+        ("4006", Signal::DailyQuota),
+        ("3040", Signal::Transient),
+        ("3007", Signal::Transient),
+        ("3008", Signal::Transient),
+        ("5007", Signal::ModelUnavailable),
+        ("3042", Signal::ModelUnavailable),
+        ("5016", Signal::ModelUnavailable),
+        ("3006", Signal::BadRequest),
+    ],
+    statuses: &[],
 };
 
 /// OpenRouter: 403 is moderation, not a bad key; its 408 is an upstream timeout.
@@ -158,6 +190,7 @@ fn quirks(platform: Platform) -> Option<Quirks> {
         },
         Platform::Openrouter => Quirks {
             errors: &OPENROUTER_ERRORS,
+            probe_path: "/key",
             headers: &[
                 ("http-referer", "https://github.com/freellmapi/freellmapi"),
                 ("x-title", "freellmapi"),
@@ -191,7 +224,25 @@ fn quirks(platform: Platform) -> Option<Quirks> {
             stream_usage: false,
             ..BASELINE
         },
-        Platform::Google | Platform::Cohere | Platform::Cloudflare => return None,
+        Platform::Cloudflare => Quirks {
+            strip: &[
+                "min_p",
+                "logit_bias",
+                "logprobs",
+                "top_logprobs",
+                "reasoning_effort",
+                "stream_options",
+            ],
+            stream_usage: false,
+            errors: &CLOUDFLARE_ERRORS,
+            chat_path: "/accounts/{account}/ai/v1/chat/completions",
+            probe_path: "/accounts/{account}/ai/models/search?per_page=1",
+            account_in_key: true,
+            default_cap: Some(8192),
+            string_content: true,
+            ..BASELINE
+        },
+        Platform::Google | Platform::Cohere => return None,
     })
 }
 
@@ -207,8 +258,23 @@ impl OpenAiCompat {
         quirks(platform).map(|quirks| OpenAiCompat { quirks })
     }
 
-    fn headers(&self, secret: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|_| {
+    /// The bearer token and the URL for `path`, splitting `ACCOUNT_ID:API_TOKEN` keys where the platform uses them.
+    fn endpoint<'k>(&self, target: &Target<'k>, path: &str) -> Result<(&'k str, String), String> {
+        if !self.quirks.account_in_key {
+            return Ok((target.secret, format!("{}{path}", target.base_url)));
+        }
+        let (account, token) = target
+            .secret
+            .split_once(':')
+            .ok_or("this key must be ACCOUNT_ID:API_TOKEN")?;
+        Ok((
+            token,
+            format!("{}{}", target.base_url, path.replace("{account}", account)),
+        ))
+    }
+
+    fn headers(&self, token: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
             "the stored key contains characters not allowed in an HTTP header".to_owned()
         })?;
         auth.set_sensitive(true);
@@ -229,27 +295,31 @@ impl Provider for OpenAiCompat {
         target: &Target<'_>,
         request: &ChatRequest,
     ) -> Result<UpstreamRequest, String> {
+        let (token, url) = self.endpoint(target, self.quirks.chat_path)?;
         let body = serde_json::to_vec(&CompatBody {
             request,
             model: target.model,
             quirks: &self.quirks,
         })
         .map_err(|e| format!("cannot encode the request: {e}"))?;
-        let mut headers = self.headers(target.secret)?;
+        let mut headers = self.headers(token)?;
         headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
         Ok(UpstreamRequest {
             method: Method::POST,
-            url: format!("{}/chat/completions", target.base_url),
+            url,
             headers,
             body: Bytes::from(body),
         })
     }
 
     fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest {
+        let (token, url) = self
+            .endpoint(target, self.quirks.probe_path)
+            .unwrap_or_else(|_| ("", format!("{}{}", target.base_url, self.quirks.probe_path)));
         UpstreamRequest {
             method: Method::GET,
-            url: format!("{}/models", target.base_url),
-            headers: self.headers(target.secret).unwrap_or_default(),
+            url,
+            headers: self.headers(token).unwrap_or_default(),
             body: Bytes::new(),
         }
     }
@@ -300,7 +370,12 @@ impl Serialize for CompatBody<'_> {
         let q = self.quirks;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("model", self.model)?;
-        map.serialize_entry("messages", &r.messages)?;
+        if q.string_content {
+            let messages: Vec<Message> = r.messages.iter().map(string_content).collect();
+            map.serialize_entry("messages", &messages)?;
+        } else {
+            map.serialize_entry("messages", &r.messages)?;
+        }
         if r.stream {
             map.serialize_entry("stream", &true)?;
             if q.stream_usage {
@@ -317,6 +392,11 @@ impl Serialize for CompatBody<'_> {
             }
         }
         match (q.cap, r.max_tokens, r.max_completion_tokens) {
+            (CapField::AsSent, None, None) => {
+                if let Some(cap) = q.default_cap {
+                    map.serialize_entry("max_tokens", &cap)?;
+                }
+            }
             (CapField::AsSent, a, b) => {
                 if let Some(a) = a {
                     map.serialize_entry("max_tokens", &a)?;
@@ -350,6 +430,31 @@ impl Serialize for CompatBody<'_> {
             map.serialize_entry(name, value)?;
         }
         map.end()
+    }
+}
+
+/// A copy of `message` whose content is a string: text parts joined, null (tool-call turns) as "".
+fn string_content(message: &Message) -> Message {
+    let content = match &message.content {
+        Value::Null => Value::String(String::new()),
+        Value::Array(parts)
+            if parts
+                .iter()
+                .all(|p| p.get("type").and_then(Value::as_str) == Some("text")) =>
+        {
+            Value::String(
+                parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    };
+    Message {
+        role: message.role.clone(),
+        content,
+        extra: message.extra.clone(),
     }
 }
 
@@ -638,6 +743,79 @@ mod tests {
             adapter(Platform::Groq).classify(403, &none, b"{}").kind,
             FailureKind::InvalidKey
         );
+    }
+
+    #[test]
+    fn cloudflare_splits_account_and_token_and_wants_string_content() {
+        let adapter = OpenAiCompat::for_platform(Platform::Cloudflare).unwrap();
+        let target = Target {
+            base_url: "http://cf/client/v4",
+            model: "@cf/openai/gpt-oss-120b",
+            secret: "acc123:tok456",
+        };
+        let req = request(
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}],
+            "logit_bias":{}}"#,
+        );
+        let up = adapter.chat_request(&target, &req).unwrap();
+        assert_eq!(
+            up.url,
+            "http://cf/client/v4/accounts/acc123/ai/v1/chat/completions"
+        );
+        assert!(up
+            .headers
+            .iter()
+            .any(|(k, v)| k == AUTHORIZATION && v == "Bearer tok456"));
+        let body: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(body["model"], "@cf/openai/gpt-oss-120b");
+        assert_eq!(body["messages"][0]["content"], "ab");
+        assert_eq!(body["messages"][1]["content"], "");
+        assert_eq!(body["messages"][1]["tool_calls"][0]["id"], "c1");
+        assert_eq!(
+            body["max_tokens"], 8192,
+            "an explicit cap instead of Cloudflare's tiny default"
+        );
+        assert!(body.get("logit_bias").is_none());
+        assert_eq!(
+            adapter.probe_request(&target).url,
+            "http://cf/client/v4/accounts/acc123/ai/models/search?per_page=1"
+        );
+        let none = HeaderMap::new();
+        let daily = adapter.classify(429, &none, br#"{"success":false,"errors":[{"code":3036,"message":"You have used up your daily free allocation of 10,000 neurons."}],"result":null}"#);
+        assert!(
+            matches!(
+                daily.kind,
+                FailureKind::QuotaExhausted {
+                    retry_after: Some(_)
+                }
+            ),
+            "{daily:?}"
+        );
+        assert!(daily.message.contains("10,000 neurons"));
+        let capacity = adapter.classify(
+            429,
+            &none,
+            br#"{"success":false,"errors":[{"code":3040,"message":"Out of capacity"}]}"#,
+        );
+        assert_eq!(capacity.kind, FailureKind::Transient);
+        let auth = adapter.classify(
+            403,
+            &none,
+            br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
+        );
+        assert_eq!(auth.kind, FailureKind::InvalidKey);
+    }
+
+    #[test]
+    fn openrouter_probes_the_key_endpoint() {
+        let adapter = OpenAiCompat::for_platform(Platform::Openrouter).unwrap();
+        let target = Target {
+            base_url: "http://or/api/v1",
+            model: "",
+            secret: "sk-or",
+        };
+        assert_eq!(adapter.probe_request(&target).url, "http://or/api/v1/key");
     }
 
     #[test]

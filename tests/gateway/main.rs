@@ -8,6 +8,7 @@ mod admin;
 mod auth;
 mod chat;
 mod cli;
+mod cloudflare;
 mod errors;
 mod failover;
 mod gemini;
