@@ -208,6 +208,7 @@ impl Trial {
             request,
             stream: self.request.stream,
             client_wants_usage: self.request.wants_stream_usage(),
+            model: candidate.model.clone(),
             timeouts: Timeouts::from_config(config),
         };
         let mut events = match self.state.providers.pick().send(dispatch).await {

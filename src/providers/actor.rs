@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::{Failure, FailureKind, Flow, Provider, UpstreamRequest};
+use super::{Failure, FailureKind, Flow, Provider, StreamDecoder, UpstreamRequest};
 use crate::openai::chat::Usage;
 use crate::openai::sse::SseParser;
 
@@ -85,6 +85,8 @@ pub struct Dispatch {
     pub stream: bool,
     /// Whether the client asked for a usage chunk.
     pub client_wants_usage: bool,
+    /// The model asked for, named in translated answers where the upstream names none.
+    pub model: Arc<str>,
     /// Time limits.
     pub timeouts: Timeouts,
 }
@@ -209,15 +211,10 @@ async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &mpsc::Sender<Upst
                     msg.provider.classify(status, &headers, &body),
                 ))
             } else if msg.stream {
-                relay_stream(
-                    response,
-                    &*msg.provider,
-                    msg.client_wants_usage,
-                    first_deadline,
-                    msg.timeouts,
-                    tx,
-                )
-                .await;
+                let decoder = msg
+                    .provider
+                    .stream_decoder(&msg.model, msg.client_wants_usage);
+                relay_stream(response, decoder, first_deadline, msg.timeouts, tx).await;
                 None
             } else {
                 let total_deadline = Instant::now() + msg.timeouts.total;
@@ -231,7 +228,7 @@ async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &mpsc::Sender<Upst
                             FailureKind::Transient,
                             format!("reading the answer failed: {e}"),
                         )),
-                        Ok(Ok(body)) => match msg.provider.decode_body(body) {
+                        Ok(Ok(body)) => match msg.provider.decode_body(&msg.model, body) {
                             Ok((body, usage)) => UpstreamEvent::Complete { body, usage },
                             Err(failure) => UpstreamEvent::Failed(failure),
                         },
@@ -248,13 +245,11 @@ async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &mpsc::Sender<Upst
 /// Parses the upstream SSE body and forwards decoded chunks, enforcing first-event and idle limits.
 async fn relay_stream(
     mut response: Response,
-    provider: &dyn Provider,
-    client_wants_usage: bool,
+    mut decoder: Box<dyn StreamDecoder>,
     first_deadline: Instant,
     timeouts: Timeouts,
     tx: &mpsc::Sender<UpstreamEvent>,
 ) {
-    let mut decoder = provider.stream_decoder(client_wants_usage);
     let mut parser = SseParser::new();
     let mut events = Vec::new();
     let mut chunks = Vec::new();

@@ -129,22 +129,23 @@ impl Provider for Gemini {
         }
     }
 
-    fn decode_body(&self, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
+    fn decode_body(&self, model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
         let response: Value = serde_json::from_slice(&body).map_err(|e| {
             Failure::transport(
                 FailureKind::Transient,
                 format!("Gemini answered with malformed JSON: {e}"),
             )
         })?;
-        let answer = translate_response(&response)?;
+        let answer = translate_response(&response, model)?;
         self.signatures.remember(&answer.calls);
         let out = serde_json::to_vec(&answer.body)
             .map_err(|e| Failure::transport(FailureKind::Transient, e.to_string()))?;
         Ok((Bytes::from(out), answer.usage))
     }
 
-    fn stream_decoder(&self, client_wants_usage: bool) -> Box<dyn StreamDecoder> {
+    fn stream_decoder(&self, model: &str, client_wants_usage: bool) -> Box<dyn StreamDecoder> {
         Box::new(GeminiStream::new(
+            model,
             client_wants_usage,
             self.signatures.clone(),
         ))
@@ -646,8 +647,11 @@ fn response_id(response: &Value) -> String {
         )
 }
 
-fn model_of(response: &Value) -> Value {
-    response.get("modelVersion").cloned().unwrap_or(Value::Null)
+fn model_of(response: &Value, asked: &str) -> Value {
+    response
+        .get("modelVersion")
+        .cloned()
+        .unwrap_or_else(|| json!(asked))
 }
 
 fn tool_calls_json(
@@ -666,7 +670,7 @@ fn tool_calls_json(
 }
 
 /// Turns a `generateContent` answer into an OpenAI chat.completion.
-pub fn translate_response(response: &Value) -> Result<Answer, Failure> {
+pub fn translate_response(response: &Value, model: &str) -> Result<Answer, Failure> {
     let parts = read_candidate(response)?;
     let usage = read_usage(response);
     let mut message = Map::new();
@@ -705,7 +709,7 @@ pub fn translate_response(response: &Value) -> Result<Answer, Failure> {
         "id": response_id(response),
         "object": "chat.completion",
         "created": now_secs(),
-        "model": model_of(response),
+        "model": model_of(response, model),
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": usage_json(usage.unwrap_or_default()),
     });
@@ -731,12 +735,12 @@ struct GeminiStream {
 }
 
 impl GeminiStream {
-    fn new(client_wants_usage: bool, signatures: SignatureCache) -> Self {
+    fn new(model: &str, client_wants_usage: bool, signatures: SignatureCache) -> Self {
         GeminiStream {
             client_wants_usage,
             signatures,
             id: None,
-            model: Value::Null,
+            model: json!(model),
             created: now_secs(),
             started: false,
             calls_sent: 0,
@@ -771,7 +775,7 @@ impl StreamDecoder for GeminiStream {
         }
         if self.id.is_none() {
             self.id = Some(response_id(&response));
-            self.model = model_of(&response);
+            self.model = model_of(&response, self.model.as_str().unwrap_or_default());
         }
         if let Some(usage) = read_usage(&response) {
             self.usage = Some(usage);
@@ -924,6 +928,10 @@ fn until_pacific_midnight() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn translate_response_in_test(response: &Value) -> Result<Answer, Failure> {
+        translate_response(response, "gemini-2.5-flash")
+    }
 
     fn request(body: Value) -> ChatRequest {
         ChatRequest::parse(body.to_string().as_bytes()).unwrap()
@@ -1081,7 +1089,7 @@ mod tests {
 
     #[test]
     fn responses_translate_text_calls_finish_and_usage() {
-        let text = translate_response(&json!({
+        let text = translate_response_in_test(&json!({
             "candidates": [{"content": {"role": "model", "parts": [{"text": "thinking…", "thought": true}, {"text": "Hi"}, {"text": "!"}]}, "finishReason": "STOP"}],
             "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2, "thoughtsTokenCount": 3, "totalTokenCount": 9},
             "modelVersion": "gemini-2.5-flash", "responseId": "abc"
@@ -1099,7 +1107,7 @@ mod tests {
             json!({"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9})
         );
 
-        let call = translate_response(&json!({"candidates": [{"content": {"parts": [
+        let call = translate_response_in_test(&json!({"candidates": [{"content": {"parts": [
             {"functionCall": {"name": "f", "args": {"a": 1}}, "thoughtSignature": "s"}]}, "finishReason": "STOP"}]}))
         .unwrap();
         let message = &call.body["choices"][0]["message"];
@@ -1121,11 +1129,12 @@ mod tests {
             ("RECITATION", "content_filter"),
             ("OTHER", "stop"),
         ] {
-            let r = translate_response(&json!({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": reason}]})).unwrap();
+            let r = translate_response_in_test(&json!({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": reason}]})).unwrap();
             assert_eq!(r.body["choices"][0]["finish_reason"], finish, "{reason}");
         }
         let blocked =
-            translate_response(&json!({"promptFeedback": {"blockReason": "SAFETY"}})).unwrap();
+            translate_response_in_test(&json!({"promptFeedback": {"blockReason": "SAFETY"}}))
+                .unwrap();
         assert_eq!(
             blocked.body["choices"][0]["finish_reason"],
             "content_filter"
@@ -1134,7 +1143,7 @@ mod tests {
             blocked.body["choices"][0]["message"]["content"],
             Value::Null
         );
-        let malformed = translate_response(
+        let malformed = translate_response_in_test(
             &json!({"candidates": [{"finishReason": "MALFORMED_FUNCTION_CALL"}]}),
         );
         assert!(
@@ -1152,7 +1161,7 @@ mod tests {
 
     #[test]
     fn stream_becomes_openai_chunks_with_tool_calls_and_usage() {
-        let mut d = GeminiStream::new(true, SignatureCache::default());
+        let mut d = GeminiStream::new("gemini-2.5-flash", true, SignatureCache::default());
         let mut out = Vec::new();
         d.event(event(json!({"candidates": [{"content": {"parts": [{"text": "Let me"}]}}], "responseId": "r1"})), &mut out).unwrap();
         d.event(
@@ -1199,7 +1208,7 @@ mod tests {
 
     #[test]
     fn stream_cut_before_a_finish_reason_is_an_error() {
-        let mut d = GeminiStream::new(false, SignatureCache::default());
+        let mut d = GeminiStream::new("gemini-2.5-flash", false, SignatureCache::default());
         let mut out = Vec::new();
         d.event(
             event(json!({"candidates": [{"content": {"parts": [{"text": "par"}]}}]})),

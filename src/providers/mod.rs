@@ -5,6 +5,7 @@
 
 pub mod actor;
 pub mod classify;
+pub mod cohere;
 pub mod gemini;
 pub mod openai_compat;
 
@@ -73,10 +74,11 @@ pub trait Provider: Send + Sync {
     ) -> Result<UpstreamRequest, String>;
     /// Builds the cheapest request that proves a key works.
     fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest;
-    /// Turns a successful non-streamed answer into an OpenAI response body and its usage.
-    fn decode_body(&self, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure>;
+    /// Turns a successful non-streamed answer into an OpenAI response body and its usage; `model` is the model
+    /// asked for, used where the upstream does not name one.
+    fn decode_body(&self, model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure>;
     /// A decoder for one streamed answer; `client_wants_usage` says whether a usage-only chunk may be relayed.
-    fn stream_decoder(&self, client_wants_usage: bool) -> Box<dyn StreamDecoder>;
+    fn stream_decoder(&self, model: &str, client_wants_usage: bool) -> Box<dyn StreamDecoder>;
     /// Classifies an error answer.
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure;
 }
@@ -95,6 +97,8 @@ impl Registry {
         for platform in Platform::ALL {
             if platform == Platform::Google {
                 adapters.insert(platform, Arc::new(gemini::Gemini::default()));
+            } else if platform == Platform::Cohere {
+                adapters.insert(platform, Arc::new(cohere::Cohere));
             } else if let Some(adapter) = openai_compat::OpenAiCompat::for_platform(platform) {
                 adapters.insert(platform, Arc::new(adapter));
             }

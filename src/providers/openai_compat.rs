@@ -324,7 +324,7 @@ impl Provider for OpenAiCompat {
         }
     }
 
-    fn decode_body(&self, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
+    fn decode_body(&self, _model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
         let peek: CompletionPeek = serde_json::from_slice(&body).map_err(|e| {
             Failure::transport(
                 FailureKind::Transient,
@@ -343,7 +343,7 @@ impl Provider for OpenAiCompat {
         Ok((body, peek.usage))
     }
 
-    fn stream_decoder(&self, client_wants_usage: bool) -> Box<dyn StreamDecoder> {
+    fn stream_decoder(&self, _model: &str, client_wants_usage: bool) -> Box<dyn StreamDecoder> {
         Box::new(CompatStream {
             client_wants_usage,
             usage: None,
@@ -706,9 +706,12 @@ mod tests {
         let none = HeaderMap::new();
         let adapter = |p| OpenAiCompat::for_platform(p).unwrap();
         let minimax = adapter(Platform::Minimax)
-            .decode_body(Bytes::from_static(
-                br#"{"base_resp":{"status_code":1004,"status_msg":"login fail"}}"#,
-            ))
+            .decode_body(
+                "m",
+                Bytes::from_static(
+                    br#"{"base_resp":{"status_code":1004,"status_msg":"login fail"}}"#,
+                ),
+            )
             .unwrap_err();
         assert_eq!(
             minimax.kind,
@@ -822,9 +825,11 @@ mod tests {
     fn non_stream_body_is_relayed_unchanged() {
         let adapter = OpenAiCompat::for_platform(Platform::Groq).unwrap();
         let body = Bytes::from_static(br#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#);
-        let (out, usage) = adapter.decode_body(body.clone()).unwrap();
+        let (out, usage) = adapter.decode_body("m", body.clone()).unwrap();
         assert_eq!(out, body);
         assert_eq!(usage.map(|u| u.total()), Some(3));
-        assert!(adapter.decode_body(Bytes::from_static(b"<html>")).is_err());
+        assert!(adapter
+            .decode_body("m", Bytes::from_static(b"<html>"))
+            .is_err());
     }
 }

@@ -9,6 +9,7 @@ mod auth;
 mod chat;
 mod cli;
 mod cloudflare;
+mod cohere;
 mod errors;
 mod failover;
 mod gemini;

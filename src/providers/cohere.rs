@@ -1,0 +1,613 @@
+//! Cohere, natively (`/v2/chat`): its request is close to OpenAI's, its answer and its named stream events are
+//! not, and tool calling is reliable only here (the compatibility endpoint is not).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use awc::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use awc::http::Method;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::classify::{classify, ErrorTable, Failure, FailureKind, Signal};
+use super::{Flow, Provider, StreamDecoder, Target, UpstreamRequest};
+use crate::openai::chat::{ChatRequest, Usage};
+use crate::openai::sse::SseEvent;
+
+/// Cohere statuses beyond the OpenAI baseline: 498 is an invalid token, 499 a cancelled request.
+const COHERE_ERRORS: ErrorTable = ErrorTable {
+    codes: &[],
+    statuses: &[(498, Signal::InvalidKey), (499, Signal::Transient)],
+};
+
+/// The Cohere adapter.
+#[derive(Debug, Default)]
+pub struct Cohere;
+
+impl Provider for Cohere {
+    fn chat_request(
+        &self,
+        target: &Target<'_>,
+        request: &ChatRequest,
+    ) -> Result<UpstreamRequest, String> {
+        let body = translate_request(request, target.model);
+        let body =
+            serde_json::to_vec(&body).map_err(|e| format!("cannot encode the request: {e}"))?;
+        let mut headers = auth(target.secret)?;
+        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: format!("{}/v2/chat", target.base_url),
+            headers,
+            body: Bytes::from(body),
+        })
+    }
+
+    fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest {
+        UpstreamRequest {
+            method: Method::GET,
+            url: format!("{}/v1/models?page_size=1", target.base_url),
+            headers: auth(target.secret).unwrap_or_default(),
+            body: Bytes::new(),
+        }
+    }
+
+    fn decode_body(&self, model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
+        let response: Value = serde_json::from_slice(&body).map_err(|e| {
+            Failure::transport(
+                FailureKind::Transient,
+                format!("Cohere answered with malformed JSON: {e}"),
+            )
+        })?;
+        let (answer, usage) = translate_response(&response, model)?;
+        let out = serde_json::to_vec(&answer)
+            .map_err(|e| Failure::transport(FailureKind::Transient, e.to_string()))?;
+        Ok((Bytes::from(out), usage))
+    }
+
+    fn stream_decoder(&self, model: &str, client_wants_usage: bool) -> Box<dyn StreamDecoder> {
+        Box::new(CohereStream {
+            client_wants_usage,
+            model: model.to_owned(),
+            ..CohereStream::default()
+        })
+    }
+
+    fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
+        classify(status, headers, body, &COHERE_ERRORS)
+    }
+}
+
+fn auth(secret: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|_| {
+        "the stored key contains characters not allowed in an HTTP header".to_owned()
+    })?;
+    value.set_sensitive(true);
+    Ok(vec![(AUTHORIZATION, value)])
+}
+
+/// Builds a `/v2/chat` body: system turns first (Cohere requires it), OpenAI-only fields renamed or dropped.
+pub fn translate_request(request: &ChatRequest, model: &str) -> Value {
+    let mut system = Vec::new();
+    let mut messages = Vec::new();
+    for m in &request.messages {
+        match m.role.as_str() {
+            "system" | "developer" => match &m.content {
+                Value::String(s) => system.push(s.clone()),
+                Value::Array(parts) => system.extend(
+                    parts
+                        .iter()
+                        .filter_map(|p| p.get("text")?.as_str().map(str::to_owned)),
+                ),
+                _ => {}
+            },
+            role => {
+                let mut out = Map::new();
+                out.insert(
+                    "role".into(),
+                    json!(if role == "function" { "tool" } else { role }),
+                );
+                if !m.content.is_null() {
+                    out.insert("content".into(), m.content.clone());
+                }
+                for key in ["tool_calls", "tool_call_id"] {
+                    if let Some(v) = m.extra.get(key) {
+                        out.insert(key.into(), v.clone());
+                    }
+                }
+                messages.push(Value::Object(out));
+            }
+        }
+    }
+    if !system.is_empty() {
+        messages.insert(0, json!({"role": "system", "content": system.join("\n\n")}));
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    body.insert("messages".into(), Value::Array(messages));
+    if request.stream {
+        body.insert("stream".into(), json!(true));
+    }
+    if let Some(tools) = request.tools.as_ref().filter(|t| !t.is_empty()) {
+        body.insert("tools".into(), json!(tools));
+    }
+    let extra = &request.extra;
+    match extra.get("tool_choice").and_then(Value::as_str) {
+        Some("required") => {
+            body.insert("tool_choice".into(), json!("REQUIRED"));
+        }
+        Some("none") => {
+            body.insert("tool_choice".into(), json!("NONE"));
+        }
+        _ if extra.get("tool_choice").is_some_and(Value::is_object) => {
+            body.insert("tool_choice".into(), json!("REQUIRED"));
+        }
+        _ => {}
+    }
+    if let Some(cap) = request.output_cap() {
+        body.insert("max_tokens".into(), json!(cap));
+    }
+    for (from, to) in [
+        ("temperature", "temperature"),
+        ("seed", "seed"),
+        ("frequency_penalty", "frequency_penalty"),
+        ("presence_penalty", "presence_penalty"),
+        ("top_p", "p"),
+        ("top_k", "k"),
+    ] {
+        if let Some(v) = extra.get(from).filter(|v| !v.is_null()) {
+            body.insert(to.into(), v.clone());
+        }
+    }
+    match extra.get("stop") {
+        Some(Value::String(s)) => {
+            body.insert("stop_sequences".into(), json!([s]));
+        }
+        Some(Value::Array(list)) => {
+            body.insert(
+                "stop_sequences".into(),
+                Value::Array(list.iter().take(5).cloned().collect()),
+            );
+        }
+        _ => {}
+    }
+    let format = extra.get("response_format");
+    match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
+        Some("json_object") => {
+            body.insert("response_format".into(), json!({"type": "json_object"}));
+        }
+        Some("json_schema") => {
+            let schema = format
+                .and_then(|f| f.pointer("/json_schema/schema"))
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            body.insert(
+                "response_format".into(),
+                json!({"type": "json_object", "json_schema": schema}),
+            );
+        }
+        _ => {}
+    }
+    Value::Object(body)
+}
+
+fn finish_reason(reason: Option<&str>, has_calls: bool) -> Result<&'static str, Failure> {
+    if has_calls {
+        return Ok("tool_calls");
+    }
+    match reason {
+        Some("MAX_TOKENS") => Ok("length"),
+        Some("TOOL_CALL") => Ok("tool_calls"),
+        Some("ERROR" | "TIMEOUT") => Err(Failure::transport(
+            FailureKind::Transient,
+            "Cohere ended the answer with an error",
+        )),
+        _ => Ok("stop"),
+    }
+}
+
+fn read_usage(usage: Option<&Value>) -> Option<Usage> {
+    let usage = usage?;
+    let tokens = usage.get("tokens").or_else(|| usage.get("billed_units"))?;
+    let count = |k: &str| {
+        tokens
+            .get(k)
+            .and_then(Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0)
+    };
+    Some(Usage {
+        prompt_tokens: count("input_tokens"),
+        completion_tokens: count("output_tokens"),
+    })
+}
+
+fn usage_json(usage: Usage) -> Value {
+    json!({"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total()})
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Turns a `/v2/chat` answer into an OpenAI chat.completion and its usage.
+pub fn translate_response(
+    response: &Value,
+    model: &str,
+) -> Result<(Value, Option<Usage>), Failure> {
+    let items = response
+        .pointer("/message/content")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let collect = |kind: &str, field: &str| -> Option<String> {
+        let text: String = items
+            .iter()
+            .filter(|i| i.get("type").and_then(Value::as_str) == Some(kind))
+            .filter_map(|i| i.get(field).and_then(Value::as_str))
+            .collect();
+        (!text.is_empty()).then_some(text)
+    };
+    let calls = response
+        .pointer("/message/tool_calls")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty());
+    let mut message = Map::new();
+    message.insert("role".into(), json!("assistant"));
+    message.insert(
+        "content".into(),
+        collect("text", "text").map_or(Value::Null, Value::String),
+    );
+    if let Some(thinking) = collect("thinking", "thinking") {
+        message.insert("reasoning_content".into(), json!(thinking));
+    }
+    if let Some(calls) = calls {
+        message.insert("tool_calls".into(), Value::Array(calls.clone()));
+    }
+    let finish = finish_reason(
+        response.get("finish_reason").and_then(Value::as_str),
+        calls.is_some(),
+    )?;
+    let usage = read_usage(response.get("usage"));
+    let id = response
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("cohere");
+    let answer = json!({
+        "id": format!("chatcmpl-{id}"),
+        "object": "chat.completion",
+        "created": now_secs(),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": usage_json(usage.unwrap_or_default()),
+    });
+    Ok((answer, usage))
+}
+
+/// Translates Cohere's named stream events into OpenAI chunks.
+#[derive(Default)]
+struct CohereStream {
+    client_wants_usage: bool,
+    model: String,
+    id: String,
+    created: u64,
+    calls: usize,
+    usage: Option<Usage>,
+}
+
+impl CohereStream {
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
+        let chunk = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        Bytes::from(chunk.to_string())
+    }
+}
+
+impl StreamDecoder for CohereStream {
+    fn event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, Failure> {
+        if event.data.trim_ascii() == b"[DONE]" {
+            return Ok(Flow::Done);
+        }
+        let data: Value = serde_json::from_slice(&event.data).map_err(|e| {
+            Failure::transport(
+                FailureKind::Transient,
+                format!("Cohere sent a malformed stream event: {e}"),
+            )
+        })?;
+        let kind = data
+            .get("type")
+            .and_then(Value::as_str)
+            .or(event.event.as_deref())
+            .unwrap_or_default()
+            .to_owned();
+        let message = data.pointer("/delta/message");
+        match kind.as_str() {
+            "message-start" => {
+                self.id = format!(
+                    "chatcmpl-{}",
+                    data.get("id").and_then(Value::as_str).unwrap_or("cohere")
+                );
+                self.created = now_secs();
+                out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            }
+            "content-delta" => {
+                let content = message.and_then(|m| m.get("content"));
+                if let Some(text) = content.and_then(|c| c.get("text")).and_then(Value::as_str) {
+                    out.push(self.chunk(json!({"content": text}), None));
+                } else if let Some(thinking) = content
+                    .and_then(|c| c.get("thinking"))
+                    .and_then(Value::as_str)
+                {
+                    out.push(self.chunk(json!({"reasoning_content": thinking}), None));
+                }
+            }
+            "tool-call-start" => {
+                let call = message
+                    .and_then(|m| m.get("tool_calls"))
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
+                let function = call.get("function").cloned().unwrap_or_else(|| json!({}));
+                let delta = json!({"tool_calls": [{
+                    "index": self.calls,
+                    "id": call.get("id"),
+                    "type": "function",
+                    "function": {"name": function.get("name"), "arguments": function.get("arguments").and_then(Value::as_str).unwrap_or("")},
+                }]});
+                self.calls += 1;
+                out.push(self.chunk(delta, None));
+            }
+            "tool-call-delta" => {
+                let fragment = message
+                    .and_then(|m| m.pointer("/tool_calls/function/arguments"))
+                    .and_then(Value::as_str);
+                if let Some(fragment) = fragment {
+                    let index = self.calls.saturating_sub(1);
+                    out.push(self.chunk(json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}), None));
+                }
+            }
+            "message-end" => {
+                let delta = data.get("delta");
+                if let Some(error) = delta.and_then(|d| d.get("error")).and_then(Value::as_str) {
+                    return Err(Failure::transport(
+                        FailureKind::Transient,
+                        format!("Cohere: {error}"),
+                    ));
+                }
+                self.usage = read_usage(delta.and_then(|d| d.get("usage")));
+                let reason = delta
+                    .and_then(|d| d.get("finish_reason"))
+                    .and_then(Value::as_str);
+                let finish = finish_reason(reason, self.calls > 0)?;
+                out.push(self.chunk(json!({}), Some(finish)));
+                if self.client_wants_usage {
+                    let usage = json!({
+                        "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                        "choices": [], "usage": usage_json(self.usage.unwrap_or_default()),
+                    });
+                    out.push(Bytes::from(usage.to_string()));
+                }
+                return Ok(Flow::Done);
+            }
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Bytes>) -> Result<(), Failure> {
+        Err(Failure::transport(
+            FailureKind::Transient,
+            "Cohere closed the stream before message-end",
+        ))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translate_response_for_test(response: &Value) -> Result<(Value, Option<Usage>), Failure> {
+        translate_response(response, "command-a-03-2025")
+    }
+
+    fn request(body: Value) -> ChatRequest {
+        ChatRequest::parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn request_moves_system_first_and_renames_fields() {
+        let body = translate_request(
+            &request(json!({"messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "system", "content": "late system"},
+                {"role": "assistant", "content": null, "reasoning_content": "x", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "42"}
+            ], "top_p": 0.5, "stop": ["END"], "max_completion_tokens": 10, "tool_choice": "required", "logit_bias": {},
+               "response_format": {"type": "json_schema", "json_schema": {"name": "n", "strict": true, "schema": {"type": "object"}}}})),
+            "command-a-03-2025",
+        );
+        assert_eq!(
+            body["messages"][0],
+            json!({"role": "system", "content": "late system"})
+        );
+        assert_eq!(
+            body["messages"][1],
+            json!({"role": "user", "content": "hi"})
+        );
+        assert_eq!(
+            body["messages"][2],
+            json!({"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+        );
+        assert_eq!(
+            body["messages"][3],
+            json!({"role": "tool", "content": "42", "tool_call_id": "c1"})
+        );
+        assert_eq!(body["p"], 0.5);
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        assert_eq!(body["max_tokens"], 10);
+        assert_eq!(body["tool_choice"], "REQUIRED");
+        assert_eq!(
+            body["response_format"],
+            json!({"type": "json_object", "json_schema": {"type": "object"}})
+        );
+        assert!(body.get("logit_bias").is_none());
+    }
+
+    #[test]
+    fn response_translates_text_thinking_tools_and_usage() {
+        let (answer, usage) = translate_response_for_test(&json!({
+            "id": "r1", "finish_reason": "COMPLETE",
+            "message": {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": "Hi"}]},
+            "usage": {"billed_units": {"input_tokens": 1, "output_tokens": 2}, "tokens": {"input_tokens": 9, "output_tokens": 2}}
+        }))
+        .unwrap();
+        assert_eq!(
+            answer["choices"][0]["message"],
+            json!({"role": "assistant", "content": "Hi", "reasoning_content": "hmm"})
+        );
+        assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+        assert_eq!(
+            usage,
+            Some(Usage {
+                prompt_tokens: 9,
+                completion_tokens: 2
+            })
+        );
+        let (calls, _) = translate_response_for_test(&json!({"finish_reason": "TOOL_CALL", "message": {"role": "assistant", "tool_plan": "p",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]}}))
+        .unwrap();
+        assert_eq!(calls["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            calls["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"a\":1}"
+        );
+        assert!(
+            translate_response_for_test(&json!({"finish_reason": "ERROR", "message": {}})).is_err()
+        );
+        assert_eq!(
+            translate_response_for_test(
+                &json!({"finish_reason": "MAX_TOKENS", "message": {"content": []}})
+            )
+            .unwrap()
+            .0["choices"][0]["finish_reason"],
+            "length"
+        );
+    }
+
+    #[test]
+    fn stream_events_become_openai_chunks() {
+        let events = [
+            (
+                "message-start",
+                json!({"type": "message-start", "id": "m1", "delta": {"message": {"role": "assistant"}}}),
+            ),
+            (
+                "content-start",
+                json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
+            ),
+            (
+                "content-delta",
+                json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Hel"}}}}),
+            ),
+            (
+                "content-delta",
+                json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "lo"}}}}),
+            ),
+            (
+                "tool-call-start",
+                json!({"type": "tool-call-start", "index": 1, "delta": {"message": {"tool_calls": {"id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}}}}),
+            ),
+            (
+                "tool-call-delta",
+                json!({"type": "tool-call-delta", "index": 1, "delta": {"message": {"tool_calls": {"function": {"arguments": "{\"a\":"}}}}}),
+            ),
+            (
+                "tool-call-delta",
+                json!({"type": "tool-call-delta", "index": 1, "delta": {"message": {"tool_calls": {"function": {"arguments": "1}"}}}}}),
+            ),
+            (
+                "message-end",
+                json!({"type": "message-end", "delta": {"finish_reason": "TOOL_CALL", "usage": {"tokens": {"input_tokens": 5, "output_tokens": 3}}}}),
+            ),
+        ];
+        let mut d = CohereStream {
+            client_wants_usage: true,
+            ..CohereStream::default()
+        };
+        let mut out = Vec::new();
+        let mut flows = Vec::new();
+        for (name, data) in events {
+            flows.push(
+                d.event(
+                    SseEvent {
+                        event: Some(name.into()),
+                        data: data.to_string().into_bytes(),
+                    },
+                    &mut out,
+                )
+                .unwrap(),
+            );
+        }
+        assert_eq!(flows.last(), Some(&Flow::Done));
+        let chunks: Vec<Value> = out
+            .iter()
+            .map(|b| serde_json::from_slice(b).unwrap())
+            .collect();
+        let deltas: Vec<&Value> = chunks.iter().map(|c| &c["choices"][0]["delta"]).collect();
+        assert_eq!(chunks[0]["id"], "chatcmpl-m1");
+        assert_eq!(*deltas[0], json!({"role": "assistant", "content": ""}));
+        assert_eq!(*deltas[1], json!({"content": "Hel"}));
+        assert_eq!(
+            deltas[3]["tool_calls"][0],
+            json!({"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}})
+        );
+        assert_eq!(
+            deltas[5]["tool_calls"][0],
+            json!({"index": 0, "function": {"arguments": "1}"}})
+        );
+        assert_eq!(chunks[6]["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(chunks[7]["usage"]["total_tokens"], 8);
+        assert_eq!(
+            d.usage(),
+            Some(Usage {
+                prompt_tokens: 5,
+                completion_tokens: 3
+            })
+        );
+    }
+
+    #[test]
+    fn errors_and_cut_streams() {
+        let none = HeaderMap::new();
+        assert_eq!(
+            Cohere
+                .classify(498, &none, br#"{"id":"x","message":"invalid api token"}"#)
+                .kind,
+            FailureKind::InvalidKey
+        );
+        let limited = Cohere.classify(429, &none, br#"{"id":"x","message":"You are using a Trial key, which is limited to 20 API calls / minute."}"#);
+        assert!(matches!(limited.kind, FailureKind::RateLimited { .. }));
+        assert!(limited.message.contains("Trial key"));
+        let mut d = CohereStream::default();
+        assert!(d.finish(&mut Vec::new()).is_err());
+        let end = json!({"type": "message-end", "delta": {"error": "internal"}})
+            .to_string()
+            .into_bytes();
+        assert!(d
+            .event(
+                SseEvent {
+                    event: None,
+                    data: end
+                },
+                &mut Vec::new()
+            )
+            .is_err());
+    }
+}
