@@ -54,6 +54,8 @@ struct Quirks {
     default_cap: Option<u32>,
     /// Whether message content must be a string (text arrays flattened, null becomes "").
     string_content: bool,
+    /// Whether tool-call ids must be exactly 9 letters or digits (rewritten consistently where not).
+    short_tool_ids: bool,
 }
 
 const BASELINE: Quirks = Quirks {
@@ -69,6 +71,7 @@ const BASELINE: Quirks = Quirks {
     account_in_key: false,
     default_cap: None,
     string_content: false,
+    short_tool_ids: false,
 };
 
 /// Cloudflare's v4 error codes (`errors[0].code`).
@@ -180,6 +183,7 @@ fn quirks(platform: Platform) -> Option<Quirks> {
                 "reasoning_effort",
             ],
             rename: &[("seed", "random_seed")],
+            short_tool_ids: true,
             cap: CapField::MaxTokens,
             stream_usage: false,
             ..BASELINE
@@ -370,8 +374,8 @@ impl Serialize for CompatBody<'_> {
         let q = self.quirks;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("model", self.model)?;
-        if q.string_content {
-            let messages: Vec<Message> = r.messages.iter().map(string_content).collect();
+        if q.string_content || q.short_tool_ids {
+            let messages: Vec<Message> = r.messages.iter().map(|m| adapt_message(m, q)).collect();
             map.serialize_entry("messages", &messages)?;
         } else {
             map.serialize_entry("messages", &r.messages)?;
@@ -433,29 +437,61 @@ impl Serialize for CompatBody<'_> {
     }
 }
 
-/// A copy of `message` whose content is a string: text parts joined, null (tool-call turns) as "".
-fn string_content(message: &Message) -> Message {
-    let content = match &message.content {
-        Value::Null => Value::String(String::new()),
-        Value::Array(parts)
-            if parts
-                .iter()
-                .all(|p| p.get("type").and_then(Value::as_str) == Some("text")) =>
-        {
-            Value::String(
-                parts
+/// A copy of `message` fitted to a strict platform: content as a string (text parts joined, null tool-call
+/// turns as ""), and tool-call ids shortened to 9 letters or digits, the same way wherever they appear.
+fn adapt_message(message: &Message, quirks: &Quirks) -> Message {
+    let mut out = message.clone();
+    if quirks.string_content {
+        out.content = match &message.content {
+            Value::Null => Value::String(String::new()),
+            Value::Array(parts)
+                if parts
                     .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .collect(),
-            )
-        }
-        other => other.clone(),
-    };
-    Message {
-        role: message.role.clone(),
-        content,
-        extra: message.extra.clone(),
+                    .all(|p| p.get("type").and_then(Value::as_str) == Some("text")) =>
+            {
+                Value::String(
+                    parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect(),
+                )
+            }
+            other => other.clone(),
+        };
     }
+    if quirks.short_tool_ids {
+        if let Some(Value::String(id)) = out.extra.get_mut("tool_call_id") {
+            *id = short_tool_id(id);
+        }
+        if let Some(Value::Array(calls)) = out.extra.get_mut("tool_calls") {
+            for call in calls {
+                if let Some(Value::String(id)) = call.get_mut("id") {
+                    *id = short_tool_id(id);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A 9-character alphanumeric id for `id` (unchanged if it already is one); deterministic, so a call and its
+/// result still match after the rewrite.
+pub fn short_tool_id(id: &str) -> String {
+    if id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return id.to_owned();
+    }
+    const ALPHABET: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..9)
+        .map(|_| {
+            let c = ALPHABET[(h % 62) as usize] as char;
+            h /= 62;
+            c
+        })
+        .collect()
 }
 
 /// The few fields of an answer or chunk the gateway reads; everything else is relayed unread.
@@ -493,6 +529,9 @@ impl CompletionPeek {
 struct ChoicePeek {
     #[serde(default)]
     finish_reason: Option<Value>,
+    /// Moonshot puts stream usage inside the final choice.
+    #[serde(default)]
+    usage: Option<Usage>,
 }
 
 fn in_band_error(error: &Value) -> Failure {
@@ -541,10 +580,10 @@ impl StreamDecoder for CompatStream {
         if let Some(failure) = peek.embedded_error(&data, self.errors) {
             return Err(failure);
         }
-        if peek.usage.is_some() {
-            self.usage = peek.usage;
-        }
         let choices = peek.choices.unwrap_or_default();
+        if let Some(usage) = peek.usage.or_else(|| choices.iter().find_map(|c| c.usage)) {
+            self.usage = Some(usage);
+        }
         if choices
             .iter()
             .any(|c| c.finish_reason.as_ref().is_some_and(|f| !f.is_null()))
@@ -808,6 +847,52 @@ mod tests {
             br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
         );
         assert_eq!(auth.kind, FailureKind::InvalidKey);
+    }
+
+    #[test]
+    fn mistral_tool_ids_are_rewritten_consistently() {
+        let b = body_for(
+            Platform::Mistral,
+            r#"{"messages":[{"role":"user","content":"x"},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_0fypS1hVX","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"abcDEF123","type":"function","function":{"name":"g","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"call_0fypS1hVX","content":"1"},{"role":"tool","tool_call_id":"abcDEF123","content":"2"}]}"#,
+        );
+        let first = b["messages"][1]["tool_calls"][0]["id"].as_str().unwrap();
+        assert_eq!(first.len(), 9);
+        assert!(first.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(
+            b["messages"][2]["tool_call_id"], first,
+            "the result still answers its call"
+        );
+        assert_eq!(
+            b["messages"][1]["tool_calls"][1]["id"], "abcDEF123",
+            "valid ids are kept"
+        );
+        assert_eq!(b["messages"][3]["tool_call_id"], "abcDEF123");
+        let groq = body_for(
+            Platform::Groq,
+            r#"{"messages":[{"role":"tool","tool_call_id":"call_0fypS1hVX","content":"1"}]}"#,
+        );
+        assert_eq!(groq["messages"][0]["tool_call_id"], "call_0fypS1hVX");
+    }
+
+    #[test]
+    fn moonshot_usage_inside_the_final_choice_is_read() {
+        let mut d = CompatStream {
+            client_wants_usage: false,
+            usage: None,
+            finished: false,
+            errors: &OPENAI_ERRORS,
+        };
+        let last = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":8,"completion_tokens":2,"total_tokens":10}}]}"#;
+        d.event(event(last), &mut Vec::new()).unwrap();
+        assert_eq!(
+            d.usage(),
+            Some(Usage {
+                prompt_tokens: 8,
+                completion_tokens: 2
+            })
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod chat;
 mod cli;
 mod cloudflare;
 mod cohere;
+mod conformance;
 mod errors;
 mod failover;
 mod gemini;
