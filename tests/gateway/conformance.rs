@@ -71,16 +71,17 @@ fn upstream_reply(upstream: &Value) -> Reply {
     }
 }
 
+/// What a client reads from a stream.
+struct StreamRead {
+    text: String,
+    finish: Option<String>,
+    call: Option<(String, String)>,
+    done: usize,
+    payloads: Vec<String>,
+}
+
 /// Assembles what a client reads from a stream: text, finish reason, the first tool call, and the [DONE] count.
-fn read_stream(
-    res: &ClientReply,
-) -> (
-    String,
-    Option<String>,
-    Option<(String, String)>,
-    usize,
-    Vec<String>,
-) {
+fn read_stream(res: &ClientReply) -> StreamRead {
     let payloads = sse_payloads(&res.body);
     let done = payloads.iter().filter(|p| *p == "[DONE]").count();
     assert_eq!(
@@ -88,8 +89,13 @@ fn read_stream(
         Some("[DONE]"),
         "{payloads:?}"
     );
-    let (mut text, mut finish, mut call): (String, Option<String>, Option<(String, String)>) =
-        (String::new(), None, None);
+    let mut read = StreamRead {
+        text: String::new(),
+        finish: None,
+        call: None,
+        done,
+        payloads: Vec::new(),
+    };
     for p in payloads.iter().filter(|p| *p != "[DONE]") {
         let chunk: Value = serde_json::from_str(p).unwrap();
         assert!(
@@ -99,12 +105,15 @@ fn read_stream(
         let Some(choice) = chunk["choices"].get(0) else {
             continue;
         };
-        text.push_str(choice["delta"]["content"].as_str().unwrap_or_default());
+        read.text
+            .push_str(choice["delta"]["content"].as_str().unwrap_or_default());
         if let Some(f) = choice["finish_reason"].as_str() {
-            finish = Some(f.to_owned());
+            read.finish = Some(f.to_owned());
         }
         if let Some(fragment) = choice["delta"]["tool_calls"].get(0) {
-            let entry = call.get_or_insert_with(|| (String::new(), String::new()));
+            let entry = read
+                .call
+                .get_or_insert_with(|| (String::new(), String::new()));
             entry
                 .0
                 .push_str(fragment["function"]["name"].as_str().unwrap_or_default());
@@ -115,7 +124,8 @@ fn read_stream(
             );
         }
     }
-    (text, finish, call, done, payloads)
+    read.payloads = payloads;
+    read
 }
 
 async fn check(
@@ -151,13 +161,16 @@ async fn check(
     }
     if res.status == 200 {
         let (content, finish, call) = if expect["stream"] == true {
-            let (text, finish, call, done, payloads) = read_stream(&res);
-            assert_eq!(done, 1, "{what}: exactly one [DONE]: {payloads:?}");
-            (
-                Some(text),
-                finish,
-                call.map(|(n, a)| (n, serde_json::from_str::<Value>(&a).unwrap())),
-            )
+            let read = read_stream(&res);
+            assert_eq!(
+                read.done, 1,
+                "{what}: exactly one [DONE]: {:?}",
+                read.payloads
+            );
+            let call = read
+                .call
+                .map(|(n, a)| (n, serde_json::from_str::<Value>(&a).unwrap()));
+            (Some(read.text), read.finish, call)
         } else {
             let body = res.json();
             assert_eq!(body["object"], "chat.completion", "{what}");
