@@ -159,13 +159,14 @@ impl Handler<Probe> for ProviderActor {
                 Ok(Ok(r)) => r,
             };
             let status = response.status().as_u16();
-            if (200..300).contains(&status) {
-                return Ok(());
-            }
             let headers = response.headers().clone();
             let body = timeout(limit, response.body().limit(MAX_ERROR_BODY_BYTES)).await;
             let body = body.ok().and_then(Result::ok).unwrap_or_default();
-            Err(msg.provider.classify(status, &headers, &body))
+            if (200..300).contains(&status) {
+                msg.provider.check_probe(&body)
+            } else {
+                Err(msg.provider.classify(status, &headers, &body))
+            }
         })
     }
 }

@@ -81,6 +81,10 @@ pub trait Provider: Send + Sync {
     fn stream_decoder(&self, model: &str, client_wants_usage: bool) -> Box<dyn StreamDecoder>;
     /// Classifies an error answer.
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure;
+    /// Looks inside a successful probe answer for an error some platforms send with HTTP 200.
+    fn check_probe(&self, _body: &[u8]) -> Result<(), Failure> {
+        Ok(())
+    }
 }
 
 /// The adapter and base URL for each platform.

@@ -359,6 +359,15 @@ impl Provider for OpenAiCompat {
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
         classify(status, headers, body, self.quirks.errors)
     }
+
+    fn check_probe(&self, body: &[u8]) -> Result<(), Failure> {
+        match serde_json::from_slice::<CompletionPeek>(body) {
+            Ok(peek) => peek
+                .embedded_error(body, self.quirks.errors)
+                .map_or(Ok(()), Err),
+            Err(_) => Ok(()),
+        }
+    }
 }
 
 /// Serialises the upstream body straight from the client's request, applying quirks without copying it.

@@ -297,5 +297,73 @@ async fn every_platform_speaks_its_own_wire_format() {
             checked += 1;
         }
     }
-    assert!(checked >= 12 * 7, "only {checked} fixtures ran");
+    assert!(checked >= 14 * 7, "only {checked} fixtures ran");
+}
+
+/// Probes each platform's key with the platform's own success, invalid-key and rate-limit answers.
+#[actix_rt::test]
+async fn every_platform_probe_classifies_its_answers() {
+    let mock = Mock::start();
+    let root = mock.base_url().trim_end_matches("/v1").to_owned();
+    let overrides: Vec<(String, String)> = PLATFORMS
+        .iter()
+        .map(|(p, base)| {
+            (
+                format!("FREELLMAPI_BASE_URL_{}", p.to_uppercase()),
+                format!("{root}/{p}{base}"),
+            )
+        })
+        .collect();
+    let env: Vec<(&str, &str)> = overrides
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let gw = Gateway::start(&env);
+    for (platform, base) in PLATFORMS {
+        let token = format!("{platform}-probe-key");
+        let key = if *platform == "cloudflare" {
+            format!("account1:{token}")
+        } else {
+            token.clone()
+        };
+        let added = admin(
+            &gw,
+            "POST",
+            "/api/keys",
+            Some(&json!({"platform": platform, "key": key})),
+        )
+        .await;
+        let id = added.json()["id"].as_i64().unwrap();
+        let cases = fixtures(platform);
+        let upstream = |case: &str| {
+            cases
+                .iter()
+                .find(|(name, _)| name == case)
+                .map(|(_, f)| f["upstream"].clone())
+                .unwrap()
+        };
+        for (reply, status) in [
+            (None, "healthy"),
+            (Some("rate_limit"), "rate_limited"),
+            (Some("invalid_key"), "invalid"),
+        ] {
+            if let Some(case) = reply {
+                mock.push(&token, upstream_reply(&upstream(case)));
+            }
+            let res = admin(&gw, "POST", &format!("/api/keys/{id}/check"), None).await;
+            assert_eq!(res.status, 200, "{platform}: {}", res.text());
+            assert_eq!(
+                res.json()["status"],
+                status,
+                "{platform} probe after {reply:?}: {}",
+                res.text()
+            );
+            let seen = mock.requests().last().cloned().unwrap();
+            assert!(
+                seen.path.starts_with(&format!("/{platform}{base}/")),
+                "{platform}: probe path {}",
+                seen.path
+            );
+        }
+    }
 }
