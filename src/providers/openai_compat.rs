@@ -56,6 +56,8 @@ struct Quirks {
     string_content: bool,
     /// Whether tool-call ids must be exactly 9 letters or digits (rewritten consistently where not).
     short_tool_ids: bool,
+    /// The temperatures the platform accepts; values outside are moved to the nearest accepted one.
+    temperature: Option<(f64, f64)>,
 }
 
 const BASELINE: Quirks = Quirks {
@@ -72,6 +74,7 @@ const BASELINE: Quirks = Quirks {
     default_cap: None,
     string_content: false,
     short_tool_ids: false,
+    temperature: None,
 };
 
 /// Cloudflare's v4 error codes (`errors[0].code`).
@@ -208,6 +211,7 @@ fn quirks(platform: Platform) -> Option<Quirks> {
         },
         Platform::Minimax => Quirks {
             errors: &MINIMAX_ERRORS,
+            temperature: Some((0.01, 1.0)),
             strip: &["frequency_penalty", "presence_penalty"],
             cap: CapField::MaxCompletionTokens,
             stream_usage: false,
@@ -433,6 +437,12 @@ impl Serialize for CompatBody<'_> {
             let key = key.as_str();
             if q.strip.contains(&key) || (key == "stream_options" && (q.stream_usage || !r.stream))
             {
+                continue;
+            }
+            if let (Some((low, high)), "temperature", Some(t)) =
+                (q.temperature, key, value.as_f64())
+            {
+                map.serialize_entry(key, &t.clamp(low, high))?;
                 continue;
             }
             let name = q
@@ -883,6 +893,25 @@ mod tests {
             r#"{"messages":[{"role":"tool","tool_call_id":"call_0fypS1hVX","content":"1"}]}"#,
         );
         assert_eq!(groq["messages"][0]["tool_call_id"], "call_0fypS1hVX");
+    }
+
+    #[test]
+    fn minimax_temperature_is_moved_into_its_range() {
+        let b = body_for(
+            Platform::Minimax,
+            r#"{"messages":[{"role":"user","content":"x"}],"temperature":0}"#,
+        );
+        assert_eq!(b["temperature"], 0.01);
+        let b = body_for(
+            Platform::Minimax,
+            r#"{"messages":[{"role":"user","content":"x"}],"temperature":1.7}"#,
+        );
+        assert_eq!(b["temperature"], 1.0);
+        let b = body_for(
+            Platform::Groq,
+            r#"{"messages":[{"role":"user","content":"x"}],"temperature":0}"#,
+        );
+        assert_eq!(b["temperature"], 0);
     }
 
     #[test]
