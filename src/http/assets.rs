@@ -21,6 +21,31 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../static/app.css"),
     },
+    Asset {
+        path: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_str!("../../static/favicon.svg"),
+    },
+    Asset {
+        path: "api.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/api.js"),
+    },
+    Asset {
+        path: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/app.js"),
+    },
+    Asset {
+        path: "keys.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/keys.js"),
+    },
+    Asset {
+        path: "chain.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/chain.js"),
+    },
 ];
 
 /// Registers `/` and every embedded file.

@@ -1,0 +1,138 @@
+// Dashboard end-to-end test: the real binary, headless Chromium, light and dark, no console errors.
+// Usage: node dashboard.mjs <path to freellmapi binary> [screenshot dir]
+
+import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import assert from "node:assert/strict";
+
+const binary = resolve(process.argv[2] ?? "../../target/debug/freellmapi");
+const shots = resolve(process.argv[3] ?? "../artifacts/screenshots");
+const TOKEN = "freellmapi-0123456789abcdef0123456789abcdef0123456789abcdef";
+const SECRET = "gsk_browser_secret_key_9f2c";
+
+function startGateway() {
+  const dir = mkdtempSync(join(tmpdir(), "freellmapi-browser-"));
+  const child = spawn(binary, ["serve"], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", DATABASE_URL: join(dir, "data", "db.sqlite"),
+      FREELLMAPI_API_KEY: TOKEN, ENCRYPTION_KEY: "ab".repeat(32), HEALTH_CHECK_INTERVAL_SECS: "0", RUST_LOG: "info" },
+  });
+  return new Promise((resolveUrl, reject) => {
+    let log = "";
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${log}`)), 20000);
+    child.stderr.on("data", (data) => {
+      log += data;
+      const match = log.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolveUrl({ url: match[1], stop: () => { child.kill("SIGTERM"); rmSync(dir, { recursive: true, force: true }); } });
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`gateway exited with ${code}:\n${log}`)));
+  });
+}
+
+async function chainOrder(page) {
+  return page.$$eval("#chain li", (items) => items.map((li) => li.getAttribute("aria-label")));
+}
+
+async function signIn(page, url, key) {
+  await page.goto(url);
+  await page.getByLabel("Unified key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function run() {
+  const gateway = await startGateway();
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  const problems = [];
+  mkdirSync(shots, { recursive: true });
+  try {
+    for (const colorScheme of ["light", "dark"]) {
+      const context = await browser.newContext({ colorScheme, viewport: { width: 1100, height: 800 } });
+      const page = await context.newPage();
+      page.on("console", (m) => m.type() === "error" && problems.push(`${colorScheme} console: ${m.text()}`));
+      page.on("pageerror", (e) => problems.push(`${colorScheme} page error: ${e.message}`));
+      page.on("dialog", (d) => d.accept());
+
+      if (colorScheme === "light") {
+        await signIn(page, gateway.url, "freellmapi-wrong");
+        await page.getByText("That key is not the unified key").waitFor();
+        await page.screenshot({ path: join(shots, "login-light.png") });
+        const expected = problems.findIndex((p) => p.includes("status of 401"));
+        assert.notEqual(expected, -1, "the wrong key was refused by the server");
+        problems.splice(expected, 1);
+      }
+      await signIn(page, gateway.url, TOKEN);
+      await page.getByRole("heading", { name: "Provider keys" }).waitFor();
+      assert.equal(page.url().includes(TOKEN), false, "the key never goes into a URL");
+
+      if (colorScheme === "light") {
+        await page.getByLabel("Platform").selectOption("groq");
+        await page.getByLabel("Key", { exact: true }).fill(SECRET);
+        await page.getByLabel("Label (optional)").fill("main");
+        await page.getByRole("button", { name: "Add key" }).click();
+        const row = page.locator("#key-rows tr", { hasText: "main" });
+        await row.waitFor();
+        assert.match(await row.innerText(), /groq[\s\S]*main[\s\S]*…9f2c[\s\S]*unknown/);
+        assert.equal((await page.content()).includes(SECRET), false, "the key is never echoed back");
+        await row.getByRole("checkbox").uncheck();
+        await page.waitForResponse((r) => r.url().endsWith("/api/keys") && r.request().method() === "GET");
+        await page.reload();
+        await page.locator("#key-rows tr", { hasText: "main" }).waitFor();
+        assert.equal(await page.locator("#key-rows tr", { hasText: "main" }).getByRole("checkbox").isChecked(), false);
+        await page.locator("#key-rows tr", { hasText: "main" }).getByRole("checkbox").check();
+      }
+      await page.locator("#key-rows tr").first().waitFor();
+      await page.screenshot({ path: join(shots, `keys-${colorScheme}.png`), fullPage: true });
+
+      await page.getByRole("link", { name: "Fallback chain" }).click();
+      await page.locator("#chain li").first().waitFor();
+      if (colorScheme === "light") {
+        const before = await chainOrder(page);
+        await page.locator("#chain li").nth(1).focus();
+        await page.keyboard.press("Alt+ArrowUp");
+        const byKeyboard = await chainOrder(page);
+        assert.deepEqual(byKeyboard.slice(0, 2), [before[1], before[0]], "Alt+ArrowUp moves the entry up");
+        await page.locator("#chain li").nth(2).dragTo(page.locator("#chain li").nth(0), { targetPosition: { x: 20, y: 3 } });
+        const dragged = await chainOrder(page);
+        assert.equal(dragged[0], byKeyboard[2], "dragging the third entry onto the first puts it first");
+        await page.getByRole("button", { name: "Save order" }).click();
+        await page.getByText("Saved.").waitFor();
+        await page.reload();
+        await page.locator("#chain li").first().waitFor();
+        assert.deepEqual((await chainOrder(page)).slice(0, 3), dragged.slice(0, 3), "the order survives a reload");
+        await page.getByRole("button", { name: "Log out" }).click();
+        await page.getByLabel("Unified key").waitFor();
+        await page.reload();
+        await page.getByLabel("Unified key").waitFor();
+        await signIn(page, gateway.url + "/#chain", TOKEN);
+        await page.locator("#chain li").first().waitFor();
+      }
+      await page.screenshot({ path: join(shots, `chain-${colorScheme}.png`) });
+
+      await page.setViewportSize({ width: 390, height: 800 });
+      await page.getByRole("link", { name: "Keys" }).click();
+      await page.locator("#key-rows tr").first().waitFor();
+      await page.screenshot({ path: join(shots, `keys-phone-${colorScheme}.png`), fullPage: true });
+      await context.close();
+    }
+  } finally {
+    await browser.close();
+    gateway.stop();
+  }
+  assert.deepEqual(problems, [], "no console errors");
+  console.log(`dashboard tests passed; screenshots in ${shots}`);
+}
+
+run().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the dashboard browser tests: installs Debian's Chromium and playwright-core when missing (no browser
+# download), builds the binary, and drives it. Screenshots land in tests/artifacts/screenshots.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "Chromium is missing: install Debian's 'chromium' package (or set CHROMIUM to its path)." >&2
+    exit 1
+  fi
+fi
+[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
+cargo build --locked --quiet --bin freellmapi
+node dashboard.mjs ../../target/debug/freellmapi ../artifacts/screenshots
