@@ -31,6 +31,7 @@ function startGateway() {
         resolveUrl({ url: match[1], stop: () => { child.kill("SIGTERM"); rmSync(dir, { recursive: true, force: true }); } });
       }
     });
+    child.on("error", (e) => reject(new Error(`cannot start ${binary}: ${e.message}`)));
     child.on("exit", (code) => reject(new Error(`gateway exited with ${code}:\n${log}`)));
   });
 }

@@ -17,4 +17,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
 cargo build --locked --quiet --bin freellmapi
-node dashboard.mjs ../../target/debug/freellmapi ../artifacts/screenshots
+target_dir="${CARGO_TARGET_DIR:-../../target}"
+node dashboard.mjs "$target_dir/debug/freellmapi" ../artifacts/screenshots
