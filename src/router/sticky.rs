@@ -115,16 +115,6 @@ impl StickyMap {
             }
         }
     }
-
-    /// Number of live bindings (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.bindings.len()
-    }
-
-    /// Whether no session is bound.
-    pub fn is_empty(&self) -> bool {
-        self.bindings.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -175,7 +165,7 @@ mod tests {
         for s in 0..5 {
             m.bind(s, Platform::Groq, Arc::from("x"), 10);
         }
-        assert_eq!(m.len(), 3);
+        assert_eq!(m.bindings.len(), 3);
         assert!(m.get(0, 11).is_none() && m.get(1, 11).is_none());
         assert!(m.get(4, 11).is_some());
     }
