@@ -3,8 +3,10 @@
 import { api, session, say, ApiError } from "./api.js";
 import { showKeys } from "./keys.js";
 import { showChain } from "./chain.js";
+import { showPlayground } from "./playground.js";
+import { showAnalytics } from "./analytics.js";
 
-const pages = { keys: showKeys, chain: showChain };
+const pages = { keys: showKeys, chain: showChain, playground: showPlayground, analytics: showAnalytics };
 
 function $(id) { return document.getElementById(id); }
 

@@ -46,6 +46,16 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../static/chain.js"),
     },
+    Asset {
+        path: "playground.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/playground.js"),
+    },
+    Asset {
+        path: "analytics.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/analytics.js"),
+    },
 ];
 
 /// Registers `/` and every embedded file.

@@ -3,6 +3,7 @@
 
 import { chromium } from "playwright-core";
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -36,6 +37,33 @@ function startGateway() {
   });
 }
 
+// A minimal OpenAI-compatible upstream that streams a fixed answer.
+function startMock() {
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", async () => {
+      if (!req.url.endsWith("/chat/completions")) {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data: [] }));
+        return;
+      }
+      const chunk = (delta, finish = null) => ({ id: "c1", object: "chat.completion.chunk", created: 1, model: "mock-model",
+        choices: [{ index: 0, delta, finish_reason: finish }] });
+      const events = [chunk({ role: "assistant", content: "" }), chunk({ content: "Hello" }), chunk({ content: " from the mock" }),
+        chunk({}, "stop"), { id: "c1", object: "chat.completion.chunk", created: 1, model: "mock-model", choices: [],
+          usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 } }];
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      for (const e of events) {
+        res.write(`data: ${JSON.stringify(e)}\n\n`);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      res.end("data: [DONE]\n\n");
+    });
+  });
+  return new Promise((resolveUrl) => server.listen(0, "127.0.0.1", () => resolveUrl({
+    url: `http://127.0.0.1:${server.address().port}/v1`, stop: () => server.close() })));
+}
+
 async function chainOrder(page) {
   return page.$$eval("#chain li", (items) => items.map((li) => li.getAttribute("aria-label")));
 }
@@ -48,6 +76,13 @@ async function signIn(page, url, key) {
 
 async function run() {
   const gateway = await startGateway();
+  const mock = await startMock();
+  const added = await fetch(`${gateway.url}/api/keys`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ platform: "custom", key: "mock-key-1", base_url: mock.url, models: ["mock-model"], label: "local mock" }),
+  });
+  assert.equal(added.status, 201, await added.text());
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -119,6 +154,28 @@ async function run() {
       }
       await page.screenshot({ path: join(shots, `chain-${colorScheme}.png`) });
 
+      await page.getByRole("link", { name: "Playground" }).click();
+      await page.getByLabel("Model", { exact: true }).selectOption("mock-model");
+      await page.getByLabel("Message", { exact: true }).fill("Say hello");
+      await page.getByRole("button", { name: "Send" }).click();
+      const answer = page.locator("#pg-log li.assistant").last();
+      await answer.getByText("Hello from the mock").waitFor();
+      await answer.getByText(/out tokens/).waitFor();
+      assert.match(await answer.locator(".meta").innerText(), /via custom\/mock-model · \d+ ms · 12 in \/ 4 out tokens/);
+      await page.screenshot({ path: join(shots, `playground-${colorScheme}.png`) });
+
+      await page.getByRole("link", { name: "Analytics" }).click();
+      const served = page.locator("#an-recent tr", { hasText: "custom/mock-model" }).first();
+      for (let i = 0; i < 20 && !(await served.isVisible()); i++) {
+        await page.waitForTimeout(250);
+        await page.getByRole("radio", { name: "24 h" }).click();
+      }
+      await served.waitFor();
+      assert.match(await page.locator("#an-totals").innerText(), /requests/);
+      await page.getByRole("radio", { name: "7 days" }).click();
+      await page.locator("#an-recent tr", { hasText: "custom/mock-model" }).first().waitFor();
+      await page.screenshot({ path: join(shots, `analytics-${colorScheme}.png`), fullPage: true });
+
       await page.setViewportSize({ width: 390, height: 800 });
       await page.getByRole("link", { name: "Keys" }).click();
       await page.locator("#key-rows tr").first().waitFor();
@@ -128,6 +185,7 @@ async function run() {
   } finally {
     await browser.close();
     gateway.stop();
+    mock.stop();
   }
   assert.deepEqual(problems, [], "no console errors");
   console.log(`dashboard tests passed; screenshots in ${shots}`);
