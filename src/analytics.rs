@@ -18,8 +18,6 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 const FLUSH_AT: usize = 512;
 /// Most records kept while the database is failing; the oldest go first.
 const MAX_PENDING: usize = 50_000;
-/// How long rows are kept.
-const RETENTION_MS: i64 = 30 * 86_400_000;
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// One upstream attempt of a request.
@@ -99,15 +97,17 @@ impl From<RequestRecord> for NewRequestLog {
 /// Batches request records into the database.
 pub struct RequestLogger {
     db: Db,
+    retention: Duration,
     pending: VecDeque<NewRequestLog>,
     writing: bool,
 }
 
 impl RequestLogger {
-    /// A logger writing through `db`.
-    pub fn new(db: Db) -> RequestLogger {
+    /// A logger writing through `db` that prunes rows older than `retention`.
+    pub fn new(db: Db, retention: Duration) -> RequestLogger {
         RequestLogger {
             db,
+            retention,
             pending: VecDeque::new(),
             writing: false,
         }
@@ -154,13 +154,16 @@ impl Actor for RequestLogger {
         ctx.run_interval(FLUSH_INTERVAL, |logger, ctx| logger.write_pending(ctx));
         ctx.run_interval(PRUNE_INTERVAL, |logger, ctx| {
             let db = logger.db.clone();
+            let keep_ms = i64::try_from(logger.retention.as_millis()).unwrap_or(i64::MAX);
             let prune = async move {
-                db.run(|conn| requests::prune_before(conn, now_unix_ms() - RETENTION_MS))
-                    .await
+                db.run(move |conn| {
+                    requests::prune_before(conn, now_unix_ms().saturating_sub(keep_ms))
+                })
+                .await
             };
             ctx.spawn(prune.into_actor(logger).map(|result, _, _| match result {
                 Ok(0) => {}
-                Ok(n) => log::info!("pruned {n} request log rows older than 30 days"),
+                Ok(n) => log::info!("pruned {n} request log rows past the retention"),
                 Err(e) => log::warn!("could not prune the request log: {e}"),
             }));
         });

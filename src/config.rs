@@ -74,6 +74,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "limit until an upstream's first answer event; past it the next candidate is tried",
     },
     Setting {
+        env: "LOG_RETENTION_DAYS",
+        default: "30",
+        help: "days the request log keeps rows for analytics (at least 1)",
+    },
+    Setting {
         env: "MAX_BODY_BYTES",
         default: "10485760",
         help: "largest accepted request body",
@@ -112,6 +117,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The env_logger filter (`RUST_LOG`).
     pub log_filter: String,
+    /// How long request-log rows are kept.
+    pub log_retention: Duration,
 }
 
 /// A setting that failed validation, with what to do about it.
@@ -195,6 +202,12 @@ impl Config {
                 return Err(ConfigError(format!("{name} must be at least 1 (seconds)")));
             }
         }
+        let retention_days = parse_num::<u64>(get("LOG_RETENTION_DAYS"), "LOG_RETENTION_DAYS", 30)?;
+        if retention_days == 0 {
+            return Err(ConfigError(
+                "LOG_RETENTION_DAYS must be at least 1".to_owned(),
+            ));
+        }
         let max_body_bytes =
             parse_num::<usize>(get("MAX_BODY_BYTES"), "MAX_BODY_BYTES", 10 * 1024 * 1024)?;
 
@@ -211,6 +224,7 @@ impl Config {
             first_byte_timeout: Duration::from_secs(first_byte_secs.min(timeout_secs)),
             max_body_bytes,
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
+            log_retention: Duration::from_secs(retention_days.saturating_mul(86_400)),
         })
     }
 
@@ -342,6 +356,8 @@ mod tests {
         assert_eq!(c.health_check_interval, Some(Duration::from_secs(300)));
         assert_eq!(c.upstream_timeout, Duration::from_secs(120));
         assert_eq!(c.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.log_retention, Duration::from_secs(30 * 86_400));
+        assert!(Config::from_vars(&vars(&[("LOG_RETENTION_DAYS", "0")])).is_err());
         assert_eq!(
             c.base_url(Platform::Groq),
             Some("https://api.groq.com/openai/v1")

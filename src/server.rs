@@ -68,7 +68,7 @@ pub fn run(config: Config) -> Result<(), String> {
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
         let providers = ProviderPool::start(cores, config.connect_timeout);
         let router = RouterActor::new(db.clone(), catalog.clone(), registry.clone(), data).start();
-        let logger = RequestLogger::new(db.clone()).start();
+        let logger = RequestLogger::new(db.clone(), config.log_retention).start();
         let cipher = Arc::new(prepared.cipher);
         let probe_deps = ProbeDeps {
             db: db.clone(),
