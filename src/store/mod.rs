@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod keys;
 pub mod requests;
+pub mod rollup;
 pub mod schema;
 pub mod settings;
 

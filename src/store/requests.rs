@@ -1,12 +1,13 @@
 //! The `request_log` table: one row per client request, written in batches, and the aggregates the analytics
 //! API reads (computed in SQL over the indexed `ts` column).
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::Serialize;
 
 use super::schema::request_log::dsl as rl;
-use super::{Conn, StoreError};
+use super::{rollup, Conn, StoreError};
 use crate::timefmt::iso8601_ms;
 
 /// A row to insert.
@@ -78,7 +79,7 @@ pub fn insert_batch(conn: &mut Conn, rows: &[NewRequestLog]) -> Result<(), Store
                 .values(chunk)
                 .execute(conn)?;
         }
-        Ok(())
+        rollup::add_batch(conn, rows)
     })
 }
 
@@ -90,8 +91,9 @@ pub fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<RequestLogRow>, StoreEr
         .load(conn)?)
 }
 
-/// Deletes rows older than `ts_ms`; how many went.
+/// Deletes rows older than `ts_ms` (and hourly aggregates of hours that ended before it); how many rows went.
 pub fn prune_before(conn: &mut Conn, ts_ms: i64) -> Result<usize, StoreError> {
+    rollup::prune_before(conn, ts_ms)?;
     Ok(diesel::delete(rl::request_log.filter(rl::ts.lt(ts_ms))).execute(conn)?)
 }
 
@@ -155,121 +157,89 @@ pub struct Analytics {
     pub by_provider: Vec<ProviderRow>,
 }
 
-#[derive(QueryableByName)]
-struct TotalsRow {
-    #[diesel(sql_type = BigInt)]
-    requests: i64,
-    #[diesel(sql_type = BigInt)]
-    successes: i64,
-    #[diesel(sql_type = BigInt)]
-    prompt_tokens: i64,
-    #[diesel(sql_type = BigInt)]
-    completion_tokens: i64,
-}
-
-#[derive(QueryableByName)]
-struct BucketRow {
-    #[diesel(sql_type = BigInt)]
-    bucket: i64,
-    #[diesel(sql_type = BigInt)]
-    requests: i64,
-    #[diesel(sql_type = BigInt)]
-    successes: i64,
-    #[diesel(sql_type = BigInt)]
-    tokens: i64,
-}
-
-#[derive(QueryableByName)]
-struct GroupRow {
-    #[diesel(sql_type = Nullable<Text>)]
-    platform: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    model: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    requests: i64,
-    #[diesel(sql_type = BigInt)]
-    successes: i64,
-    #[diesel(sql_type = diesel::sql_types::Double)]
-    avg_latency_ms: f64,
-    #[diesel(sql_type = BigInt)]
-    tokens: i64,
-}
-
-/// Aggregates every request since `since_ms` into totals, `bucket_ms` buckets and per-provider rows.
+/// Aggregates every request since `since_ms` into totals, `bucket_ms` buckets (whole hours) and per-provider
+/// rows, from the hourly rollup; latency percentiles are interpolated from its histogram.
 pub fn analytics(conn: &mut Conn, since_ms: i64, bucket_ms: i64) -> Result<Analytics, StoreError> {
-    let bucket_ms = bucket_ms.max(1);
-    let t: TotalsRow = diesel::sql_query(
-        "SELECT COUNT(*) AS requests, COALESCE(SUM(status = 200), 0) AS successes, \
-         COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, COALESCE(SUM(completion_tokens), 0) AS completion_tokens \
-         FROM request_log WHERE ts >= ?",
-    )
-    .bind::<BigInt, _>(since_ms)
-    .get_result(conn)?;
-    let percentile = |conn: &mut Conn, p: f64| -> Result<i64, StoreError> {
-        if t.requests == 0 {
-            return Ok(0);
+    let bucket_ms = (bucket_ms.max(rollup::HOUR_MS) / rollup::HOUR_MS) * rollup::HOUR_MS;
+    let hours = rollup::since(conn, since_ms)?;
+    let mut latency = rollup::Histogram::default();
+    let mut totals = Totals {
+        requests: 0,
+        successes: 0,
+        success_rate: 0.0,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        latency_p50_ms: 0,
+        latency_p95_ms: 0,
+    };
+    let mut series: Vec<SeriesPoint> = Vec::new();
+    let mut providers: HashMap<(String, String), (ProviderRow, i64)> = HashMap::new();
+    for h in &hours {
+        totals.requests += h.requests;
+        totals.successes += h.successes;
+        totals.prompt_tokens += h.prompt_tokens;
+        totals.completion_tokens += h.completion_tokens;
+        latency.merge(&h.latency);
+        let tokens = h.prompt_tokens + h.completion_tokens;
+        let t = iso8601_ms(h.hour.div_euclid(bucket_ms) * bucket_ms);
+        match series.last_mut() {
+            Some(point) if point.t == t => {
+                point.requests += h.requests;
+                point.successes += h.successes;
+                point.tokens += tokens;
+            }
+            _ => series.push(SeriesPoint {
+                t,
+                requests: h.requests,
+                successes: h.successes,
+                tokens,
+            }),
         }
-        let offset = ((t.requests - 1) as f64 * p).round() as i64;
-        Ok(rl::request_log
-            .filter(rl::ts.ge(since_ms))
-            .select(rl::latency_ms)
-            .order(rl::latency_ms.asc())
-            .limit(1)
-            .offset(offset)
-            .first::<i32>(conn)
-            .map(i64::from)?)
-    };
-    let totals = Totals {
-        requests: t.requests,
-        successes: t.successes,
-        success_rate: if t.requests == 0 {
-            0.0
-        } else {
-            t.successes as f64 / t.requests as f64
-        },
-        prompt_tokens: t.prompt_tokens,
-        completion_tokens: t.completion_tokens,
-        latency_p50_ms: percentile(conn, 0.50)?,
-        latency_p95_ms: percentile(conn, 0.95)?,
-    };
-    let buckets: Vec<BucketRow> = diesel::sql_query(
-        "SELECT (ts / ?) * ? AS bucket, COUNT(*) AS requests, COALESCE(SUM(status = 200), 0) AS successes, \
-         COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens \
-         FROM request_log WHERE ts >= ? GROUP BY bucket ORDER BY bucket",
-    )
-    .bind::<BigInt, _>(bucket_ms)
-    .bind::<BigInt, _>(bucket_ms)
-    .bind::<BigInt, _>(since_ms)
-    .load(conn)?;
-    let groups: Vec<GroupRow> = diesel::sql_query(
-        "SELECT platform, model, COUNT(*) AS requests, COALESCE(SUM(status = 200), 0) AS successes, \
-         CAST(AVG(latency_ms) AS REAL) AS avg_latency_ms, COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens \
-         FROM request_log WHERE ts >= ? AND platform IS NOT NULL GROUP BY platform, model ORDER BY requests DESC",
-    )
-    .bind::<BigInt, _>(since_ms)
-    .load(conn)?;
+        if !h.platform.is_empty() {
+            let entry = providers
+                .entry((h.platform.clone(), h.model.clone()))
+                .or_insert_with(|| {
+                    let row = ProviderRow {
+                        platform: h.platform.clone(),
+                        model: h.model.clone(),
+                        requests: 0,
+                        successes: 0,
+                        avg_latency_ms: 0.0,
+                        tokens: 0,
+                    };
+                    (row, 0)
+                });
+            entry.0.requests += h.requests;
+            entry.0.successes += h.successes;
+            entry.0.tokens += tokens;
+            entry.1 += h.latency_sum;
+        }
+    }
+    if totals.requests > 0 {
+        totals.success_rate = totals.successes as f64 / totals.requests as f64;
+    }
+    totals.latency_p50_ms = i64::from(latency.quantile(0.50));
+    totals.latency_p95_ms = i64::from(latency.quantile(0.95));
+    let mut by_provider: Vec<ProviderRow> = providers
+        .into_values()
+        .map(|(mut row, latency_sum)| {
+            row.avg_latency_ms = if row.requests > 0 {
+                latency_sum as f64 / row.requests as f64
+            } else {
+                0.0
+            };
+            row
+        })
+        .collect();
+    by_provider.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| a.platform.cmp(&b.platform))
+    });
     Ok(Analytics {
         totals,
-        series: buckets
-            .into_iter()
-            .map(|b| SeriesPoint {
-                t: iso8601_ms(b.bucket),
-                requests: b.requests,
-                successes: b.successes,
-                tokens: b.tokens,
-            })
-            .collect(),
-        by_provider: groups
-            .into_iter()
-            .map(|g| ProviderRow {
-                platform: g.platform.unwrap_or_default(),
-                model: g.model.unwrap_or_default(),
-                requests: g.requests,
-                successes: g.successes,
-                avg_latency_ms: g.avg_latency_ms,
-                tokens: g.tokens,
-            })
-            .collect(),
+        series,
+        by_provider,
     })
 }
 
@@ -302,7 +272,7 @@ mod tests {
         let rows: Vec<_> = (0..20)
             .map(|i| {
                 row(
-                    3_600_000 + i * 60_000,
+                    3_600_000 + i * 360_000,
                     if i % 4 == 0 { 502 } else { 200 },
                     (i as i32 + 1) * 10,
                 )
@@ -310,13 +280,16 @@ mod tests {
             .collect();
         insert_batch(&mut c, &rows).unwrap();
         insert_batch(&mut c, &[row(1, 200, 5)]).unwrap();
-        let a = analytics(&mut c, 3_600_000, 600_000).unwrap();
+        let a = analytics(&mut c, 3_600_000, 3_600_000).unwrap();
         assert_eq!(a.totals.requests, 20);
         assert_eq!(a.totals.successes, 15);
         assert!((a.totals.success_rate - 0.75).abs() < 1e-9);
         assert_eq!(a.totals.prompt_tokens, 200);
         assert_eq!(a.totals.latency_p50_ms, 110);
-        assert_eq!(a.totals.latency_p95_ms, 190);
+        assert_eq!(
+            a.totals.latency_p95_ms, 200,
+            "interpolated inside the 100–200 ms bucket"
+        );
         assert_eq!(a.series.len(), 2);
         assert_eq!(a.series[0].t, "1970-01-01T01:00:00.000Z");
         assert_eq!(a.series[0].requests, 10);
@@ -326,14 +299,23 @@ mod tests {
 
     #[test]
     fn recent_and_prune() {
+        const H: i64 = rollup::HOUR_MS;
         let db = TempDb::new();
         let mut c = db.conn();
-        insert_batch(&mut c, &[row(1, 200, 1), row(2, 200, 2), row(3, 502, 3)]).unwrap();
+        insert_batch(
+            &mut c,
+            &[row(1, 200, 1), row(2, 200, 2), row(2 * H + 5, 502, 3)],
+        )
+        .unwrap();
         let r = recent(&mut c, 2).unwrap();
-        assert_eq!(r.iter().map(|r| r.ts).collect::<Vec<_>>(), [3, 2]);
-        assert_eq!(prune_before(&mut c, 3).unwrap(), 2);
+        assert_eq!(r.iter().map(|r| r.ts).collect::<Vec<_>>(), [2 * H + 5, 2]);
+        assert_eq!(prune_before(&mut c, 2 * H).unwrap(), 2);
         assert_eq!(recent(&mut c, 10).unwrap().len(), 1);
-        let empty = analytics(&mut c, 100, 1000).unwrap();
-        assert_eq!(empty.totals.requests, 0);
+        assert_eq!(
+            analytics(&mut c, 0, H).unwrap().totals.requests,
+            1,
+            "the pruned hour's aggregate is gone too"
+        );
+        assert_eq!(analytics(&mut c, 3 * H, H).unwrap().totals.requests, 0);
     }
 }

@@ -52,3 +52,17 @@ diesel::table! {
         attempt_log -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    request_rollup (hour, platform, model) {
+        hour -> BigInt,
+        platform -> Text,
+        model -> Text,
+        requests -> BigInt,
+        successes -> BigInt,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
+        latency_sum -> BigInt,
+        latency_histogram -> Text,
+    }
+}
