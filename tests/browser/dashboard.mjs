@@ -49,13 +49,16 @@ function startMock() {
       }
       const chunk = (delta, finish = null) => ({ id: "c1", object: "chat.completion.chunk", created: 1, model: "mock-model",
         choices: [{ index: 0, delta, finish_reason: finish }] });
-      const events = [chunk({ role: "assistant", content: "" }), chunk({ content: "Hello" }), chunk({ content: " from the mock" }),
+      const slow = body.includes("take your time");
+      const words = slow ? Array.from({ length: 100 }, (_, i) => chunk({ content: `word${i} ` })) : [chunk({ content: "Hello" }), chunk({ content: " from the mock" })];
+      const events = [chunk({ role: "assistant", content: "" }), ...words,
         chunk({}, "stop"), { id: "c1", object: "chat.completion.chunk", created: 1, model: "mock-model", choices: [],
           usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 } }];
       res.writeHead(200, { "content-type": "text/event-stream" });
       for (const e of events) {
+        if (res.destroyed) return;
         res.write(`data: ${JSON.stringify(e)}\n\n`);
-        await new Promise((r) => setTimeout(r, 30));
+        await new Promise((r) => setTimeout(r, slow ? 100 : 30));
       }
       res.end("data: [DONE]\n\n");
     });
@@ -162,6 +165,16 @@ async function run() {
       await answer.getByText("Hello from the mock").waitFor();
       await answer.getByText(/out tokens/).waitFor();
       assert.match(await answer.locator(".meta").innerText(), /via custom\/mock-model · \d+ ms · 12 in \/ 4 out tokens/);
+      if (colorScheme === "light") {
+        await page.getByLabel("Message", { exact: true }).fill("Count slowly, take your time");
+        await page.getByRole("button", { name: "Send" }).click();
+        const slow = page.locator("#pg-log li.assistant").last();
+        await slow.getByText("word1 ").waitFor();
+        await page.getByRole("button", { name: "Stop" }).click();
+        await slow.getByText(/stopped/).waitFor();
+        assert.equal(await page.getByRole("button", { name: "Send" }).isEnabled(), true, "a stopped stream frees the form");
+        assert.doesNotMatch(await slow.locator(".text").innerText(), /word99/, "the stream really stopped");
+      }
       await page.screenshot({ path: join(shots, `playground-${colorScheme}.png`) });
 
       await page.getByRole("link", { name: "Analytics" }).click();
