@@ -74,6 +74,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "limit until an upstream's first answer event; past it the next candidate is tried",
     },
     Setting {
+        env: "AUTH_FAILURES_PER_MINUTE",
+        default: "30",
+        help: "failed unified-key attempts allowed per client address per minute; 0 disables the limit",
+    },
+    Setting {
         env: "LOG_RETENTION_DAYS",
         default: "30",
         help: "days the request log keeps rows for analytics (at least 1)",
@@ -119,6 +124,8 @@ pub struct Config {
     pub log_filter: String,
     /// How long request-log rows are kept.
     pub log_retention: Duration,
+    /// Failed unified-key attempts allowed per client address per minute (0: unlimited).
+    pub auth_failures_per_minute: u32,
 }
 
 /// A setting that failed validation, with what to do about it.
@@ -225,6 +232,11 @@ impl Config {
             max_body_bytes,
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
             log_retention: Duration::from_secs(retention_days.saturating_mul(86_400)),
+            auth_failures_per_minute: parse_num::<u32>(
+                get("AUTH_FAILURES_PER_MINUTE"),
+                "AUTH_FAILURES_PER_MINUTE",
+                30,
+            )?,
         })
     }
 

@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpServer};
 use crate::analytics::{Flush, RequestLogger};
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::http::auth::FailedAuthLimiter;
 use crate::http::{self, AppState, UnifiedKey};
 use crate::providers::actor::{ProviderPool, Timeouts};
 use crate::providers::Registry;
@@ -86,6 +87,7 @@ pub fn run(config: Config) -> Result<(), String> {
             catalog,
             registry,
             unified_key: UnifiedKey::new(prepared.unified_key),
+            auth_failures: FailedAuthLimiter::new(config.auth_failures_per_minute),
             router,
             health,
             providers,

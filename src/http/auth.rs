@@ -1,13 +1,19 @@
 //! The unified API key: held in memory for constant-time checks, swapped atomically on rotation, and the
 //! middleware that guards `/v1` and `/api`.
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{web, Error};
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::AppState;
 use crate::crypto::constant_time_eq;
@@ -43,6 +49,62 @@ impl UnifiedKey {
     }
 }
 
+/// Limits failed authentication attempts per client address, so the unified key cannot be guessed quickly.
+///
+/// Once an address has failed too often it is refused outright (even with the right key) until its budget
+/// refills; other addresses are unaffected.
+pub struct FailedAuthLimiter {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    blocked: DashMap<IpAddr, Instant>,
+}
+
+impl FailedAuthLimiter {
+    /// Allows `per_minute` failures per address; 0 disables the limit.
+    pub fn new(per_minute: u32) -> FailedAuthLimiter {
+        let limiter = NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        FailedAuthLimiter {
+            limiter,
+            blocked: DashMap::new(),
+        }
+    }
+
+    /// How long `ip` must still wait, if it is blocked.
+    fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        let until = *self.blocked.get(&ip)?;
+        let now = Instant::now();
+        if until > now {
+            return Some(until - now);
+        }
+        self.blocked.remove(&ip);
+        None
+    }
+
+    /// Counts a failure; returns how long `ip` is now blocked, if this failure was one too many.
+    fn record_failure(&self, ip: IpAddr) -> Option<Duration> {
+        let limiter = self.limiter.as_ref()?;
+        if limiter.len() > 10_000 {
+            limiter.retain_recent();
+            self.blocked.retain(|_, until| *until > Instant::now());
+        }
+        let wait = limiter
+            .check_key(&ip)
+            .err()?
+            .wait_time_from(DefaultClock::default().now());
+        let wait = wait.max(Duration::from_secs(1));
+        self.blocked.insert(ip, Instant::now() + wait);
+        Some(wait)
+    }
+}
+
+fn too_many_failures(wait: Duration) -> Error {
+    let secs = wait.as_secs().max(1);
+    ApiError::rate_limited(
+        secs,
+        format!("Too many failed authentication attempts from this address; retry in {secs}s"),
+    )
+    .into()
+}
+
 /// Rejects requests without `Authorization: Bearer <unified key>` with an OpenAI-shaped 401.
 pub async fn require_unified_key(
     req: ServiceRequest,
@@ -57,11 +119,17 @@ pub async fn require_unified_key(
                 .or_else(|| v.strip_prefix(b"bearer "))
         })
         .map(<[u8]>::trim_ascii);
-    let allowed = match (presented, req.app_data::<web::Data<AppState>>()) {
-        (Some(token), Some(state)) => state.unified_key.matches(token),
-        _ => false,
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::internal("application state missing").into());
     };
-    if !allowed {
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
+        return Err(too_many_failures(wait));
+    }
+    if !presented.is_some_and(|token| state.unified_key.matches(token)) {
+        if let Some(wait) = ip.and_then(|ip| state.auth_failures.record_failure(ip)) {
+            return Err(too_many_failures(wait));
+        }
         return Err(ApiError::invalid_api_key().into());
     }
     next.call(req).await
@@ -70,6 +138,26 @@ pub async fn require_unified_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_block_an_address_after_the_limit() {
+        let limiter = FailedAuthLimiter::new(2);
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        assert_eq!(limiter.record_failure(a), None);
+        assert_eq!(limiter.record_failure(a), None);
+        assert!(limiter.record_failure(a).is_some());
+        assert!(limiter.blocked_for(a).is_some());
+        assert_eq!(
+            limiter.blocked_for(b),
+            None,
+            "other addresses are unaffected"
+        );
+        let off = FailedAuthLimiter::new(0);
+        for _ in 0..100 {
+            assert_eq!(off.record_failure(a), None);
+        }
+    }
 
     #[test]
     fn rotation_replaces_the_key() {

@@ -40,6 +40,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// The unified API key.
     pub unified_key: UnifiedKey,
+    /// Failed-authentication budget per client address.
+    pub auth_failures: auth::FailedAuthLimiter,
     /// Routing state.
     pub router: Addr<RouterActor>,
     /// Key probes.

@@ -25,7 +25,7 @@ const PROTECTED: &[(&str, &str)] = &[
 
 #[actix_rt::test]
 async fn every_route_needs_the_unified_key() {
-    let gw = Gateway::start(&[]);
+    let gw = Gateway::start(&[("AUTH_FAILURES_PER_MINUTE", "1000")]);
     for (method, path) in PROTECTED {
         for token in [None, Some("freellmapi-wrong"), Some("")] {
             let res = send(method, &gw.url(path), token, Some(&json!({}))).await;
@@ -65,6 +65,33 @@ async fn rotation_replaces_the_key_at_once() {
         send("GET", &gw.url("/api/keys"), Some(&new), None)
             .await
             .status,
+        200
+    );
+}
+
+#[actix_rt::test]
+async fn repeated_wrong_keys_block_the_address_for_a_while() {
+    let gw = Gateway::start(&[("AUTH_FAILURES_PER_MINUTE", "3")]);
+    for _ in 0..3 {
+        assert_eq!(
+            send("GET", &gw.url("/api/keys"), Some("freellmapi-guess"), None)
+                .await
+                .status,
+            401
+        );
+    }
+    let blocked = send("GET", &gw.url("/api/keys"), Some("freellmapi-guess"), None).await;
+    assert_eq!(blocked.status, 429, "{}", blocked.text());
+    assert_eq!(blocked.json()["error"]["type"], "rate_limit_error");
+    let wait: u64 = blocked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let right = send("GET", &gw.url("/api/keys"), Some(TOKEN), None).await;
+    assert_eq!(
+        right.status, 429,
+        "a blocked address cannot try even the right key"
+    );
+    assert_eq!(
+        send("GET", &gw.url("/healthz"), None, None).await.status,
         200
     );
 }
