@@ -125,11 +125,40 @@ impl ProviderActor {
     }
 }
 
+/// The sending end of an attempt's channel; masks the attempt's secrets in any failure it carries.
+struct Events {
+    tx: mpsc::Sender<UpstreamEvent>,
+    secrets: Vec<String>,
+}
+
+impl Events {
+    async fn send(
+        &self,
+        event: UpstreamEvent,
+    ) -> Result<(), mpsc::error::SendError<UpstreamEvent>> {
+        let event = match event {
+            UpstreamEvent::Failed(failure) => {
+                UpstreamEvent::Failed(failure.redacted(&self.secrets))
+            }
+            other => other,
+        };
+        self.tx.send(event).await
+    }
+
+    async fn closed(&self) {
+        self.tx.closed().await;
+    }
+}
+
 impl Handler<Dispatch> for ProviderActor {
     type Result = MessageResult<Dispatch>;
 
     fn handle(&mut self, msg: Dispatch, _ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let tx = Events {
+            tx,
+            secrets: msg.request.secrets(),
+        };
         let client = self.client.clone();
         actix_rt::spawn(async move {
             tokio::select! {
@@ -146,6 +175,7 @@ impl Handler<Probe> for ProviderActor {
 
     fn handle(&mut self, msg: Probe, _ctx: &mut Context<Self>) -> Self::Result {
         let client = self.client.clone();
+        let secrets = msg.request.secrets();
         Box::pin(async move {
             let limit = msg.timeouts.first_byte;
             let mut response = match timeout(limit, send(&client, msg.request)).await {
@@ -162,11 +192,12 @@ impl Handler<Probe> for ProviderActor {
             let headers = response.headers().clone();
             let body = timeout(limit, response.body().limit(MAX_ERROR_BODY_BYTES)).await;
             let body = body.ok().and_then(Result::ok).unwrap_or_default();
-            if (200..300).contains(&status) {
+            let outcome = if (200..300).contains(&status) {
                 msg.provider.check_probe(&body)
             } else {
                 Err(msg.provider.classify(status, &headers, &body))
-            }
+            };
+            outcome.map_err(|failure| failure.redacted(&secrets))
         })
     }
 }
@@ -193,7 +224,7 @@ async fn send(client: &awc::Client, request: UpstreamRequest) -> Result<Response
 }
 
 /// Sends the request and forwards what comes back until the answer ends, fails, or the receiver goes away.
-async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &mpsc::Sender<UpstreamEvent>) {
+async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &Events) {
     let first_deadline = Instant::now() + msg.timeouts.first_byte;
     let event = match timeout_at(first_deadline, send(client, msg.request)).await {
         Err(_) => Some(UpstreamEvent::Failed(Failure::transport(
@@ -249,7 +280,7 @@ async fn relay_stream(
     mut decoder: Box<dyn StreamDecoder>,
     first_deadline: Instant,
     timeouts: Timeouts,
-    tx: &mpsc::Sender<UpstreamEvent>,
+    tx: &Events,
 ) {
     let mut parser = SseParser::new();
     let mut events = Vec::new();

@@ -61,6 +61,19 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The same failure with every occurrence of a secret in the provider's message masked, so a provider that
+    /// echoes the key it was sent never puts it into logs, key status or the request log.
+    pub fn redacted(mut self, secrets: &[String]) -> Failure {
+        for secret in secrets.iter().filter(|s| s.len() >= 4) {
+            if self.message.contains(secret.as_str()) {
+                self.message = self
+                    .message
+                    .replace(secret.as_str(), &crate::crypto::mask(secret));
+            }
+        }
+        self
+    }
+
     /// A failure without an upstream status (connect error, timeout, broken stream).
     pub fn transport(kind: FailureKind, message: impl Into<String>) -> Failure {
         Failure {
@@ -522,6 +535,17 @@ mod tests {
                 retry_after: Some(Duration::from_secs(5))
             }
         );
+    }
+
+    #[test]
+    fn echoed_keys_are_masked() {
+        let f = classify_openai(
+            401,
+            &HeaderMap::new(),
+            br#"{"error":{"message":"Incorrect API key provided: sk-secret-abcdef1234."}}"#,
+        );
+        let f = f.redacted(&["sk-secret-abcdef1234".to_owned()]);
+        assert_eq!(f.message, "Incorrect API key provided: …1234.");
     }
 
     #[test]

@@ -45,6 +45,18 @@ pub struct UpstreamRequest {
     pub body: Bytes,
 }
 
+impl UpstreamRequest {
+    /// The secrets this request carries (values of sensitive headers, without a `Bearer ` prefix), for redaction.
+    pub fn secrets(&self) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(_, v)| v.is_sensitive())
+            .filter_map(|(_, v)| v.to_str().ok())
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_owned())
+            .collect()
+    }
+}
+
 /// What a stream decoder says after each upstream event.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Flow {

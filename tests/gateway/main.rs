@@ -16,6 +16,7 @@ mod failover;
 mod gemini;
 mod health;
 mod persistence;
+mod secrets;
 mod startup;
 mod stickiness;
 mod streaming;
