@@ -35,7 +35,10 @@ async fn no_output_contains_key_material() {
             .json()["status"],
         "healthy"
     );
-    mock.push(PROVIDER_KEY, Reply::stream(&["all", " good"], Duration::ZERO));
+    mock.push(
+        PROVIDER_KEY,
+        Reply::stream(&["all", " good"], Duration::ZERO),
+    );
     let mut streamed = chat_body("a");
     streamed["stream"] = json!(true);
     outputs.push(chat(&gw, &streamed).await.text());
