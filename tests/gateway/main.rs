@@ -11,6 +11,7 @@ mod cli;
 mod cloudflare;
 mod cohere;
 mod conformance;
+mod crash;
 mod errors;
 mod failover;
 mod gemini;

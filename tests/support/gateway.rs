@@ -180,6 +180,23 @@ impl Gateway {
         }
     }
 
+    /// Kills the process with SIGKILL, as a crash would, and waits for it to go.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM without waiting, so a test can watch in-flight work finish.
+    pub fn signal_stop(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+    }
+
     /// Stops and starts again on the same data directory, with `overrides` applied to the environment.
     pub fn restart_with(&mut self, overrides: &[(&str, &str)]) -> Result<(), String> {
         self.stop();
