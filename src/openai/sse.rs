@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn data_lines_adding_up_over_the_cap_are_refused() {
         let mut line = b"data: ".to_vec();
-        line.extend(std::iter::repeat(b'a').take(1024 * 1024));
+        line.extend(std::iter::repeat_n(b'a', 1024 * 1024));
         line.push(b'\n');
         let mut p = SseParser::new();
         let mut out = Vec::new();
