@@ -399,7 +399,7 @@ mod tests {
     #[test]
     fn an_event_exactly_at_the_cap_passes_and_the_budget_is_per_event() {
         let mut line = b"data: ".to_vec();
-        line.extend(std::iter::repeat(b'a').take(MAX_EVENT_BYTES - line.len()));
+        line.extend(std::iter::repeat_n(b'a', MAX_EVENT_BYTES - line.len()));
         let mut p = SseParser::new();
         let mut out = Vec::new();
         for _ in 0..2 {
