@@ -415,7 +415,7 @@ mod tests {
     #[test]
     fn a_long_comment_in_one_push_is_not_buffered() {
         let mut input = b": ".to_vec();
-        input.extend(std::iter::repeat(b'c').take(MAX_EVENT_BYTES + 1));
+        input.extend(std::iter::repeat_n(b'c', MAX_EVENT_BYTES + 1));
         input.extend_from_slice(b"\ndata: x\n\n");
         assert_eq!(parse_parts(&[&input]), vec![d("x")]);
     }
