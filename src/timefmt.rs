@@ -12,6 +12,11 @@ pub fn now_unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Seconds since the Unix epoch, now (the `created` field of OpenAI objects).
+pub fn now_unix_secs() -> i64 {
+    now_unix_ms() / 1000
+}
+
 /// Renders Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn iso8601_ms(unix_ms: i64) -> String {
     let secs = unix_ms.div_euclid(1000);

@@ -10,52 +10,27 @@ struct Asset {
     body: &'static str,
 }
 
+/// Declares an embedded file of static/ with its content type.
+macro_rules! asset {
+    ($path:literal, $content_type:literal) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_str!(concat!("../../static/", $path)),
+        }
+    };
+}
+
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "index.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("../../static/index.html"),
-    },
-    Asset {
-        path: "app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../../static/app.css"),
-    },
-    Asset {
-        path: "favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_str!("../../static/favicon.svg"),
-    },
-    Asset {
-        path: "api.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../static/api.js"),
-    },
-    Asset {
-        path: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../static/app.js"),
-    },
-    Asset {
-        path: "keys.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../static/keys.js"),
-    },
-    Asset {
-        path: "chain.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../static/chain.js"),
-    },
-    Asset {
-        path: "playground.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../static/playground.js"),
-    },
-    Asset {
-        path: "analytics.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../static/analytics.js"),
-    },
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("app.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
+    asset!("api.js", "text/javascript; charset=utf-8"),
+    asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("keys.js", "text/javascript; charset=utf-8"),
+    asset!("chain.js", "text/javascript; charset=utf-8"),
+    asset!("playground.js", "text/javascript; charset=utf-8"),
+    asset!("analytics.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Registers `/` and every embedded file.

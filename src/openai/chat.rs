@@ -141,6 +141,15 @@ impl Usage {
     pub fn total(&self) -> u32 {
         self.prompt_tokens.saturating_add(self.completion_tokens)
     }
+
+    /// The OpenAI `usage` object, with `total_tokens`.
+    pub fn to_json(self) -> Value {
+        serde_json::json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,16 @@
 //! Cohere, natively (`/v2/chat`): its request is close to OpenAI's, its answer and its named stream events are
 //! not, and tool calling is reliable only here (the compatibility endpoint is not).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use awc::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use awc::http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use awc::http::Method;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::classify::{classify, ErrorTable, Failure, FailureKind, Signal};
-use super::{Flow, Provider, StreamDecoder, Target, UpstreamRequest};
+use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse::SseEvent;
+use crate::timefmt::now_unix_secs;
 
 /// Cohere statuses beyond the OpenAI baseline: 498 is an invalid token, 499 a cancelled request.
 const COHERE_ERRORS: ErrorTable = ErrorTable {
@@ -32,7 +31,7 @@ impl Provider for Cohere {
         let body = translate_request(request, target.model);
         let body =
             serde_json::to_vec(&body).map_err(|e| format!("cannot encode the request: {e}"))?;
-        let mut headers = auth(target.secret)?;
+        let mut headers = vec![secret_header(AUTHORIZATION, "Bearer ", target.secret)?];
         headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
         Ok(UpstreamRequest {
             method: Method::POST,
@@ -46,7 +45,9 @@ impl Provider for Cohere {
         UpstreamRequest {
             method: Method::GET,
             url: format!("{}/v1/models?page_size=1", target.base_url),
-            headers: auth(target.secret).unwrap_or_default(),
+            headers: secret_header(AUTHORIZATION, "Bearer ", target.secret)
+                .into_iter()
+                .collect(),
             body: Bytes::new(),
         }
     }
@@ -75,14 +76,6 @@ impl Provider for Cohere {
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
         classify(status, headers, body, &COHERE_ERRORS)
     }
-}
-
-fn auth(secret: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|_| {
-        "the stored key contains characters not allowed in an HTTP header".to_owned()
-    })?;
-    value.set_sensitive(true);
-    Ok(vec![(AUTHORIZATION, value)])
 }
 
 /// Builds a `/v2/chat` body: system turns first (Cohere requires it), OpenAI-only fields renamed or dropped.
@@ -221,17 +214,6 @@ fn read_usage(usage: Option<&Value>) -> Option<Usage> {
     })
 }
 
-fn usage_json(usage: Usage) -> Value {
-    json!({"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total()})
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Turns a `/v2/chat` answer into an OpenAI chat.completion and its usage.
 pub fn translate_response(
     response: &Value,
@@ -278,10 +260,10 @@ pub fn translate_response(
     let answer = json!({
         "id": format!("chatcmpl-{id}"),
         "object": "chat.completion",
-        "created": now_secs(),
+        "created": now_unix_secs(),
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": usage_json(usage.unwrap_or_default()),
+        "usage": usage.unwrap_or_default().to_json(),
     });
     Ok((answer, usage))
 }
@@ -292,7 +274,7 @@ struct CohereStream {
     client_wants_usage: bool,
     model: String,
     id: String,
-    created: u64,
+    created: i64,
     calls: usize,
     usage: Option<Usage>,
 }
@@ -331,7 +313,7 @@ impl StreamDecoder for CohereStream {
                     "chatcmpl-{}",
                     data.get("id").and_then(Value::as_str).unwrap_or("cohere")
                 );
-                self.created = now_secs();
+                self.created = now_unix_secs();
                 out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
             }
             "content-delta" => {
@@ -386,7 +368,7 @@ impl StreamDecoder for CohereStream {
                 if self.client_wants_usage {
                     let usage = json!({
                         "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                        "choices": [], "usage": usage_json(self.usage.unwrap_or_default()),
+                        "choices": [], "usage": self.usage.unwrap_or_default().to_json(),
                     });
                     out.push(Bytes::from(usage.to_string()));
                 }

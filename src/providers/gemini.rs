@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use awc::http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use awc::http::Method;
@@ -14,10 +14,13 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::classify::{error_message, parse_go_duration, retry_after, Failure, FailureKind};
-use super::{Flow, Provider, StreamDecoder, Target, UpstreamRequest};
+use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::openai::sse::SseEvent;
+use crate::timefmt::now_unix_secs;
 
+/// The header Gemini reads the key from.
+const GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 /// Sent in place of a thought signature we never saw, which Gemini documents as accepted.
 const SIGNATURE_SENTINEL: &str = "skip_thought_signature_validator";
 /// Thought signatures remembered for replays.
@@ -108,7 +111,7 @@ impl Provider for Gemini {
         } else {
             format!("{}/models/{model}:generateContent", target.base_url)
         };
-        let mut headers = key_header(target.secret)?;
+        let mut headers = vec![secret_header(GOOG_API_KEY, "", target.secret)?];
         headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
         let body =
             serde_json::to_vec(&body).map_err(|e| format!("cannot encode the request: {e}"))?;
@@ -124,7 +127,9 @@ impl Provider for Gemini {
         UpstreamRequest {
             method: Method::GET,
             url: format!("{}/models?pageSize=1", target.base_url),
-            headers: key_header(target.secret).unwrap_or_default(),
+            headers: secret_header(GOOG_API_KEY, "", target.secret)
+                .into_iter()
+                .collect(),
             body: Bytes::new(),
         }
     }
@@ -154,14 +159,6 @@ impl Provider for Gemini {
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
         classify_gemini(status, headers, body)
     }
-}
-
-fn key_header(secret: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
-    let mut value = HeaderValue::from_str(secret).map_err(|_| {
-        "the stored key contains characters not allowed in an HTTP header".to_owned()
-    })?;
-    value.set_sensitive(true);
-    Ok(vec![(HeaderName::from_static("x-goog-api-key"), value)])
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -626,23 +623,12 @@ fn read_usage(response: &Value) -> Option<Usage> {
     })
 }
 
-fn usage_json(usage: Usage) -> Value {
-    json!({"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total()})
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn response_id(response: &Value) -> String {
     response
         .get("responseId")
         .and_then(Value::as_str)
         .map_or_else(
-            || format!("chatcmpl-{}", now_secs()),
+            || format!("chatcmpl-{}", now_unix_secs()),
             |id| format!("chatcmpl-{id}"),
         )
 }
@@ -708,10 +694,10 @@ pub fn translate_response(response: &Value, model: &str) -> Result<Answer, Failu
     let body = json!({
         "id": response_id(response),
         "object": "chat.completion",
-        "created": now_secs(),
+        "created": now_unix_secs(),
         "model": model_of(response, model),
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": usage_json(usage.unwrap_or_default()),
+        "usage": usage.unwrap_or_default().to_json(),
     });
     Ok(Answer {
         body,
@@ -726,7 +712,7 @@ struct GeminiStream {
     signatures: SignatureCache,
     id: Option<String>,
     model: Value,
-    created: u64,
+    created: i64,
     started: bool,
     calls_sent: usize,
     seen_calls: Vec<(String, String)>,
@@ -741,7 +727,7 @@ impl GeminiStream {
             signatures,
             id: None,
             model: json!(model),
-            created: now_secs(),
+            created: now_unix_secs(),
             started: false,
             calls_sent: 0,
             seen_calls: Vec::new(),
@@ -844,7 +830,7 @@ impl StreamDecoder for GeminiStream {
                 "created": self.created,
                 "model": self.model,
                 "choices": [],
-                "usage": usage_json(self.usage.unwrap_or_default()),
+                "usage": self.usage.unwrap_or_default().to_json(),
             });
             out.push(Bytes::from(usage.to_string()));
         }
@@ -920,9 +906,8 @@ pub fn classify_gemini(status: u16, headers: &HeaderMap, body: &[u8]) -> Failure
 
 /// Gemini's daily quotas reset at midnight Pacific; PST (UTC−8) is used, so in summer this is an hour late.
 fn until_pacific_midnight() -> Duration {
-    let now = now_secs();
-    let pacific = now.saturating_sub(8 * 3600);
-    Duration::from_secs(86_400 - pacific % 86_400)
+    let pacific = now_unix_secs() - 8 * 3600;
+    Duration::from_secs(u64::try_from(86_400 - pacific.rem_euclid(86_400)).unwrap_or(86_400))
 }
 
 #[cfg(test)]

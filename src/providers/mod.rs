@@ -45,6 +45,19 @@ pub struct UpstreamRequest {
     pub body: Bytes,
 }
 
+/// A header carrying a key, marked sensitive so it is never printed; `prefix` is e.g. `"Bearer "`.
+pub fn secret_header(
+    name: HeaderName,
+    prefix: &str,
+    secret: &str,
+) -> Result<(HeaderName, HeaderValue), String> {
+    let mut value = HeaderValue::from_str(&format!("{prefix}{secret}")).map_err(|_| {
+        "the stored key contains characters not allowed in an HTTP header".to_owned()
+    })?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}
+
 impl UpstreamRequest {
     /// The secrets this request carries (values of sensitive headers, without a `Bearer ` prefix), for redaction.
     pub fn secrets(&self) -> Vec<String> {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::classify::{classify, ErrorTable, Failure, FailureKind, Signal, OPENAI_ERRORS};
-use super::{Flow, Provider, StreamDecoder, Target, UpstreamRequest};
+use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::openai::sse::SseEvent;
 use crate::platform::Platform;
@@ -282,11 +282,7 @@ impl OpenAiCompat {
     }
 
     fn headers(&self, token: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            "the stored key contains characters not allowed in an HTTP header".to_owned()
-        })?;
-        auth.set_sensitive(true);
-        let mut headers = vec![(AUTHORIZATION, auth)];
+        let mut headers = vec![secret_header(AUTHORIZATION, "Bearer ", token)?];
         for (name, value) in self.quirks.headers {
             headers.push((
                 HeaderName::from_static(name),
