@@ -250,9 +250,8 @@ fn expect_upstream_keys(fixture: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[actix_rt::test]
-async fn every_platform_speaks_its_own_wire_format() {
-    let mock = Mock::start();
+/// A gateway whose every platform's base URL points at `mock`, under `/<platform><real base path>`.
+fn every_platform_on(mock: &Mock) -> Gateway {
     let root = mock.base_url().trim_end_matches("/v1").to_owned();
     let overrides: Vec<(String, String)> = PLATFORMS
         .iter()
@@ -267,7 +266,13 @@ async fn every_platform_speaks_its_own_wire_format() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let gw = Gateway::start(&env);
+    Gateway::start(&env)
+}
+
+#[actix_rt::test]
+async fn every_platform_speaks_its_own_wire_format() {
+    let mock = Mock::start();
+    let gw = every_platform_on(&mock);
     let mut checked = 0;
     for (platform, base) in PLATFORMS {
         for (case, fixture) in fixtures(platform) {
@@ -304,21 +309,7 @@ async fn every_platform_speaks_its_own_wire_format() {
 #[actix_rt::test]
 async fn every_platform_probe_classifies_its_answers() {
     let mock = Mock::start();
-    let root = mock.base_url().trim_end_matches("/v1").to_owned();
-    let overrides: Vec<(String, String)> = PLATFORMS
-        .iter()
-        .map(|(p, base)| {
-            (
-                format!("FREELLMAPI_BASE_URL_{}", p.to_uppercase()),
-                format!("{root}/{p}{base}"),
-            )
-        })
-        .collect();
-    let env: Vec<(&str, &str)> = overrides
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let gw = Gateway::start(&env);
+    let gw = every_platform_on(&mock);
     for (platform, base) in PLATFORMS {
         let token = format!("{platform}-probe-key");
         let key = if *platform == "cloudflare" {

@@ -5,8 +5,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::support::client::{add_custom_key, admin, chat, chat_body};
-use crate::support::gateway::{Gateway, TOKEN};
+use crate::support::client::{add_custom_key, admin, chat, chat_body, open_stream};
+use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
 #[actix_rt::test]
@@ -58,13 +58,7 @@ async fn sigterm_lets_an_in_flight_stream_finish() {
     mock.push("k1", Reply::stream(&pieces, Duration::from_millis(50)));
     let mut body = chat_body("a");
     body["stream"] = json!(true);
-    let mut res = awc::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .insert_header(("authorization", format!("Bearer {TOKEN}")))
-        .send_body(body.to_string())
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
+    let mut res = open_stream(&gw, &body).await;
     let mut received = Vec::new();
     received.extend_from_slice(&res.next().await.unwrap().unwrap());
     gw.signal_stop();

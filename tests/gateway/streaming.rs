@@ -6,8 +6,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::support::client::{add_custom_key, chat, chat_body, eventually, sse_payloads};
-use crate::support::gateway::{Gateway, TOKEN};
+use crate::support::client::{
+    add_custom_key, chat, chat_body, eventually, open_stream, sse_payloads,
+};
+use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply, StreamPlan};
 
 #[actix_rt::test]
@@ -106,13 +108,7 @@ async fn client_disconnect_cancels_the_upstream_stream() {
     let mut body = chat_body("a");
     body["stream"] = json!(true);
     {
-        let mut res = awc::Client::new()
-            .post(gw.url("/v1/chat/completions"))
-            .insert_header(("authorization", format!("Bearer {TOKEN}")))
-            .send_body(body.to_string())
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 200);
+        let mut res = open_stream(&gw, &body).await;
         let first = res.next().await.unwrap().unwrap();
         assert!(first.starts_with(b"data: "));
     }

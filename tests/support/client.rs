@@ -84,6 +84,22 @@ pub async fn send_raw(url: &str, body: Vec<u8>) -> Reply {
     }
 }
 
+/// POSTs a streaming chat request and returns the response once its head arrives, for reading chunk by chunk.
+pub async fn open_stream(
+    gw: &Gateway,
+    body: &Value,
+) -> awc::ClientResponse<impl futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>>>
+{
+    let res = awc::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .insert_header(("authorization", format!("Bearer {TOKEN}")))
+        .send_body(body.to_string())
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    res
+}
+
 /// POSTs a chat request.
 pub async fn chat(gw: &Gateway, body: &Value) -> Reply {
     send(
