@@ -1,8 +1,7 @@
 //! Cohere, natively (`/v2/chat`): its request is close to OpenAI's, its answer and its named stream events are
 //! not, and tool calling is reliable only here (the compatibility endpoint is not).
 
-use awc::http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use awc::http::Method;
+use awc::http::header::{HeaderMap, AUTHORIZATION};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
@@ -28,28 +27,19 @@ impl Provider for Cohere {
         target: &Target<'_>,
         request: &ChatRequest,
     ) -> Result<UpstreamRequest, String> {
-        let body = translate_request(request, target.model);
-        let body =
-            serde_json::to_vec(&body).map_err(|e| format!("cannot encode the request: {e}"))?;
-        let mut headers = vec![secret_header(AUTHORIZATION, "Bearer ", target.secret)?];
-        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-        Ok(UpstreamRequest {
-            method: Method::POST,
-            url: format!("{}/v2/chat", target.base_url),
-            headers,
-            body: Bytes::from(body),
-        })
+        let headers = vec![secret_header(AUTHORIZATION, "Bearer ", target.secret)?];
+        let url = format!("{}/v2/chat", target.base_url);
+        UpstreamRequest::post_json(url, headers, &translate_request(request, target.model))
     }
 
     fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest {
-        UpstreamRequest {
-            method: Method::GET,
-            url: format!("{}/v1/models?page_size=1", target.base_url),
-            headers: secret_header(AUTHORIZATION, "Bearer ", target.secret)
-                .into_iter()
-                .collect(),
-            body: Bytes::new(),
-        }
+        let headers = secret_header(AUTHORIZATION, "Bearer ", target.secret)
+            .into_iter()
+            .collect();
+        UpstreamRequest::get(
+            format!("{}/v1/models?page_size=1", target.base_url),
+            headers,
+        )
     }
 
     fn decode_body(&self, model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {

@@ -8,8 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use awc::http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
-use awc::http::Method;
+use awc::http::header::{HeaderMap, HeaderName};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
@@ -111,27 +110,18 @@ impl Provider for Gemini {
         } else {
             format!("{}/models/{model}:generateContent", target.base_url)
         };
-        let mut headers = vec![secret_header(GOOG_API_KEY, "", target.secret)?];
-        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-        let body =
-            serde_json::to_vec(&body).map_err(|e| format!("cannot encode the request: {e}"))?;
-        Ok(UpstreamRequest {
-            method: Method::POST,
+        UpstreamRequest::post_json(
             url,
-            headers,
-            body: Bytes::from(body),
-        })
+            vec![secret_header(GOOG_API_KEY, "", target.secret)?],
+            &body,
+        )
     }
 
     fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest {
-        UpstreamRequest {
-            method: Method::GET,
-            url: format!("{}/models?pageSize=1", target.base_url),
-            headers: secret_header(GOOG_API_KEY, "", target.secret)
-                .into_iter()
-                .collect(),
-            body: Bytes::new(),
-        }
+        let headers = secret_header(GOOG_API_KEY, "", target.secret)
+            .into_iter()
+            .collect();
+        UpstreamRequest::get(format!("{}/models?pageSize=1", target.base_url), headers)
     }
 
     fn decode_body(&self, model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {

@@ -12,7 +12,7 @@ pub mod openai_compat;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use awc::http::header::{HeaderMap, HeaderName, HeaderValue};
+use awc::http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use awc::http::Method;
 use bytes::Bytes;
 
@@ -59,6 +59,33 @@ pub fn secret_header(
 }
 
 impl UpstreamRequest {
+    /// A POST of `body` as JSON (adds `Content-Type`).
+    pub fn post_json(
+        url: String,
+        mut headers: Vec<(HeaderName, HeaderValue)>,
+        body: &impl serde::Serialize,
+    ) -> Result<UpstreamRequest, String> {
+        let body =
+            serde_json::to_vec(body).map_err(|e| format!("cannot encode the request: {e}"))?;
+        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url,
+            headers,
+            body: Bytes::from(body),
+        })
+    }
+
+    /// A GET without a body (probes).
+    pub fn get(url: String, headers: Vec<(HeaderName, HeaderValue)>) -> UpstreamRequest {
+        UpstreamRequest {
+            method: Method::GET,
+            url,
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
     /// The secrets this request carries (values of sensitive headers, without a `Bearer ` prefix), for redaction.
     pub fn secrets(&self) -> Vec<String> {
         self.headers

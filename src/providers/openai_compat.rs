@@ -3,8 +3,7 @@
 //! Quirks are data (fields to strip or rename, which output-cap name to send, extra headers) so a platform's
 //! oddities stay in one row instead of scattered conditionals.
 
-use awc::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use awc::http::Method;
+use awc::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use bytes::Bytes;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
@@ -300,32 +299,19 @@ impl Provider for OpenAiCompat {
         request: &ChatRequest,
     ) -> Result<UpstreamRequest, String> {
         let (token, url) = self.endpoint(target, self.quirks.chat_path)?;
-        let body = serde_json::to_vec(&CompatBody {
+        let body = CompatBody {
             request,
             model: target.model,
             quirks: &self.quirks,
-        })
-        .map_err(|e| format!("cannot encode the request: {e}"))?;
-        let mut headers = self.headers(token)?;
-        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-        Ok(UpstreamRequest {
-            method: Method::POST,
-            url,
-            headers,
-            body: Bytes::from(body),
-        })
+        };
+        UpstreamRequest::post_json(url, self.headers(token)?, &body)
     }
 
     fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest {
         let (token, url) = self
             .endpoint(target, self.quirks.probe_path)
             .unwrap_or_else(|_| ("", format!("{}{}", target.base_url, self.quirks.probe_path)));
-        UpstreamRequest {
-            method: Method::GET,
-            url,
-            headers: self.headers(token).unwrap_or_default(),
-            body: Bytes::new(),
-        }
+        UpstreamRequest::get(url, self.headers(token).unwrap_or_default())
     }
 
     fn decode_body(&self, _model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
