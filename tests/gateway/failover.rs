@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::client::{add_custom_key, admin, chat, chat_body, eventually};
+use crate::support::client::{
+    add_custom_key, admin, chat, chat_body, eventually, new_conversation,
+};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
@@ -38,7 +40,7 @@ async fn retry_after_keeps_the_key_cool() {
     let gw = two_candidates(&mock).await;
     mock.push("k1", Reply::rate_limited(30));
     assert_eq!(chat(&gw, &chat_body("auto")).await.status, 200);
-    let second = chat(&gw, &chat_body("auto")).await;
+    let second = chat(&gw, &new_conversation("auto")).await;
     assert_eq!(second.status, 200);
     assert_eq!(second.header("x-routed-via").as_deref(), Some("custom/b"));
     assert_eq!(
@@ -55,6 +57,29 @@ async fn retry_after_keeps_the_key_cool() {
         .find(|b| b["model"] == "a")
         .unwrap();
     assert!(a["cooldown_until"].is_string(), "{budgets}");
+}
+
+#[actix_rt::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let until = std::time::SystemTime::now() + Duration::from_secs(40);
+    mock.push(
+        "k1",
+        Reply::Status {
+            status: 429,
+            headers: vec![("retry-after".into(), httpdate::fmt_http_date(until))],
+            body: json!({"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}})
+                .to_string(),
+        },
+    );
+    let res = chat(&gw, &chat_body("a")).await;
+    assert_eq!(res.status, 429, "{}", res.text());
+    let retry: u64 = res.header("retry-after").unwrap().parse().unwrap();
+    assert!((30..=41).contains(&retry), "retry-after {retry}");
+    assert_eq!(chat(&gw, &new_conversation("a")).await.status, 429);
+    assert_eq!(mock.count_for("k1"), 1);
 }
 
 #[actix_rt::test]
@@ -78,7 +103,10 @@ async fn invalid_key_is_marked_and_skipped() {
         .unwrap()
         .contains("Invalid API Key"));
     for _ in 0..3 {
-        assert_eq!(chat(&gw, &chat_body("auto")).await.status, 200);
+        let res = chat(&gw, &new_conversation("auto")).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("x-routed-via").as_deref(), Some("custom/b"));
+        assert_eq!(res.header("x-fallback-attempts"), None);
     }
     assert_eq!(mock.count_for("k1"), 1);
 }
@@ -103,19 +131,36 @@ async fn context_length_400_is_not_retried_and_benches_nothing() {
     assert_eq!(
         mock.requests().len(),
         1,
-        "the same model is not asked again"
+        "the same model is not asked again, not even with another key"
     );
     let used = mock.requests()[0].key.clone();
     mock.clear_scripts();
-    let next = chat(&gw, &chat_body("custom/a")).await;
-    assert_eq!(
-        next.status,
-        200,
-        "no cooldown after a client-caused 400: {}",
-        next.text()
+    let budgets = admin(&gw, "GET", "/api/budgets", None).await.json();
+    assert!(
+        budgets
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["cooldown_until"].is_null()),
+        "a client-caused 400 cools nothing: {budgets}"
     );
-    assert_eq!(next.header("x-fallback-attempts"), None);
-    assert!(mock.count_for(&used) >= 1);
+    let keys = admin(&gw, "GET", "/api/keys", None).await.json();
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["status"] != "invalid" && k["status"] != "rate_limited"),
+        "{keys}"
+    );
+    for _ in 0..2 {
+        let next = chat(&gw, &new_conversation("custom/a")).await;
+        assert_eq!(next.status, 200, "{}", next.text());
+        assert_eq!(next.header("x-fallback-attempts"), None);
+    }
+    assert!(
+        mock.count_for(&used) >= 2,
+        "the key that relayed the 400 still serves"
+    );
 }
 
 #[actix_rt::test]
@@ -130,7 +175,7 @@ async fn all_candidates_rate_limited_gives_429_with_retry_after() {
     assert_eq!(res.json()["error"]["code"], "rate_limit_exceeded");
     let retry: u64 = res.header("retry-after").unwrap().parse().unwrap();
     assert!((25..=30).contains(&retry), "retry-after {retry}");
-    let again = chat(&gw, &chat_body("auto")).await;
+    let again = chat(&gw, &new_conversation("auto")).await;
     assert_eq!(again.status, 429);
     assert_eq!(mock.count_for("k1"), 1, "a cooling key is not asked again");
 }
@@ -170,6 +215,49 @@ async fn silent_upstream_times_out_and_fails_over() {
         started.elapsed() < Duration::from_secs(6),
         "bounded by the first-byte timeout"
     );
+}
+
+#[actix_rt::test]
+async fn a_slow_answer_within_the_first_byte_timeout_is_not_failed_over() {
+    let mock = Mock::start();
+    let gw = two_candidates(&mock).await;
+    mock.push(
+        "k1",
+        Reply::Delayed(
+            Duration::from_millis(1500),
+            Box::new(Reply::Answer("late but fine".into())),
+        ),
+    );
+    let res = chat(&gw, &chat_body("auto")).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("x-routed-via").as_deref(), Some("custom/a"));
+    assert_eq!(res.header("x-fallback-attempts"), None);
+    assert_eq!(mock.count_for("k2"), 0);
+}
+
+#[actix_rt::test]
+async fn attempts_stop_at_twenty() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[]);
+    for i in 0..25 {
+        let key = format!("k{i}");
+        add_custom_key(&gw, &key, &mock.base_url(), json!([format!("m{i}")])).await;
+        mock.push(&key, Reply::error(500, "server_error", "boom"));
+    }
+    let res = chat(&gw, &chat_body("auto")).await;
+    assert_eq!(res.status, 502, "{}", res.text());
+    let completions = mock
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/chat/completions"))
+        .count();
+    assert_eq!(completions, 20);
+    let message = res.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("custom/m0: 500") && message.contains("custom/m19: 500"),
+        "{message}"
+    );
+    assert!(!message.contains("custom/m20"), "{message}");
 }
 
 #[actix_rt::test]

@@ -2,7 +2,9 @@
 
 use serde_json::{json, Value};
 
-use crate::support::client::{add_custom_key, admin, chat, chat_body, sse_payloads};
+use crate::support::client::{
+    add_custom_key, admin, chat, chat_body, new_conversation, sse_payloads,
+};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
@@ -209,7 +211,8 @@ async fn resource_exhausted_cools_the_key_for_the_retry_delay_and_fails_over() {
         .find(|b| b["platform"] == "google" && b["model"] == "gemini-2.5-flash")
         .unwrap();
     assert!(google["cooldown_until"].is_string(), "{google}");
-    let again = chat(&gw, &chat_body("gemini-2.5-flash")).await;
+    let again = chat(&gw, &new_conversation("gemini-2.5-flash")).await;
+    assert_eq!(again.status, 200, "{}", again.text());
     assert_eq!(again.header("x-fallback-attempts"), None);
     assert_eq!(mock.count_for(KEY), 1);
 }

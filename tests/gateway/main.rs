@@ -16,6 +16,7 @@ mod errors;
 mod failover;
 mod gemini;
 mod health;
+mod mock_upstream;
 mod persistence;
 mod secrets;
 mod startup;

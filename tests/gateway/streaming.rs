@@ -1,7 +1,7 @@
 //! Streaming failures: a stream cut after the first byte ends with one in-band error and `[DONE]`; a client
 //! that goes away cancels the upstream request.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::json;
@@ -10,7 +10,7 @@ use crate::support::client::{
     add_custom_key, chat, chat_body, eventually, open_stream, sse_payloads,
 };
 use crate::support::gateway::Gateway;
-use crate::support::mock::{Mock, Reply, StreamPlan};
+use crate::support::mock::{chunk_payloads, Mock, Reply, StreamPlan};
 
 #[actix_rt::test]
 async fn mid_stream_drop_ends_with_an_in_band_error_and_done() {
@@ -32,10 +32,88 @@ async fn mid_stream_drop_ends_with_an_in_band_error_and_done() {
     assert_eq!(res.status, 200);
     let payloads = sse_payloads(&res.body);
     assert_eq!(payloads.len(), 5, "{payloads:?}");
-    assert!(payloads[2].contains("two"));
+    let sent = chunk_payloads("a", &["one".into(), "two".into()], false);
+    assert_eq!(
+        payloads[..3],
+        sent[..3],
+        "what arrived before the cut is relayed unchanged"
+    );
     let error: serde_json::Value = serde_json::from_str(&payloads[3]).unwrap();
     assert_eq!(error["error"]["type"], "upstream_error");
+    assert!(error["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     assert_eq!(payloads[4], "[DONE]");
+}
+
+#[actix_rt::test]
+async fn chunks_reach_the_client_as_the_upstream_sends_them() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    mock.push(
+        "k1",
+        Reply::stream(&["one", "two", "three", "four"], Duration::from_millis(400)),
+    );
+    let mut body = chat_body("a");
+    body["stream"] = json!(true);
+    let started = Instant::now();
+    let mut res = open_stream(&gw, &body).await;
+    let mut arrivals = Vec::new();
+    let mut received = Vec::new();
+    while let Some(chunk) = res.next().await {
+        let chunk = chunk.unwrap();
+        if String::from_utf8_lossy(&chunk).contains("\"content\":\"") {
+            arrivals.push(started.elapsed());
+        }
+        received.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert!(arrivals.len() >= 3, "chunks were batched: {arrivals:?}");
+    assert!(
+        arrivals[0] < Duration::from_millis(1000),
+        "the first piece waits for nothing: {arrivals:?}"
+    );
+    assert!(
+        *arrivals.last().unwrap() - arrivals[0] >= Duration::from_millis(800),
+        "pieces arrive spread out as sent, not buffered: {arrivals:?}"
+    );
+}
+
+#[actix_rt::test]
+async fn a_stream_that_goes_silent_is_cut_with_an_in_band_error() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[
+        ("UPSTREAM_TIMEOUT_SECS", "1"),
+        ("UPSTREAM_FIRST_BYTE_TIMEOUT_SECS", "1"),
+    ]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    mock.push("k1", Reply::stream(&["one", "two"], Duration::from_secs(4)));
+    let mut body = chat_body("a");
+    body["stream"] = json!(true);
+    let started = Instant::now();
+    let res = chat(&gw, &body).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut after the idle limit: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(res.status, 200);
+    let payloads = sse_payloads(&res.body);
+    assert_eq!(
+        payloads.last().map(String::as_str),
+        Some("[DONE]"),
+        "{payloads:?}"
+    );
+    let error: serde_json::Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
+    assert!(error["error"]["message"].is_string(), "{payloads:?}");
+    eventually(
+        "the mock sees its stream abandoned",
+        Duration::from_secs(5),
+        async || mock.dropped_streams() == 1,
+    )
+    .await;
 }
 
 #[actix_rt::test]

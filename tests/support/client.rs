@@ -1,5 +1,6 @@
 //! A small HTTP client for tests: JSON in, status + headers + body out, with the unified key by default.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use awc::http::header::HeaderMap;
@@ -149,7 +150,15 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMu
     panic!("timed out waiting for: {what}");
 }
 
-/// A minimal chat body.
+/// A minimal chat body. Every call is the same conversation as far as derived stickiness is concerned.
 pub fn chat_body(model: &str) -> Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hello"}]})
+}
+
+/// A minimal chat body opening a conversation no earlier request belongs to, so stickiness cannot decide its
+/// route: tests that watch routing skip keys use it for every turn after the first.
+pub fn new_conversation(model: &str) -> Value {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": format!("hello #{n}")}]})
 }

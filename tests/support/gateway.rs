@@ -45,17 +45,40 @@ pub struct Gateway {
 }
 
 /// Runs the binary with `args` in `cwd` and the test environment plus `env`; returns (status, stdout, stderr).
+/// A command still running after 30 s is killed (its status then has no exit code), so a `serve` that should
+/// have refused to start fails its test instead of hanging it.
 pub fn run_cli(
     cwd: &Path,
     env: &[(String, String)],
     args: &[&str],
 ) -> (ExitStatus, String, String) {
-    let out = command(cwd, env).args(args).output().unwrap();
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut child = command(cwd, env)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status, stdout.join().unwrap(), stderr.join().unwrap())
 }
 
 fn command(cwd: &Path, env: &[(String, String)]) -> Command {
@@ -111,7 +134,7 @@ impl Gateway {
         let logs = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let sink = logs.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest
@@ -140,7 +163,7 @@ impl Gateway {
             if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
+                let _ = reader.join();
                 return Err(logs.lock().unwrap().clone());
             }
         }
@@ -156,7 +179,7 @@ impl Gateway {
         &self.dir.0
     }
 
-    /// Everything the process logged so far.
+    /// Everything the process logged so far, including the runs before each restart.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
     }
@@ -197,7 +220,8 @@ impl Gateway {
         }
     }
 
-    /// Stops and starts again on the same data directory, with `overrides` applied to the environment.
+    /// Stops and starts again on the same data directory, with `overrides` applied to the environment; the log
+    /// carries on. `Err` holds the new run's log when it does not start.
     pub fn restart_with(&mut self, overrides: &[(&str, &str)]) -> Result<(), String> {
         self.stop();
         let mut env = self.env.clone();
@@ -205,7 +229,9 @@ impl Gateway {
             env.retain(|(name, _)| name != k);
             env.push((k.to_string(), v.to_string()));
         }
+        let earlier = self.logs();
         let next = Gateway::spawn(self.dir.clone(), env)?;
+        next.logs.lock().unwrap().insert_str(0, &earlier);
         *self = next;
         Ok(())
     }

@@ -30,6 +30,8 @@ pub enum Reply {
     Silence,
     /// A 200 `text/event-stream` body sent exactly as given.
     RawSse(String),
+    /// Wait this long before sending the head of the inner reply.
+    Delayed(Duration, Box<Reply>),
 }
 
 /// How a scripted stream behaves.
@@ -43,6 +45,18 @@ pub struct StreamPlan {
     pub drop_after: Option<usize>,
     /// Whether to end with `data: [DONE]`.
     pub done: bool,
+}
+
+impl StreamPlan {
+    /// The whole answer in one content chunk, as a non-scripted streaming request gets it.
+    fn whole(text: String) -> StreamPlan {
+        StreamPlan {
+            pieces: vec![text],
+            chunk_delay: Duration::ZERO,
+            drop_after: None,
+            done: true,
+        }
+    }
 }
 
 impl Reply {
@@ -82,12 +96,26 @@ impl Reply {
 /// What the mock saw.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// HTTP method.
+    pub method: String,
     /// Request path.
     pub path: String,
+    /// Every header, names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
     /// The bearer key.
     pub key: String,
     /// Parsed JSON body.
     pub body: Value,
+}
+
+impl Recorded {
+    /// The value of header `name` (lower-case), if the request carried it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Default)]
@@ -121,6 +149,9 @@ impl Mock {
                 })
                 .workers(1)
                 .disable_signals()
+                // A client that closes its side is gone: drop its reply at once, so an abandoned stream is
+                // noticed even while the mock is between chunks.
+                .h1_allow_half_closed(false)
                 .bind(("127.0.0.1", 0))
                 .unwrap();
                 let port = server.addrs()[0].port();
@@ -206,7 +237,18 @@ async fn handle(req: HttpRequest, body: Bytes, shared: Shared) -> HttpResponse {
     let reply = {
         let mut state = shared.0.lock().unwrap();
         state.requests.push(Recorded {
+            method: req.method().to_string(),
             path: req.path().to_owned(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
             key: key.clone(),
             body: json.clone(),
         });
@@ -222,41 +264,42 @@ async fn handle(req: HttpRequest, body: Bytes, shared: Shared) -> HttpResponse {
     respond(reply, &json, shared.1.clone()).await
 }
 
-async fn respond(reply: Reply, request: &Value, dropped: Arc<AtomicUsize>) -> HttpResponse {
-    {
-        let model = request["model"].as_str().unwrap_or("mock-model").to_owned();
-        let streaming = request["stream"].as_bool().unwrap_or(false);
-        match reply {
-            Reply::RawSse(body) => HttpResponse::Ok()
-                .content_type("text/event-stream")
-                .body(body),
-            Reply::Silence => {
-                actix_rt::time::sleep(Duration::from_secs(3600)).await;
-                HttpResponse::Ok().finish()
-            }
-            Reply::Status {
-                status,
-                headers,
-                body,
-            } => {
-                let mut res = HttpResponse::build(StatusCode::from_u16(status).unwrap());
-                for (k, v) in headers {
-                    res.insert_header((k, v));
-                }
-                res.content_type("application/json").body(body)
-            }
-            Reply::Answer(text) if !streaming => HttpResponse::Ok().json(completion(&model, &text)),
-            Reply::Answer(text) => {
-                let plan = StreamPlan {
-                    pieces: vec![text],
-                    chunk_delay: Duration::ZERO,
-                    drop_after: None,
-                    done: true,
-                };
-                sse(plan, &model, request, dropped)
-            }
-            Reply::Stream(plan) => sse(plan, &model, request, dropped),
+async fn respond(mut reply: Reply, request: &Value, dropped: Arc<AtomicUsize>) -> HttpResponse {
+    while let Reply::Delayed(delay, inner) = reply {
+        actix_rt::time::sleep(delay).await;
+        reply = *inner;
+    }
+    let model = request["model"].as_str().unwrap_or("mock-model").to_owned();
+    let streaming = request["stream"].as_bool().unwrap_or(false);
+    match reply {
+        Reply::RawSse(body) => HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .body(body),
+        Reply::Silence => {
+            actix_rt::time::sleep(Duration::from_secs(3600)).await;
+            HttpResponse::Ok().finish()
         }
+        Reply::Status {
+            status,
+            headers,
+            body,
+        } => {
+            let mut res = HttpResponse::build(StatusCode::from_u16(status).unwrap());
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                res.content_type("application/json");
+            }
+            for (k, v) in headers {
+                res.insert_header((k, v));
+            }
+            res.body(body)
+        }
+        Reply::Answer(text) if !streaming => HttpResponse::Ok().json(completion(&model, &text)),
+        Reply::Answer(text) => sse(StreamPlan::whole(text), &model, request, dropped),
+        Reply::Stream(plan) => sse(plan, &model, request, dropped),
+        Reply::Delayed(..) => unreachable!("delays are waited out above"),
     }
 }
 
@@ -346,8 +389,15 @@ fn sse(plan: StreamPlan, model: &str, request: &Value, dropped: Arc<AtomicUsize>
     }
     let delay = plan.chunk_delay;
     let paced = stream::iter(frames.into_iter().enumerate()).then(move |(i, frame)| async move {
-        if i > 0 && !delay.is_zero() {
-            actix_rt::time::sleep(delay).await;
+        // The break waits long enough for the chunks before it to be flushed; otherwise actix drops them
+        // with the connection and the client sees no response at all.
+        let pause = match &frame {
+            Err(_) => delay.max(Duration::from_millis(50)),
+            Ok(_) if i > 0 => delay,
+            Ok(_) => Duration::ZERO,
+        };
+        if !pause.is_zero() {
+            actix_rt::time::sleep(pause).await;
         }
         frame
     });
