@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use freellmapi::store::requests::{self, NewRequestLog};
+use freellmapi::store::requests::{self, LogEntry};
 use freellmapi::timefmt::now_unix_ms;
 
 fn main() -> Result<(), String> {
@@ -27,11 +27,11 @@ fn main() -> Result<(), String> {
         "mistral-small-latest",
     ];
     let platforms = ["groq", "google", "cerebras", "mistral"];
-    let batch: Vec<NewRequestLog> = (0..rows)
+    let batch: Vec<LogEntry> = (0..rows)
         .map(|i| {
             let pick = usize::try_from(i % 4).unwrap_or(0);
             let failed = i % 17 == 0;
-            NewRequestLog {
+            LogEntry {
                 ts: now - span + i * span / rows,
                 requested_model: "auto".to_owned(),
                 platform: (!failed).then(|| platforms[pick].to_owned()),

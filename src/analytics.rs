@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde::Serialize;
 
-use crate::store::requests::{self, NewRequestLog};
+use crate::store::requests::{self, LogEntry};
 use crate::store::Db;
 use crate::timefmt::now_unix_ms;
 
@@ -73,9 +73,9 @@ fn clamp(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-impl From<RequestRecord> for NewRequestLog {
+impl From<RequestRecord> for LogEntry {
     fn from(r: RequestRecord) -> Self {
-        NewRequestLog {
+        LogEntry {
             ts: r.ts_ms,
             requested_model: r.requested_model,
             platform: r.platform,
@@ -98,7 +98,7 @@ impl From<RequestRecord> for NewRequestLog {
 pub struct RequestLogger {
     db: Db,
     retention: Duration,
-    pending: VecDeque<NewRequestLog>,
+    pending: VecDeque<LogEntry>,
     writing: bool,
 }
 
@@ -118,7 +118,7 @@ impl RequestLogger {
             return;
         }
         self.writing = true;
-        let batch: Vec<NewRequestLog> = self.pending.drain(..).collect();
+        let batch: Vec<LogEntry> = self.pending.drain(..).collect();
         let db = self.db.clone();
         let write = async move {
             db.run(move |conn| {
@@ -199,7 +199,7 @@ impl Handler<Flush> for RequestLogger {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
-        let batch: Vec<NewRequestLog> = self.pending.drain(..).collect();
+        let batch: Vec<LogEntry> = self.pending.drain(..).collect();
         let db = self.db.clone();
         Box::pin(
             async move {

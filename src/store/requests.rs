@@ -10,10 +10,10 @@ use super::schema::request_log::dsl as rl;
 use super::{rollup, Conn, StoreError};
 use crate::timefmt::iso8601_ms;
 
-/// A row to insert.
-#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+/// One row of the log, as written and as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable)]
 #[diesel(table_name = super::schema::request_log)]
-pub struct NewRequestLog {
+pub struct LogEntry {
     /// When the request arrived (Unix ms).
     pub ts: i64,
     /// The model the client asked for.
@@ -40,39 +40,8 @@ pub struct NewRequestLog {
     pub attempt_log: Option<String>,
 }
 
-/// A stored row.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
-pub struct RequestLogRow {
-    /// Row id.
-    pub id: i64,
-    /// Arrival (Unix ms).
-    pub ts: i64,
-    /// Requested model.
-    pub requested_model: String,
-    /// Serving platform.
-    pub platform: Option<String>,
-    /// Serving model.
-    pub model: Option<String>,
-    /// Client-visible status.
-    pub status: i32,
-    /// Latency.
-    pub latency_ms: i32,
-    /// Prompt tokens.
-    pub prompt_tokens: i32,
-    /// Completion tokens.
-    pub completion_tokens: i32,
-    /// Attempts.
-    pub attempts: i32,
-    /// Streamed.
-    pub stream: bool,
-    /// Error text.
-    pub error: Option<String>,
-    /// Per-attempt JSON.
-    pub attempt_log: Option<String>,
-}
-
 /// Inserts rows in one transaction.
-pub fn insert_batch(conn: &mut Conn, rows: &[NewRequestLog]) -> Result<(), StoreError> {
+pub fn insert_batch(conn: &mut Conn, rows: &[LogEntry]) -> Result<(), StoreError> {
     conn.transaction(|conn| {
         for chunk in rows.chunks(200) {
             diesel::insert_into(rl::request_log)
@@ -84,8 +53,22 @@ pub fn insert_batch(conn: &mut Conn, rows: &[NewRequestLog]) -> Result<(), Store
 }
 
 /// The newest `limit` rows, newest first.
-pub fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<RequestLogRow>, StoreError> {
+pub fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
     Ok(rl::request_log
+        .select((
+            rl::ts,
+            rl::requested_model,
+            rl::platform,
+            rl::model,
+            rl::status,
+            rl::latency_ms,
+            rl::prompt_tokens,
+            rl::completion_tokens,
+            rl::attempts,
+            rl::stream,
+            rl::error,
+            rl::attempt_log,
+        ))
         .order((rl::ts.desc(), rl::id.desc()))
         .limit(limit)
         .load(conn)?)
@@ -248,8 +231,8 @@ mod tests {
     use super::*;
     use crate::store::test_db::TempDb;
 
-    fn row(ts: i64, status: i32, latency: i32) -> NewRequestLog {
-        NewRequestLog {
+    fn row(ts: i64, status: i32, latency: i32) -> LogEntry {
+        LogEntry {
             ts,
             requested_model: "auto".into(),
             platform: (status == 200).then(|| "groq".to_owned()),

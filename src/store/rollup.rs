@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use super::requests::NewRequestLog;
+use super::requests::LogEntry;
 use super::schema::request_rollup::dsl as rr;
 use super::{Conn, StoreError};
 
@@ -119,7 +119,7 @@ impl From<RollupRow> for Rollup {
 }
 
 /// Folds a batch of request-log rows into the hourly aggregates (call inside the batch's transaction).
-pub fn add_batch(conn: &mut Conn, rows: &[NewRequestLog]) -> Result<(), StoreError> {
+pub fn add_batch(conn: &mut Conn, rows: &[LogEntry]) -> Result<(), StoreError> {
     let mut groups: HashMap<(i64, String, String), Rollup> = HashMap::new();
     for row in rows {
         let hour = row.ts.div_euclid(HOUR_MS) * HOUR_MS;
@@ -202,7 +202,7 @@ mod tests {
     fn migration_backfill_matches_the_live_rollup() {
         let db = TempDb::new();
         let mut c = db.conn();
-        let row = |ts: i64, platform: Option<&str>, status: i32, latency_ms: i32| NewRequestLog {
+        let row = |ts: i64, platform: Option<&str>, status: i32, latency_ms: i32| LogEntry {
             ts,
             requested_model: "auto".into(),
             platform: platform.map(str::to_owned),

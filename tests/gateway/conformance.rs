@@ -269,6 +269,24 @@ fn every_platform_on(mock: &Mock) -> Gateway {
     Gateway::start(&env)
 }
 
+/// Adds a key whose bearer token is `token` (Cloudflare keys carry an account id before it); returns its id.
+async fn add_platform_key(gw: &Gateway, platform: &str, token: &str) -> i64 {
+    let key = if platform == "cloudflare" {
+        format!("account1:{token}")
+    } else {
+        token.to_owned()
+    };
+    let added = admin(
+        gw,
+        "POST",
+        "/api/keys",
+        Some(&json!({"platform": platform, "key": key})),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{platform}: {}", added.text());
+    added.json()["id"].as_i64().unwrap()
+}
+
 #[actix_rt::test]
 async fn every_platform_speaks_its_own_wire_format() {
     let mock = Mock::start();
@@ -277,20 +295,7 @@ async fn every_platform_speaks_its_own_wire_format() {
     for (platform, base) in PLATFORMS {
         for (case, fixture) in fixtures(platform) {
             let token = format!("{platform}-{case}-key");
-            let key = if *platform == "cloudflare" {
-                format!("account1:{token}")
-            } else {
-                token.clone()
-            };
-            let added = admin(
-                &gw,
-                "POST",
-                "/api/keys",
-                Some(&json!({"platform": platform, "key": key})),
-            )
-            .await;
-            assert_eq!(added.status, 201, "{platform}/{case}: {}", added.text());
-            let id = added.json()["id"].as_i64().unwrap();
+            let id = add_platform_key(&gw, platform, &token).await;
             mock.push(&token, upstream_reply(&fixture["upstream"]));
             check(&gw, &mock, platform, base, &case, &fixture, id).await;
             assert_eq!(
@@ -312,19 +317,7 @@ async fn every_platform_probe_classifies_its_answers() {
     let gw = every_platform_on(&mock);
     for (platform, base) in PLATFORMS {
         let token = format!("{platform}-probe-key");
-        let key = if *platform == "cloudflare" {
-            format!("account1:{token}")
-        } else {
-            token.clone()
-        };
-        let added = admin(
-            &gw,
-            "POST",
-            "/api/keys",
-            Some(&json!({"platform": platform, "key": key})),
-        )
-        .await;
-        let id = added.json()["id"].as_i64().unwrap();
+        let id = add_platform_key(&gw, platform, &token).await;
         let cases = fixtures(platform);
         let upstream = |case: &str| {
             cases
