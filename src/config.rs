@@ -71,7 +71,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         env: "UPSTREAM_FIRST_BYTE_TIMEOUT_SECS",
         default: "60",
-        help: "limit until an upstream's first answer event; past it the next candidate is tried",
+        help: "time-to-first-token limit while another candidate remains: past it the next one is tried (the last candidate gets UPSTREAM_TIMEOUT_SECS)",
+    },
+    Setting {
+        env: "FREELLMAPI_FIRST_BYTE_TIMEOUT_<PLATFORM>",
+        default: "UPSTREAM_FIRST_BYTE_TIMEOUT_SECS",
+        help: "the same limit for one provider, in seconds (e.g. longer for a slow reasoning host)",
+    },
+    Setting {
+        env: "CORS_ALLOWED_ORIGINS",
+        default: "none",
+        help: "comma-separated origins (https://app.example) or * allowed to call /v1 from a browser; /api never allows other origins",
     },
     Setting {
         env: "AUTH_FAILURES_PER_MINUTE",
@@ -116,8 +126,12 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Connect limit for one upstream attempt.
     pub connect_timeout: Duration,
-    /// Limit until the first upstream event of one attempt.
+    /// Limit until the first upstream event of one attempt while another candidate remains.
     pub first_byte_timeout: Duration,
+    /// Per-platform overrides of `first_byte_timeout`.
+    pub first_byte_timeouts: HashMap<Platform, Duration>,
+    /// Origins allowed to call `/v1` from a browser (`*` for any); empty allows none.
+    pub cors_allowed_origins: Vec<String>,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
     /// The env_logger filter (`RUST_LOG`).
@@ -209,6 +223,27 @@ impl Config {
                 return Err(ConfigError(format!("{name} must be at least 1 (seconds)")));
             }
         }
+        let mut first_byte_timeouts = HashMap::new();
+        for platform in Platform::ALL {
+            let name = platform.first_byte_timeout_env();
+            if let Some(secs) = get(&name) {
+                match secs.parse::<u64>() {
+                    Ok(secs) if secs > 0 => {
+                        first_byte_timeouts
+                            .insert(platform, Duration::from_secs(secs.min(timeout_secs)));
+                    }
+                    _ => {
+                        return Err(ConfigError(format!(
+                            "{name}={secs} must be a whole number of seconds, at least 1"
+                        )))
+                    }
+                }
+            }
+        }
+        let cors_allowed_origins = get("CORS_ALLOWED_ORIGINS")
+            .map(parse_origins)
+            .transpose()?
+            .unwrap_or_default();
         let retention_days = parse_num::<u64>(get("LOG_RETENTION_DAYS"), "LOG_RETENTION_DAYS", 30)?;
         if retention_days == 0 {
             return Err(ConfigError(
@@ -229,6 +264,8 @@ impl Config {
             upstream_timeout: Duration::from_secs(timeout_secs),
             connect_timeout: Duration::from_secs(connect_secs),
             first_byte_timeout: Duration::from_secs(first_byte_secs.min(timeout_secs)),
+            first_byte_timeouts,
+            cors_allowed_origins,
             max_body_bytes,
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
             log_retention: Duration::from_secs(retention_days.saturating_mul(86_400)),
@@ -246,6 +283,14 @@ impl Config {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         }
+    }
+
+    /// The time-to-first-token limit for an attempt on `platform` while another candidate remains.
+    pub fn first_byte_timeout_for(&self, platform: Platform) -> Duration {
+        self.first_byte_timeouts
+            .get(&platform)
+            .copied()
+            .unwrap_or(self.first_byte_timeout)
     }
 
     /// The base URL requests for `platform` go to, honouring overrides.
@@ -315,6 +360,31 @@ pub fn validate_base_url(url: &str) -> Result<(), String> {
     url.parse::<awc::http::Uri>()
         .map(|_| ())
         .map_err(|e| format!("is not a valid URL ({e})"))
+}
+
+/// Parses `CORS_ALLOWED_ORIGINS`: `*`, or comma-separated `scheme://host[:port]` origins.
+fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let valid = origin == "*"
+                || origin
+                    .strip_prefix("http://")
+                    .or_else(|| origin.strip_prefix("https://"))
+                    .is_some_and(|host| {
+                        !host.is_empty() && !host.contains(['/', '?', '#', ' ', '*'])
+                    });
+            if valid {
+                Ok(origin.to_owned())
+            } else {
+                Err(ConfigError(format!(
+                    "CORS_ALLOWED_ORIGINS: '{origin}' is not an origin; use e.g. https://chat.example.com (no path) or *"
+                )))
+            }
+        })
+        .collect()
 }
 
 /// Parses `.env` text: `KEY=VALUE` lines, `#` comments, optional `export `, single or double quotes.
@@ -396,6 +466,58 @@ mod tests {
             Some("http://127.0.0.1:9/openai/v1")
         );
         assert!(Config::from_vars(&vars(&[("FREELLMAPI_BASE_URL_GROQ", "ftp://x")])).is_err());
+    }
+
+    #[test]
+    fn first_byte_timeout_per_platform_overrides_the_default() {
+        let c = Config::from_vars(&vars(&[
+            ("UPSTREAM_FIRST_BYTE_TIMEOUT_SECS", "20"),
+            ("FREELLMAPI_FIRST_BYTE_TIMEOUT_GROQ", "5"),
+            ("FREELLMAPI_FIRST_BYTE_TIMEOUT_NVIDIA", "999"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.first_byte_timeout_for(Platform::Groq),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            c.first_byte_timeout_for(Platform::Google),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            c.first_byte_timeout_for(Platform::Nvidia),
+            c.upstream_timeout,
+            "capped at the whole-request limit"
+        );
+        let err =
+            Config::from_vars(&vars(&[("FREELLMAPI_FIRST_BYTE_TIMEOUT_GROQ", "0")])).unwrap_err();
+        assert!(
+            err.0.contains("FREELLMAPI_FIRST_BYTE_TIMEOUT_GROQ"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_validated() {
+        let c = Config::from_vars(&vars(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example, http://localhost:5173",
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.cors_allowed_origins,
+            ["https://a.example", "http://localhost:5173"]
+        );
+        assert!(Config::from_vars(&HashMap::new())
+            .unwrap()
+            .cors_allowed_origins
+            .is_empty());
+        for bad in ["a.example", "https://a.example/path", "https://*.example"] {
+            assert!(
+                Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", bad)])).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -95,6 +95,14 @@ impl Platform {
     pub fn base_url_env(self) -> String {
         format!("FREELLMAPI_BASE_URL_{}", self.id().to_ascii_uppercase())
     }
+
+    /// The environment variable that sets this platform's time-to-first-token limit.
+    pub fn first_byte_timeout_env(self) -> String {
+        format!(
+            "FREELLMAPI_FIRST_BYTE_TIMEOUT_{}",
+            self.id().to_ascii_uppercase()
+        )
+    }
 }
 
 impl fmt::Display for Platform {

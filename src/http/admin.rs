@@ -1,4 +1,4 @@
-//! The admin API under `/api` (authentication is applied by the scope): keys, the fallback chain, analytics,
+//! The admin API under `/api` (the guard applies authentication; `routes` registers the handlers): keys, the fallback chain, analytics,
 //! the request log and token rotation. Handlers validate, call the store through `Db`, and tell the router.
 
 use std::collections::HashSet;
@@ -18,18 +18,6 @@ use crate::store::{chain, requests, StoreError};
 use crate::timefmt::{iso8601_ms, now_unix_ms};
 
 /// Registers the admin routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/keys", web::get().to(list_keys))
-        .route("/keys", web::post().to(add_key))
-        .route("/keys/{id}", web::patch().to(update_key))
-        .route("/keys/{id}", web::delete().to(remove_key))
-        .route("/chain", web::get().to(get_chain))
-        .route("/chain", web::put().to(put_chain))
-        .route("/analytics", web::get().to(analytics))
-        .route("/requests", web::get().to(recent_requests))
-        .route("/token/rotate", web::post().to(rotate_token));
-}
-
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::invalid_request("invalid_request", format!("Invalid request body: {e}"))
@@ -40,12 +28,15 @@ fn store_failed(e: StoreError) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
-async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let keys = state.db.run(keys::list).await.map_err(store_failed)?;
     Ok(HttpResponse::Ok().json(keys))
 }
 
-async fn add_key(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub(super) async fn add_key(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let new: NewKey = parse(&body)?;
     let cipher = state.cipher.clone();
     let added = state
@@ -72,7 +63,7 @@ struct KeyPatch {
     enabled: Option<bool>,
 }
 
-async fn update_key(
+pub(super) async fn update_key(
     state: web::Data<AppState>,
     id: web::Path<i64>,
     body: web::Bytes,
@@ -89,7 +80,7 @@ async fn update_key(
     Ok(HttpResponse::Ok().json(updated))
 }
 
-async fn remove_key(
+pub(super) async fn remove_key(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -120,7 +111,7 @@ fn enabled_by_default() -> bool {
     true
 }
 
-async fn get_chain(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn get_chain(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let rows = state.db.run(chain::list).await.map_err(store_failed)?;
     let entries: Vec<ChainEntry> = rows
         .into_iter()
@@ -133,7 +124,10 @@ async fn get_chain(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(entries))
 }
 
-async fn put_chain(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub(super) async fn put_chain(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let entries: Vec<ChainEntry> = parse(&body)?;
     let custom_models: HashSet<String> = state
         .db
@@ -186,12 +180,12 @@ async fn put_chain(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpR
 }
 
 #[derive(Deserialize)]
-struct RangeQuery {
+pub(super) struct RangeQuery {
     #[serde(default)]
     range: Option<String>,
 }
 
-async fn analytics(
+pub(super) async fn analytics(
     state: web::Data<AppState>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -217,12 +211,12 @@ async fn analytics(
 }
 
 #[derive(Deserialize)]
-struct LimitQuery {
+pub(super) struct LimitQuery {
     #[serde(default)]
     limit: Option<i64>,
 }
 
-async fn recent_requests(
+pub(super) async fn recent_requests(
     state: web::Data<AppState>,
     query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -268,7 +262,7 @@ async fn recent_requests(
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn rotate_token(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn rotate_token(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let cipher = state.cipher.clone();
     let token = state
         .db

@@ -33,13 +33,14 @@ const ASSETS: &[Asset] = &[
     asset!("analytics.js", "text/javascript; charset=utf-8"),
 ];
 
-/// Registers `/` and every embedded file.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(|| async { serve("index.html") }));
-    cfg.route(
-        "/static/{file}",
-        web::get().to(|file: web::Path<String>| async move { serve(&file) }),
-    );
+/// `GET /`: the dashboard page.
+pub(super) async fn index() -> HttpResponse {
+    serve("index.html")
+}
+
+/// `GET /static/{file}`: one embedded file.
+pub(super) async fn file(name: web::Path<String>) -> HttpResponse {
+    serve(&name)
 }
 
 fn serve(path: &str) -> HttpResponse {

@@ -1,16 +1,13 @@
-//! The unified API key: held in memory for constant-time checks, swapped atomically on rotation, and the
-//! middleware that guards `/v1` and `/api`.
+//! The unified API key: held in memory for constant-time checks, swapped atomically on rotation, and the check
+//! the request guard applies to every non-public route.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::middleware::Next;
-use actix_web::{web, Error};
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -96,20 +93,17 @@ impl FailedAuthLimiter {
     }
 }
 
-fn too_many_failures(wait: Duration) -> Error {
+fn too_many_failures(wait: Duration) -> ApiError {
     let secs = wait.as_secs().max(1);
     ApiError::rate_limited(
         secs,
         format!("Too many failed authentication attempts from this address; retry in {secs}s"),
     )
-    .into()
 }
 
-/// Rejects requests without `Authorization: Bearer <unified key>` with an OpenAI-shaped 401.
-pub async fn require_unified_key(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+/// Accepts a request carrying `Authorization: Bearer <unified key>` from an address that is not blocked;
+/// anything else gets an OpenAI-shaped 401 (or 429 once the address has failed too often).
+pub fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<(), ApiError> {
     let presented = req
         .headers()
         .get(AUTHORIZATION)
@@ -119,9 +113,6 @@ pub async fn require_unified_key(
                 .or_else(|| v.strip_prefix(b"bearer "))
         })
         .map(<[u8]>::trim_ascii);
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Err(ApiError::internal("application state missing").into());
-    };
     let ip = req.peer_addr().map(|a| a.ip());
     if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
         return Err(too_many_failures(wait));
@@ -130,9 +121,9 @@ pub async fn require_unified_key(
         if let Some(wait) = ip.and_then(|ip| state.auth_failures.record_failure(ip)) {
             return Err(too_many_failures(wait));
         }
-        return Err(ApiError::invalid_api_key().into());
+        return Err(ApiError::invalid_api_key());
     }
-    next.call(req).await
+    Ok(())
 }
 
 #[cfg(test)]

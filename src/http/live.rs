@@ -12,18 +12,12 @@ use crate::router::limiter::ReadBudget;
 use crate::routing::budget::WindowUse;
 use crate::timefmt::iso8601_ms;
 
-/// Registers `GET /budgets` and `POST /keys/{id}/check`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/budgets", web::get().to(budgets))
-        .route("/keys/{id}/check", web::post().to(check_key));
-}
-
 fn window(w: WindowUse) -> Value {
     json!({"used": w.used, "limit": w.limit})
 }
 
 /// `GET /api/budgets`: one row per (platform, model, key).
-async fn budgets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn budgets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let holders = state
         .router
         .send(ListBudgets)
@@ -52,7 +46,7 @@ async fn budgets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 }
 
 /// `POST /api/keys/{id}/check`: probes the key now and answers with its updated entry.
-async fn check_key(
+pub(super) async fn check_key(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {

@@ -5,8 +5,10 @@ pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod chat;
+pub mod guard;
 pub mod live;
 pub mod models;
+pub mod routes;
 
 use std::sync::Arc;
 
@@ -54,25 +56,14 @@ pub struct AppState {
     pub started_unix_secs: i64,
 }
 
-/// Registers every route of interface.md; used by the server and by tests.
+/// Registers every route of [`routes::ROUTES`] behind the request guard; used by the server and by tests.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .service(
-            web::scope("/v1")
-                .wrap(from_fn(auth::require_unified_key))
-                .route("/chat/completions", web::post().to(chat::chat_completions))
-                .route("/models", web::get().to(models::list_models))
-                .default_service(web::to(not_found)),
-        )
-        .service(
-            web::scope("/api")
-                .wrap(from_fn(auth::require_unified_key))
-                .configure(admin::configure)
-                .configure(live::configure)
-                .default_service(web::to(not_found)),
-        )
-        .configure(assets::configure)
-        .default_service(web::to(not_found));
+    cfg.service(
+        web::scope("")
+            .wrap(from_fn(guard::guard))
+            .configure(routes::register)
+            .default_service(web::to(not_found)),
+    );
 }
 
 /// Makes the router re-read keys and chain, so the caller's change is in effect when it answers.
@@ -83,7 +74,7 @@ pub(crate) async fn reload(state: &AppState) {
 }
 
 /// `GET /healthz`: 200 while the database answers.
-async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let ping = state.db.run(|conn| {
         diesel::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), conn)?;
         Ok(())

@@ -1,34 +1,41 @@
-//! Every route but /healthz and the dashboard's files needs the unified key; rotation replaces it at once.
+//! The route audit (every registered route but /healthz and the dashboard's files needs the unified key), the
+//! browser-origin policy (admin API same-origin only, CORS on /v1 as configured), key rotation and the
+//! failed-attempt limit.
 
 use serde_json::json;
 
-use crate::support::client::{admin, send};
-use crate::support::gateway::{Gateway, TOKEN};
+use freellmapi::http::routes::{Access, ROUTES};
 
-const PROTECTED: &[(&str, &str)] = &[
-    ("POST", "/v1/chat/completions"),
-    ("GET", "/v1/models"),
-    ("GET", "/api/keys"),
-    ("POST", "/api/keys"),
-    ("PATCH", "/api/keys/1"),
-    ("DELETE", "/api/keys/1"),
-    ("POST", "/api/keys/1/check"),
-    ("GET", "/api/chain"),
-    ("PUT", "/api/chain"),
-    ("GET", "/api/analytics?range=24h"),
-    ("GET", "/api/requests?limit=5"),
-    ("GET", "/api/budgets"),
-    ("POST", "/api/token/rotate"),
+use crate::support::client::{add_custom_key, admin, chat_body, send, send_with};
+use crate::support::gateway::{Gateway, TOKEN};
+use crate::support::mock::Mock;
+
+/// Paths no route matches: they need the key too (deny by default), so probing reveals nothing.
+const UNROUTED: &[(&str, &str)] = &[
     ("GET", "/v1/unknown"),
     ("GET", "/api/unknown"),
+    ("GET", "/nowhere"),
+    ("POST", "/healthz"),
+    ("OPTIONS", "/api/keys"),
 ];
+
+/// A concrete path for an actix pattern.
+fn concrete(pattern: &str) -> String {
+    pattern.replace("{id}", "1").replace("{file}", "app.js")
+}
 
 #[actix_rt::test]
 async fn every_route_needs_the_unified_key() {
     let gw = Gateway::start(&[("AUTH_FAILURES_PER_MINUTE", "1000")]);
-    for (method, path) in PROTECTED {
+    let protected = ROUTES
+        .iter()
+        .filter(|r| r.access == Access::UnifiedKey)
+        .map(|r| (r.method, concrete(r.path)))
+        .chain(UNROUTED.iter().map(|(m, p)| (*m, p.to_string())));
+    let mut checked = 0;
+    for (method, path) in protected {
         for token in [None, Some("freellmapi-wrong"), Some("")] {
-            let res = send(method, &gw.url(path), token, Some(&json!({}))).await;
+            let res = send(method, &gw.url(&path), token, Some(&json!({}))).await;
             assert_eq!(res.status, 401, "{method} {path} with {token:?}");
             assert_eq!(
                 res.json()["error"]["type"],
@@ -37,6 +44,12 @@ async fn every_route_needs_the_unified_key() {
             );
             assert_eq!(res.json()["error"]["code"], "invalid_api_key");
         }
+        checked += 1;
+    }
+    assert!(checked >= 18, "only {checked} routes audited");
+    for route in ROUTES.iter().filter(|r| r.access == Access::Public) {
+        let res = send(route.method, &gw.url(&concrete(route.path)), None, None).await;
+        assert_eq!(res.status, 200, "{} {}", route.method, route.path);
     }
     let health = send("GET", &gw.url("/healthz"), None, None).await;
     assert_eq!(
@@ -44,8 +57,152 @@ async fn every_route_needs_the_unified_key() {
         (200, json!({"status": "ok"}))
     );
     let page = send("GET", &gw.url("/"), None, None).await;
-    assert_eq!(page.status, 200);
     assert!(page.text().contains("freellmapi"));
+    for name in ["content-security-policy", "x-content-type-options"] {
+        assert!(page.header(name).is_some(), "dashboard lacks {name}");
+    }
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(
+        send("GET", &gw.url("/static/nope.js"), None, None)
+            .await
+            .status,
+        404
+    );
+}
+
+#[actix_rt::test]
+async fn the_admin_api_refuses_other_origins_even_with_the_key() {
+    let gw = Gateway::start(&[("CORS_ALLOWED_ORIGINS", "https://app.example")]);
+    let host = gw.url("").trim_start_matches("http://").to_owned();
+    let same = format!("http://{host}");
+    for headers in [
+        vec![("origin", "https://evil.example")],
+        vec![("origin", "https://app.example")],
+        vec![
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ],
+        vec![("origin", "null")],
+    ] {
+        let res = send_with("GET", &gw.url("/api/keys"), Some(TOKEN), &headers, None).await;
+        assert_eq!(res.status, 403, "{headers:?}: {}", res.text());
+        assert_eq!(res.json()["error"]["code"], "cross_origin_forbidden");
+        assert_eq!(res.header("access-control-allow-origin"), None);
+    }
+    let dashboard = [("origin", same.as_str()), ("sec-fetch-site", "same-origin")];
+    let ok = send_with("GET", &gw.url("/api/keys"), Some(TOKEN), &dashboard, None).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let preflight = send_with(
+        "OPTIONS",
+        &gw.url("/api/keys"),
+        None,
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "GET"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(preflight.status, 403);
+    assert_eq!(preflight.header("access-control-allow-origin"), None);
+}
+
+#[actix_rt::test]
+async fn cors_on_v1_is_limited_to_the_configured_origins() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[("CORS_ALLOWED_ORIGINS", "https://app.example")]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let ask = |origin: &'static str| {
+        let url = gw.url("/v1/chat/completions");
+        async move {
+            send_with(
+                "OPTIONS",
+                &url,
+                None,
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    (
+                        "access-control-request-headers",
+                        "authorization, content-type, x-stainless-os",
+                    ),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let allowed = ask("https://app.example").await;
+    assert_eq!(allowed.status, 204, "{}", allowed.text());
+    assert_eq!(
+        allowed.header("access-control-allow-origin").as_deref(),
+        Some("https://app.example")
+    );
+    assert!(allowed
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("x-stainless-os"));
+    assert!(allowed
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    let refused = ask("https://evil.example").await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+
+    let from_app = [("origin", "https://app.example")];
+    let res = send_with(
+        "POST",
+        &gw.url("/v1/chat/completions"),
+        Some(TOKEN),
+        &from_app,
+        Some(&chat_body("a")),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.header("access-control-allow-origin").as_deref(),
+        Some("https://app.example")
+    );
+    assert!(res
+        .header("access-control-expose-headers")
+        .unwrap()
+        .contains("x-routed-via"));
+    let unauthorised = send_with("GET", &gw.url("/v1/models"), None, &from_app, None).await;
+    assert_eq!(unauthorised.status, 401);
+    assert_eq!(
+        unauthorised
+            .header("access-control-allow-origin")
+            .as_deref(),
+        Some("https://app.example"),
+        "a browser app can read why it was refused"
+    );
+    let other = send_with(
+        "GET",
+        &gw.url("/v1/models"),
+        Some(TOKEN),
+        &[("origin", "https://evil.example")],
+        None,
+    )
+    .await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    let closed = Gateway::start(&[]);
+    let res = send_with(
+        "OPTIONS",
+        &closed.url("/v1/chat/completions"),
+        None,
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(res.status, 403, "no CORS unless configured");
 }
 
 #[actix_rt::test]

@@ -47,10 +47,24 @@ fn client() -> awc::Client {
 
 /// Sends a request with an optional bearer token and JSON body.
 pub async fn send(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+    send_with(method, url, token, &[], body).await
+}
+
+/// Sends a request with an optional bearer token, extra headers and JSON body.
+pub async fn send_with(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Reply {
     let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
     let mut req = client().request(method, url);
     if let Some(t) = token {
         req = req.insert_header(("authorization", format!("Bearer {t}")));
+    }
+    for (name, value) in headers {
+        req = req.insert_header((*name, *value));
     }
     let mut res = match body {
         Some(b) => req

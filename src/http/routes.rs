@@ -1,0 +1,113 @@
+//! The one table of routes. `configure` registers exactly this table and the request guard and the route
+//! audit read it, so a route cannot be added without stating who may call it.
+
+use actix_web::http::Method;
+use actix_web::web;
+
+use super::{admin, assets, chat, live, models};
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: the liveness check and the dashboard's static files.
+    Public,
+    /// Only a caller presenting the unified key.
+    UnifiedKey,
+}
+
+/// One registered route, as the audit and the guard see it.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteInfo {
+    /// HTTP method.
+    pub method: &'static str,
+    /// actix path pattern; `{name}` matches one path segment.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// Declares the route table and its registration from one list.
+macro_rules! routes {
+    ($($method:ident $path:literal $access:ident => $handler:path;)*) => {
+        /// Every route the server registers, in registration order.
+        pub const ROUTES: &[RouteInfo] = &[
+            $(RouteInfo { method: stringify!($method), path: $path, access: Access::$access },)*
+        ];
+
+        /// Registers every route of [`ROUTES`].
+        pub fn register(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::method(Method::$method).to($handler));)*
+        }
+    };
+}
+
+routes! {
+    GET "/healthz" Public => super::healthz;
+    GET "/" Public => assets::index;
+    GET "/static/{file}" Public => assets::file;
+    POST "/v1/chat/completions" UnifiedKey => chat::chat_completions;
+    GET "/v1/models" UnifiedKey => models::list_models;
+    GET "/api/keys" UnifiedKey => admin::list_keys;
+    POST "/api/keys" UnifiedKey => admin::add_key;
+    PATCH "/api/keys/{id}" UnifiedKey => admin::update_key;
+    DELETE "/api/keys/{id}" UnifiedKey => admin::remove_key;
+    POST "/api/keys/{id}/check" UnifiedKey => live::check_key;
+    GET "/api/chain" UnifiedKey => admin::get_chain;
+    PUT "/api/chain" UnifiedKey => admin::put_chain;
+    GET "/api/analytics" UnifiedKey => admin::analytics;
+    GET "/api/requests" UnifiedKey => admin::recent_requests;
+    GET "/api/budgets" UnifiedKey => live::budgets;
+    POST "/api/token/rotate" UnifiedKey => admin::rotate_token;
+}
+
+/// Whether `method path` is a public route. Anything else, including paths no route matches, needs the key.
+pub fn is_public(method: &Method, path: &str) -> bool {
+    ROUTES
+        .iter()
+        .filter(|r| r.access == Access::Public && r.method == method.as_str())
+        .any(|r| pattern_matches(r.path, path))
+}
+
+/// Matches an actix pattern whose `{name}` parts each stand for one non-empty path segment.
+fn pattern_matches(pattern: &str, path: &str) -> bool {
+    let mut parts = path.split('/');
+    let matched = pattern.split('/').all(|want| match parts.next() {
+        Some(got) if want.starts_with('{') => !got.is_empty(),
+        Some(got) => got == want,
+        None => false,
+    });
+    matched && parts.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_health_and_dashboard_files_are_public() {
+        let public: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Public)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(public, ["/healthz", "/", "/static/{file}"]);
+        assert!(is_public(&Method::GET, "/healthz"));
+        assert!(is_public(&Method::GET, "/static/app.js"));
+        assert!(!is_public(&Method::POST, "/healthz"));
+        assert!(!is_public(&Method::GET, "/static/"));
+        assert!(!is_public(&Method::GET, "/static/a/b"));
+        assert!(!is_public(&Method::GET, "/healthz/"));
+        assert!(!is_public(&Method::GET, "/v1/models"));
+        assert!(!is_public(&Method::GET, "/nowhere"));
+    }
+
+    #[test]
+    fn every_other_route_needs_the_key() {
+        for r in ROUTES
+            .iter()
+            .filter(|r| r.path.starts_with("/v1") || r.path.starts_with("/api"))
+        {
+            assert_eq!(r.access, Access::UnifiedKey, "{} {}", r.method, r.path);
+        }
+    }
+}
