@@ -4,11 +4,11 @@
 //! stream with one in-band error event and `[DONE]`. Every outcome is settled with the candidate's budget,
 //! reported to the router (key health, stickiness) and logged off the request path.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
@@ -30,13 +30,15 @@ use crate::router::actor::{KeyFailed, Plan, Served};
 use crate::router::limiter::{Acquire, Settle};
 use crate::router::sticky::{session_key, SessionKey};
 use crate::router::{Candidate, RateLimiterActor, RouterActor};
-use crate::routing::budget::{Lease, Settlement};
+use crate::routing::budget::{Denial, Lease, Settlement};
 use crate::routing::candidates::Unroutable;
 use crate::routing::estimate;
 use crate::timefmt::now_unix_ms;
 
 /// Most upstream attempts for one client request.
 pub const MAX_ATTEMPTS: usize = 20;
+/// Pause before the second chance given to candidates that failed with a transient error (a 5xx, a reset).
+const SECOND_CHANCE_PAUSE: Duration = Duration::from_millis(250);
 
 /// Handles one chat completion.
 pub async fn chat_completions(
@@ -118,6 +120,7 @@ struct Trial {
 struct Misses {
     soonest_retry_secs: Option<u64>,
     rate_limited: usize,
+    benched_after_failures: usize,
     bad_request: Option<String>,
     other: usize,
 }
@@ -151,51 +154,74 @@ impl Trial {
         let tokens = u64::from(self.prompt_estimate)
             + u64::from(estimate::output_reserve(self.request.output_cap()));
         let mut misses = Misses::default();
-        let mut rejected_models: HashSet<(Platform, Arc<str>)> = HashSet::new();
-        for candidate in candidates {
-            if self.attempts.len() >= MAX_ATTEMPTS {
-                break;
-            }
-            if rejected_models.contains(&(candidate.platform, candidate.model.clone())) {
+        let mut skip = Skip::default();
+        let mut pending: VecDeque<Candidate> = candidates.into();
+        let mut second_chance = Vec::new();
+        let mut second_pass = false;
+        while self.attempts.len() < MAX_ATTEMPTS {
+            let candidate = match pending.pop_front() {
+                Some(candidate) => candidate,
+                None if !second_pass && !second_chance.is_empty() => {
+                    second_pass = true;
+                    actix_rt::time::sleep(SECOND_CHANCE_PAUSE).await;
+                    pending.extend(second_chance.drain(..));
+                    continue;
+                }
+                None => break,
+            };
+            if skip.excludes(&candidate) {
                 continue;
             }
             let lease = match candidate.limiter.send(Acquire { tokens }).await {
                 Ok(Ok(lease)) => lease,
                 Ok(Err(denial)) => {
                     misses.retry_in(denial.retry_after_secs(now_unix_ms()));
-                    misses.rate_limited += 1;
+                    if matches!(denial, Denial::Cooling { outage: true, .. }) {
+                        misses.benched_after_failures += 1;
+                    } else {
+                        misses.rate_limited += 1;
+                    }
                     continue;
                 }
                 Err(_) => continue,
             };
-            match self.attempt(&candidate, lease).await {
+            let alternative = pending.iter().any(|c| !skip.excludes(c));
+            let failure = match self.attempt(&candidate, lease, alternative).await {
                 Attempt::Answered(response) => return Ok(response),
-                Attempt::Failed(failure) => match failure.kind {
-                    FailureKind::RateLimited { retry_after }
-                    | FailureKind::QuotaExhausted { retry_after } => {
-                        misses.rate_limited += 1;
-                        let cool = crate::routing::budget::cooldown(failure.kind, 1);
-                        misses.retry_in(retry_after.or(cool).map(|d| d.as_secs().max(1)));
-                    }
-                    FailureKind::BadRequest => {
-                        rejected_models.insert((candidate.platform, candidate.model.clone()));
-                        misses
-                            .bad_request
-                            .get_or_insert_with(|| failure.message.clone());
-                    }
-                    FailureKind::ModelUnavailable => {
-                        rejected_models.insert((candidate.platform, candidate.model.clone()));
-                        misses.other += 1;
-                    }
-                    _ => misses.other += 1,
-                },
+                Attempt::Failed(failure) => failure,
+            };
+            match failure.kind {
+                FailureKind::RateLimited { retry_after }
+                | FailureKind::QuotaExhausted { retry_after } => {
+                    misses.rate_limited += 1;
+                    let cool = crate::routing::budget::cooldown(failure.kind, 1);
+                    misses.retry_in(retry_after.or(cool).map(|d| d.as_secs().max(1)));
+                }
+                FailureKind::BadRequest => {
+                    skip.reject(&candidate, failure.exceeds_context());
+                    misses
+                        .bad_request
+                        .get_or_insert_with(|| failure.message.clone());
+                }
+                FailureKind::ModelUnavailable => {
+                    skip.reject(&candidate, false);
+                    misses.other += 1;
+                }
+                FailureKind::Transient if !second_pass => {
+                    second_chance.push(candidate);
+                    misses.other += 1;
+                }
+                _ => misses.other += 1,
             }
         }
         Err(self.give_up(misses))
     }
 
     /// Sends one attempt and waits for its first event; commits the response if there is one.
-    async fn attempt(&mut self, candidate: &Candidate, lease: Lease) -> Attempt {
+    ///
+    /// With an `alternative` left, the platform's time-to-first-token limit applies so a slow route gives way;
+    /// the last candidate may take the whole upstream timeout.
+    async fn attempt(&mut self, candidate: &Candidate, lease: Lease, alternative: bool) -> Attempt {
         let attempt_started = Instant::now();
         let upstream = match self.build_request(candidate) {
             Ok(upstream) => upstream,
@@ -209,7 +235,7 @@ impl Trial {
             stream: self.request.stream,
             client_wants_usage: self.request.wants_stream_usage(),
             model: candidate.model.clone(),
-            timeouts: Timeouts::from_config(config),
+            timeouts: Timeouts::for_attempt(config, candidate.platform, alternative),
         };
         let mut events = match self.state.providers.pick().send(dispatch).await {
             Ok(rx) => rx,
@@ -394,6 +420,10 @@ impl Trial {
     fn give_up(&self, misses: Misses) -> ApiError {
         if self.attempts.is_empty() {
             return match misses.soonest_retry_secs {
+                Some(secs) if misses.rate_limited == 0 => ApiError::upstream_unavailable(
+                    secs,
+                    format!("Every candidate for '{}' is benched after upstream failures; retry in {secs}s", self.request.model),
+                ),
                 Some(secs) => ApiError::rate_limited(
                     secs,
                     format!("Every candidate for '{}' is rate-limited or cooling down; retry in {secs}s", self.request.model),
@@ -488,6 +518,33 @@ enum Attempt {
     Failed(Failure),
 }
 
+/// Candidates a request's failures rule out: models that rejected the request itself, and, after a context
+/// overflow, every model whose window is no larger than the one that overflowed.
+#[derive(Default)]
+struct Skip {
+    rejected_models: HashSet<(Platform, Arc<str>)>,
+    context_too_small: Option<u32>,
+}
+
+impl Skip {
+    fn reject(&mut self, candidate: &Candidate, context_overflow: bool) {
+        self.rejected_models
+            .insert((candidate.platform, candidate.model.clone()));
+        if let (true, Some(window)) = (context_overflow, candidate.context) {
+            self.context_too_small = Some(self.context_too_small.map_or(window, |w| w.max(window)));
+        }
+    }
+
+    fn excludes(&self, candidate: &Candidate) -> bool {
+        self.rejected_models
+            .contains(&(candidate.platform, candidate.model.clone()))
+            || candidate
+                .context
+                .zip(self.context_too_small)
+                .is_some_and(|(window, too_small)| window <= too_small)
+    }
+}
+
 fn router_gone(e: actix::MailboxError) -> ApiError {
     ApiError::internal(format!("router unavailable: {e}"))
 }
@@ -547,7 +604,10 @@ impl Finish {
                 499,
                 Some("the client closed the connection".to_owned()),
             ),
-            End::Failed(failure) => {
+            End::Failed(mut failure) => {
+                if failure.kind == FailureKind::Transient {
+                    failure.kind = FailureKind::Interrupted;
+                }
                 if matches!(
                     failure.kind,
                     FailureKind::InvalidKey | FailureKind::RateLimited { .. }

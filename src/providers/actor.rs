@@ -40,12 +40,30 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// The limits the configuration sets.
+    /// The limits the configuration sets, with the default time-to-first-token limit (probes).
     pub fn from_config(config: &crate::config::Config) -> Timeouts {
         Timeouts {
             connect: config.connect_timeout,
             first_byte: config.first_byte_timeout,
             total: config.upstream_timeout,
+        }
+    }
+
+    /// The limits of one chat attempt on `platform`: its time-to-first-token limit while an `alternative`
+    /// candidate could take over, else the whole upstream timeout (nothing better to wait for).
+    pub fn for_attempt(
+        config: &crate::config::Config,
+        platform: crate::platform::Platform,
+        alternative: bool,
+    ) -> Timeouts {
+        let first_byte = if alternative {
+            config.first_byte_timeout_for(platform)
+        } else {
+            config.upstream_timeout
+        };
+        Timeouts {
+            first_byte,
+            ..Timeouts::from_config(config)
         }
     }
 }

@@ -32,6 +32,8 @@ pub enum FailureKind {
     Transient,
     /// No answer within the time limit.
     Timeout,
+    /// A committed stream broke or went bad mid-answer: the route is unreliable right now.
+    Interrupted,
 }
 
 impl FailureKind {
@@ -45,6 +47,7 @@ impl FailureKind {
             FailureKind::ModelUnavailable => "model_unavailable",
             FailureKind::Transient => "upstream_error",
             FailureKind::Timeout => "timeout",
+            FailureKind::Interrupted => "interrupted",
         }
     }
 }
@@ -74,6 +77,21 @@ impl Failure {
         self
     }
 
+    /// Whether the upstream rejected the request for not fitting the model's context window (so only a model
+    /// with a larger window can serve it).
+    pub fn exceeds_context(&self) -> bool {
+        if self.kind != FailureKind::BadRequest {
+            return false;
+        }
+        if self.status == Some(413) {
+            return true;
+        }
+        let message = self.message.to_ascii_lowercase();
+        CONTEXT_OVERFLOW_PHRASES
+            .iter()
+            .any(|phrase| message.contains(phrase))
+    }
+
     /// A failure without an upstream status (connect error, timeout, broken stream).
     pub fn transport(kind: FailureKind, message: impl Into<String>) -> Failure {
         Failure {
@@ -94,6 +112,19 @@ impl fmt::Display for Failure {
 }
 
 const MAX_MESSAGE_CHARS: usize = 300;
+
+/// How providers word a prompt that does not fit the model's context window (lower-case).
+const CONTEXT_OVERFLOW_PHRASES: &[&str] = &[
+    "context length",
+    "context_length",
+    "context window",
+    "maximum context",
+    "prompt is too long",
+    "input is too long",
+    "too many input tokens",
+    "input token count",
+    "reduce the length",
+];
 
 /// What a provider's structured error code or status means, where it departs from the OpenAI baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,6 +369,27 @@ fn shorten(message: &str) -> String {
 mod tests {
     use super::*;
     use awc::http::header::{HeaderName, HeaderValue};
+
+    #[test]
+    fn context_overflow_is_told_apart_from_other_rejections() {
+        let rejected = |status, message: &str| Failure {
+            kind: FailureKind::BadRequest,
+            status: Some(status),
+            message: message.to_owned(),
+        };
+        for message in [
+            "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.",
+            "Please reduce the length of the messages or completion.",
+            "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+            "prompt is too long: 210000 tokens > 200000 maximum",
+        ] {
+            assert!(rejected(400, message).exceeds_context(), "{message}");
+        }
+        assert!(rejected(413, "Request Entity Too Large").exceeds_context());
+        assert!(!rejected(400, "Content violates our usage policy").exceeds_context());
+        let timeout = Failure::transport(FailureKind::Timeout, "maximum context length");
+        assert!(!timeout.exceeds_context());
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

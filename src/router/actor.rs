@@ -75,6 +75,8 @@ pub struct Candidate {
     pub key: Arc<KeyMaterial>,
     /// The budget of this triple.
     pub limiter: Addr<RateLimiterActor>,
+    /// The model's context window in tokens, when the catalog knows it.
+    pub context: Option<u32>,
 }
 
 /// Owns routing state.
@@ -86,6 +88,7 @@ pub struct RouterActor {
     keys: HashMap<KeyId, Arc<KeyMaterial>>,
     invalid: HashSet<KeyId>,
     limiters: HashMap<(Platform, Arc<str>, KeyId), Addr<RateLimiterActor>>,
+    custom_contexts: HashMap<(KeyId, Arc<str>), u32>,
     sticky: StickyMap,
     rotation: usize,
     revision: i64,
@@ -107,6 +110,7 @@ impl RouterActor {
             keys: HashMap::new(),
             invalid: HashSet::new(),
             limiters: HashMap::new(),
+            custom_contexts: HashMap::new(),
             sticky: StickyMap::new(STICKY_CAPACITY),
             rotation: 0,
             revision: 0,
@@ -120,6 +124,7 @@ impl RouterActor {
         self.revision = data.revision;
         self.invalid.clear();
         self.keys.clear();
+        self.custom_contexts.clear();
         let mut offers = Vec::with_capacity(data.keys.len());
         for row in &data.keys {
             let Ok(platform) = row.platform.parse::<Platform>() else {
@@ -144,6 +149,12 @@ impl RouterActor {
                 }),
                 None => Vec::new(),
             };
+            for model in &custom_models {
+                if let Some(context) = model.context {
+                    self.custom_contexts
+                        .insert((row.id, Arc::from(model.id.as_str())), context);
+                }
+            }
             offers.push(KeyOffer {
                 id: row.id,
                 platform,
@@ -268,11 +279,17 @@ impl Handler<Plan> for RouterActor {
                 continue;
             };
             let limiter = self.limiter(platform, &model, key_id);
+            let context = self
+                .catalog
+                .get(platform, &model)
+                .map(|m| m.context)
+                .or_else(|| self.custom_contexts.get(&(key_id, model.clone())).copied());
             out.push(Candidate {
                 platform,
                 model,
                 key,
                 limiter,
+                context,
             });
         }
         MessageResult(Ok(out))

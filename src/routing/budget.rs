@@ -32,6 +32,8 @@ pub enum Denial {
     Cooling {
         /// When the cooldown ends.
         until_ms: i64,
+        /// Whether the bench follows upstream failures (errors, timeouts) rather than a rate limit.
+        outage: bool,
     },
     /// A window is full.
     Exhausted {
@@ -48,7 +50,7 @@ impl Denial {
     /// Seconds until this candidate may be usable again, if ever.
     pub fn retry_after_secs(&self, now_ms: i64) -> Option<u64> {
         match *self {
-            Denial::Cooling { until_ms } => Some(
+            Denial::Cooling { until_ms, .. } => Some(
                 u64::try_from((until_ms - now_ms + 999) / 1000)
                     .unwrap_or(1)
                     .max(1),
@@ -119,6 +121,7 @@ pub struct Budget {
     leases: HashMap<u64, Reservation>,
     next_lease: u64,
     cooldown_until_ms: Option<i64>,
+    cooldown_outage: bool,
     consecutive_failures: u32,
 }
 
@@ -136,6 +139,7 @@ impl Budget {
             leases: HashMap::new(),
             next_lease: 0,
             cooldown_until_ms: None,
+            cooldown_outage: false,
             consecutive_failures: 0,
         }
     }
@@ -152,7 +156,10 @@ impl Budget {
     pub fn acquire(&mut self, tokens: u64, now_ms: i64) -> Result<Lease, Denial> {
         if let Some(until_ms) = self.cooldown_until_ms {
             if until_ms > now_ms {
-                return Err(Denial::Cooling { until_ms });
+                return Err(Denial::Cooling {
+                    until_ms,
+                    outage: self.cooldown_outage,
+                });
             }
             self.cooldown_until_ms = None;
         }
@@ -260,8 +267,13 @@ impl Budget {
                 if let Some(cool) = cooldown(kind, self.consecutive_failures) {
                     let until =
                         now_ms.saturating_add(i64::try_from(cool.as_millis()).unwrap_or(i64::MAX));
-                    self.cooldown_until_ms =
-                        Some(self.cooldown_until_ms.map_or(until, |u| u.max(until)));
+                    if self.cooldown_until_ms.is_none_or(|u| until >= u) {
+                        self.cooldown_until_ms = Some(until);
+                        self.cooldown_outage = !matches!(
+                            kind,
+                            FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. }
+                        );
+                    }
                 }
             }
         }
@@ -331,6 +343,7 @@ pub fn cooldown(kind: FailureKind, consecutive_failures: u32) -> Option<Duration
         }
         FailureKind::ModelUnavailable => Some(Duration::from_secs(600)),
         FailureKind::Timeout => Some(backoff(30, 300)),
+        FailureKind::Interrupted => Some(backoff(10, 300)),
         FailureKind::Transient if consecutive_failures >= 2 => Some(backoff(1, 60)),
         FailureKind::Transient | FailureKind::BadRequest | FailureKind::InvalidKey => None,
     }
@@ -428,12 +441,14 @@ mod tests {
         assert_eq!(
             b.acquire(1, T0 + 29_000),
             Err(Denial::Cooling {
-                until_ms: T0 + 30_000
+                until_ms: T0 + 30_000,
+                outage: false
             })
         );
         assert_eq!(
             Denial::Cooling {
-                until_ms: T0 + 30_000
+                until_ms: T0 + 30_000,
+                outage: false
             }
             .retry_after_secs(T0 + 29_000),
             Some(1)
@@ -447,7 +462,7 @@ mod tests {
         b.settle(l, Settlement::Failed(FailureKind::Transient), T0 + 31_000);
         assert!(matches!(
             b.acquire(1, T0 + 31_000),
-            Err(Denial::Cooling { .. })
+            Err(Denial::Cooling { outage: true, .. })
         ));
     }
 

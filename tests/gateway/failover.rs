@@ -190,9 +190,11 @@ async fn server_errors_fail_over_and_exhaustion_is_a_502_listing_attempts() {
         (res.status, res.header("x-fallback-attempts").as_deref()),
         (200, Some("1"))
     );
-    mock.push("k1", Reply::error(503, "overloaded", "busy"));
-    mock.push("k2", Reply::error(502, "bad_gateway", "down"));
-    let res = chat(&gw, &chat_body("auto")).await;
+    for _ in 0..2 {
+        mock.push("k1", Reply::error(503, "overloaded", "busy"));
+        mock.push("k2", Reply::error(502, "bad_gateway", "down"));
+    }
+    let res = chat(&gw, &new_conversation("auto")).await;
     assert_eq!(res.status, 502, "{}", res.text());
     assert_eq!(res.json()["error"]["type"], "upstream_error");
     let message = res.json()["error"]["message"].as_str().unwrap().to_owned();

@@ -14,6 +14,7 @@ mod conformance;
 mod crash;
 mod errors;
 mod failover;
+mod faults;
 mod gemini;
 mod health;
 mod mock_upstream;

@@ -32,6 +32,8 @@ pub enum Reply {
     RawSse(String),
     /// Wait this long before sending the head of the inner reply.
     Delayed(Duration, Box<Reply>),
+    /// A 200 JSON answer whose body breaks off after these bytes.
+    Truncated(String),
 }
 
 /// How a scripted stream behaves.
@@ -121,6 +123,7 @@ impl Recorded {
 #[derive(Default)]
 struct State {
     scripts: HashMap<String, VecDeque<Reply>>,
+    outages: HashMap<String, (std::time::Instant, Reply)>,
     requests: Vec<Recorded>,
 }
 
@@ -183,6 +186,16 @@ impl Mock {
             .entry(key.to_owned())
             .or_default()
             .push_back(reply);
+    }
+
+    /// Answers every request made with `key` with `reply` for the next `length`, once its queue is empty.
+    pub fn outage(&self, key: &str, length: Duration, reply: Reply) {
+        let until = std::time::Instant::now() + length;
+        self.state
+            .lock()
+            .unwrap()
+            .outages
+            .insert(key.to_owned(), (until, reply));
     }
 
     /// Drops every queued reply.
@@ -252,7 +265,16 @@ async fn handle(req: HttpRequest, body: Bytes, shared: Shared) -> HttpResponse {
             key: key.clone(),
             body: json.clone(),
         });
-        state.scripts.get_mut(&key).and_then(VecDeque::pop_front)
+        let outage = state
+            .outages
+            .get(&key)
+            .filter(|(until, _)| *until > std::time::Instant::now())
+            .map(|(_, reply)| reply.clone());
+        state
+            .scripts
+            .get_mut(&key)
+            .and_then(VecDeque::pop_front)
+            .or(outage)
     };
     let reply = match reply {
         Some(reply) => reply,
@@ -295,6 +317,21 @@ async fn respond(mut reply: Reply, request: &Value, dropped: Arc<AtomicUsize>) -
                 res.insert_header((k, v));
             }
             res.body(body)
+        }
+        Reply::Truncated(start) => {
+            let parts: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from(start)),
+                Err(std::io::Error::other("cut by the mock")),
+            ];
+            let paced = stream::iter(parts).then(|part| async move {
+                if part.is_err() {
+                    actix_rt::time::sleep(Duration::from_millis(50)).await;
+                }
+                part
+            });
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .streaming(Box::pin(paced))
         }
         Reply::Answer(text) if !streaming => HttpResponse::Ok().json(completion(&model, &text)),
         Reply::Answer(text) => sse(StreamPlan::whole(text), &model, request, dropped),
@@ -409,4 +446,49 @@ fn sse(plan: StreamPlan, model: &str, request: &Value, dropped: Arc<AtomicUsize>
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .streaming(body)
+}
+
+/// An upstream that accepts connections and closes them without a word (unread request bytes make the kernel
+/// send a reset), counting the connections it took.
+pub struct Hangup {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Hangup {
+    /// Listens on a free port in its own thread.
+    pub fn start() -> Hangup {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                drop(conn);
+            }
+        });
+        Hangup { port, accepted }
+    }
+
+    /// Its base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Connections taken so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// A base URL nothing listens on: connecting is refused.
+pub fn refusing_base_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}/v1")
 }
