@@ -15,7 +15,7 @@ use crate::http::auth::FailedAuthLimiter;
 use crate::http::{self, AppState, UnifiedKey};
 use crate::providers::actor::{ProviderPool, Timeouts};
 use crate::providers::Registry;
-use crate::router::actor::RoutingData;
+use crate::router::actor::{RoutingData, SaveBudgets};
 use crate::router::health::ProbeDeps;
 use crate::router::{HealthProbeActor, RouterActor};
 use crate::{secrets, store};
@@ -48,6 +48,7 @@ pub fn run(config: Config) -> Result<(), String> {
         );
     }
     let data = RoutingData::load(&mut conn).map_err(|e| e.to_string())?;
+    let saved_budgets = store::budgets::list(&mut conn).map_err(|e| e.to_string())?;
     drop(conn);
     let listener = TcpListener::bind((config.host, config.port)).map_err(|e| {
         format!(
@@ -68,7 +69,14 @@ pub fn run(config: Config) -> Result<(), String> {
         let registry = Arc::new(Registry::new(&config));
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
         let providers = ProviderPool::start(cores, config.connect_timeout);
-        let router = RouterActor::new(db.clone(), catalog.clone(), registry.clone(), data).start();
+        let router = RouterActor::new(
+            db.clone(),
+            catalog.clone(),
+            registry.clone(),
+            data,
+            saved_budgets,
+        )
+        .start();
         let logger = RequestLogger::new(db.clone(), config.log_retention).start();
         let cipher = Arc::new(prepared.cipher);
         let probe_deps = ProbeDeps {
@@ -88,7 +96,7 @@ pub fn run(config: Config) -> Result<(), String> {
             registry,
             unified_key: UnifiedKey::new(prepared.unified_key),
             auth_failures: FailedAuthLimiter::new(config.auth_failures_per_minute),
-            router,
+            router: router.clone(),
             health,
             providers,
             logger: logger.clone(),
@@ -112,7 +120,10 @@ pub fn run(config: Config) -> Result<(), String> {
         let served = server
             .await
             .map_err(|e| format!("the HTTP server failed: {e}"));
-        log::info!("stopping: flushing the request log");
+        log::info!("stopping: saving budgets and flushing the request log");
+        if let Err(e) = router.send(SaveBudgets).await {
+            log::warn!("could not save budgets: {e}");
+        }
         if let Err(e) = logger.send(Flush).await {
             log::warn!("could not flush the request log: {e}");
         }

@@ -8,18 +8,24 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::limiter::{RateLimiterActor, SetLimits};
+use futures_util::future::join_all;
+
+use super::limiter::{RateLimiterActor, ReadCarried, SetLimits};
 use super::sticky::{SessionKey, StickyMap};
 use crate::catalog::Catalog;
 use crate::keys::CustomModel;
 use crate::platform::Platform;
 use crate::providers::{FailureKind, Registry};
+use crate::routing::budget::Carried;
 use crate::routing::candidates::{KeyId, KeyOffer, RouteTable, Unroutable};
+use crate::store::budgets::BudgetRow;
 use crate::store::{self, Db};
 use crate::timefmt::now_unix_ms;
 
 /// How often the database is checked for changes made outside this process (the CLI).
 const RELOAD_POLL: Duration = Duration::from_secs(5);
+/// How often budgets that changed are saved; a kill -9 loses at most this much daily use.
+const BUDGET_SAVE_EVERY: Duration = Duration::from_secs(2);
 /// Most candidates handed out per request; attempts stop far earlier, this only bounds the work.
 const MAX_CANDIDATES: usize = 256;
 /// Most conversations remembered for stickiness.
@@ -79,6 +85,9 @@ pub struct Candidate {
     pub context: Option<u32>,
 }
 
+/// Which budget: (platform, model, key).
+type BudgetKey = (Platform, Arc<str>, KeyId);
+
 /// Owns routing state.
 pub struct RouterActor {
     db: Db,
@@ -87,21 +96,38 @@ pub struct RouterActor {
     table: RouteTable,
     keys: HashMap<KeyId, Arc<KeyMaterial>>,
     invalid: HashSet<KeyId>,
-    limiters: HashMap<(Platform, Arc<str>, KeyId), Addr<RateLimiterActor>>,
+    limiters: HashMap<BudgetKey, Addr<RateLimiterActor>>,
     custom_contexts: HashMap<(KeyId, Arc<str>), u32>,
+    saved: HashMap<BudgetKey, Carried>,
+    written: HashMap<BudgetKey, Carried>,
     sticky: StickyMap,
     rotation: usize,
     revision: i64,
 }
 
 impl RouterActor {
-    /// A router over data already read at startup.
+    /// A router over data already read at startup, resuming the budgets an earlier run saved.
     pub fn new(
         db: Db,
         catalog: Arc<Catalog>,
         registry: Arc<Registry>,
         data: RoutingData,
+        saved: Vec<BudgetRow>,
     ) -> RouterActor {
+        let saved: HashMap<BudgetKey, Carried> = saved
+            .into_iter()
+            .filter_map(|row| {
+                let platform = row.platform.parse().ok()?;
+                let carried = Carried {
+                    day: row.day,
+                    day_requests: u64::try_from(row.day_requests).ok()?,
+                    day_tokens: u64::try_from(row.day_tokens).ok()?,
+                    cooldown_until_ms: row.cooldown_until_ms,
+                    cooldown_outage: row.cooldown_outage,
+                };
+                Some(((platform, Arc::from(row.model), row.key_id), carried))
+            })
+            .collect();
         let mut router = RouterActor {
             db,
             catalog,
@@ -111,6 +137,8 @@ impl RouterActor {
             invalid: HashSet::new(),
             limiters: HashMap::new(),
             custom_contexts: HashMap::new(),
+            written: saved.clone(),
+            saved,
             sticky: StickyMap::new(STICKY_CAPACITY),
             rotation: 0,
             revision: 0,
@@ -202,10 +230,49 @@ impl RouterActor {
         key: KeyId,
     ) -> Addr<RateLimiterActor> {
         let limits = self.table.limits(platform, model, key).unwrap_or_default();
+        let id = (platform, model.clone(), key);
+        let saved = &mut self.saved;
         self.limiters
-            .entry((platform, model.clone(), key))
-            .or_insert_with(|| RateLimiterActor::new(limits).start())
+            .entry(id.clone())
+            .or_insert_with(|| RateLimiterActor::new(limits, saved.remove(&id)).start())
             .clone()
+    }
+
+    /// Saves every budget whose daily use or bench changed since it was last written.
+    fn save_budgets(&self) -> impl ActorFuture<Self, Output = ()> + 'static {
+        let holders: Vec<(BudgetKey, Addr<RateLimiterActor>)> = self
+            .limiters
+            .iter()
+            .map(|(id, addr)| (id.clone(), addr.clone()))
+            .collect();
+        let read = async move {
+            let states = join_all(holders.iter().map(|(_, addr)| addr.send(ReadCarried))).await;
+            holders
+                .into_iter()
+                .zip(states)
+                .filter_map(|((id, _), state)| Some((id, state.ok()?)))
+                .collect::<Vec<_>>()
+        };
+        read.into_actor(self).then(|states, router, _| {
+            let changed: Vec<(BudgetKey, Carried)> = states
+                .into_iter()
+                .filter(|(id, state)| router.written.get(id) != Some(state))
+                .collect();
+            let rows: Vec<BudgetRow> = changed.iter().map(budget_row).collect();
+            let db = router.db.clone();
+            let write = async move {
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                db.run(move |conn| store::budgets::save(conn, &rows)).await
+            };
+            write
+                .into_actor(router)
+                .map(|result, router, _| match result {
+                    Ok(()) => router.written.extend(changed),
+                    Err(e) => log::warn!("could not save budgets (retrying): {e}"),
+                })
+        })
     }
 
     /// Reads keys and chain (only if the revision moved, when asked) and applies them.
@@ -236,6 +303,35 @@ impl Actor for RouterActor {
         ctx.run_interval(RELOAD_POLL, |router, ctx| {
             ctx.spawn(router.reload(true));
         });
+        ctx.run_interval(BUDGET_SAVE_EVERY, |router, ctx| {
+            ctx.spawn(router.save_budgets());
+        });
+    }
+}
+
+fn budget_row(((platform, model, key), state): &(BudgetKey, Carried)) -> BudgetRow {
+    BudgetRow {
+        platform: platform.id().to_owned(),
+        model: model.to_string(),
+        key_id: *key,
+        day: state.day,
+        day_requests: i64::try_from(state.day_requests).unwrap_or(i64::MAX),
+        day_tokens: i64::try_from(state.day_tokens).unwrap_or(i64::MAX),
+        cooldown_until_ms: state.cooldown_until_ms,
+        cooldown_outage: state.cooldown_outage,
+    }
+}
+
+/// Saves every changed budget now; the server sends it at shutdown.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveBudgets;
+
+impl Handler<SaveBudgets> for RouterActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: SaveBudgets, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.save_budgets())
     }
 }
 

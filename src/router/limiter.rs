@@ -4,7 +4,7 @@
 use actix::prelude::*;
 
 use crate::catalog::Limits;
-use crate::routing::budget::{Budget, Denial, Lease, Settlement, Snapshot};
+use crate::routing::budget::{Budget, Carried, Denial, Lease, Settlement, Snapshot};
 use crate::timefmt::now_unix_ms;
 
 /// Holds one budget.
@@ -13,11 +13,13 @@ pub struct RateLimiterActor {
 }
 
 impl RateLimiterActor {
-    /// A limiter with fresh windows.
-    pub fn new(limits: Limits) -> RateLimiterActor {
-        RateLimiterActor {
-            budget: Budget::new(limits),
+    /// A limiter with fresh windows, resuming from what an earlier run saved, if anything.
+    pub fn new(limits: Limits, saved: Option<Carried>) -> RateLimiterActor {
+        let mut budget = Budget::new(limits);
+        if let Some(saved) = saved {
+            budget.resume(saved, now_unix_ms());
         }
+        RateLimiterActor { budget }
     }
 }
 
@@ -82,5 +84,18 @@ impl Handler<ReadBudget> for RateLimiterActor {
 
     fn handle(&mut self, _: ReadBudget, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.budget.snapshot(now_unix_ms()))
+    }
+}
+
+/// Reads what a restart must not lose, for saving.
+#[derive(Message)]
+#[rtype(result = "Carried")]
+pub struct ReadCarried;
+
+impl Handler<ReadCarried> for RateLimiterActor {
+    type Result = MessageResult<ReadCarried>;
+
+    fn handle(&mut self, _: ReadCarried, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.budget.carried(now_unix_ms()))
     }
 }

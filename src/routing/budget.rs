@@ -101,6 +101,21 @@ pub struct Snapshot {
     pub in_flight: usize,
 }
 
+/// What of a budget outlives a restart: the current day's use and an active bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carried {
+    /// The day the counts belong to (days since the Unix epoch, UTC).
+    pub day: i64,
+    /// Requests that day.
+    pub day_requests: u64,
+    /// Tokens that day.
+    pub day_tokens: u64,
+    /// End of the bench, if one is active.
+    pub cooldown_until_ms: Option<i64>,
+    /// Whether the bench followed upstream failures rather than a rate limit.
+    pub cooldown_outage: bool,
+}
+
 #[derive(Debug)]
 struct Reservation {
     tokens: u64,
@@ -306,6 +321,35 @@ impl Budget {
         }
     }
 
+    /// The part of this budget a restart must not lose.
+    pub fn carried(&mut self, now_ms: i64) -> Carried {
+        self.roll_day(now_ms);
+        let cooldown_until_ms = self.cooldown_until_ms.filter(|&u| u > now_ms);
+        Carried {
+            day: self.day,
+            day_requests: self.day_requests,
+            day_tokens: self.day_tokens,
+            cooldown_until_ms,
+            cooldown_outage: cooldown_until_ms.is_some() && self.cooldown_outage,
+        }
+    }
+
+    /// Resumes from what an earlier run saved: its counts if they are of the current day, its bench if that
+    /// has not ended.
+    pub fn resume(&mut self, saved: Carried, now_ms: i64) {
+        self.roll_day(now_ms);
+        if saved.day == self.day {
+            self.day_requests = self.day_requests.max(saved.day_requests);
+            self.day_tokens = self.day_tokens.max(saved.day_tokens);
+        }
+        if let Some(until) = saved.cooldown_until_ms.filter(|&u| u > now_ms) {
+            if self.cooldown_until_ms.is_none_or(|u| until > u) {
+                self.cooldown_until_ms = Some(until);
+                self.cooldown_outage = saved.cooldown_outage;
+            }
+        }
+    }
+
     fn roll_day(&mut self, now_ms: i64) {
         let day = now_ms.div_euclid(DAY_MS);
         if day != self.day {
@@ -464,6 +508,48 @@ mod tests {
             b.acquire(1, T0 + 31_000),
             Err(Denial::Cooling { outage: true, .. })
         ));
+    }
+
+    #[test]
+    fn a_resumed_budget_keeps_todays_use_and_its_bench() {
+        let limits = limits(None, Some(3), None, Some(1000));
+        let mut before = Budget::new(limits);
+        for _ in 0..2 {
+            let l = before.acquire(100, T0).unwrap();
+            before.settle(l, Settlement::Served { tokens: Some(150) }, T0);
+        }
+        let l = before.acquire(1, T0).unwrap();
+        let hint = Some(Duration::from_secs(600));
+        before.settle(
+            l,
+            Settlement::Failed(FailureKind::RateLimited { retry_after: hint }),
+            T0,
+        );
+        let saved = before.carried(T0 + 1000);
+        assert_eq!(saved.day_requests, 3);
+        assert_eq!(saved.day_tokens, 300);
+        assert_eq!(saved.cooldown_until_ms, Some(T0 + 600_000));
+
+        let mut after = Budget::new(limits);
+        after.resume(saved, T0 + 2000);
+        assert!(matches!(
+            after.acquire(1, T0 + 2000),
+            Err(Denial::Cooling { outage: false, .. })
+        ));
+        assert!(
+            matches!(
+                after.acquire(1, T0 + 700_000),
+                Err(Denial::Exhausted { window: "rpd", .. })
+            ),
+            "the daily quota spent before the restart stays spent"
+        );
+
+        let mut tomorrow = Budget::new(limits);
+        tomorrow.resume(saved, T0 + DAY_MS);
+        assert!(
+            tomorrow.acquire(1, T0 + DAY_MS).is_ok(),
+            "yesterday's counts do not carry into a new day"
+        );
     }
 
     #[test]

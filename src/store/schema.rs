@@ -66,3 +66,16 @@ diesel::table! {
         latency_histogram -> Text,
     }
 }
+
+diesel::table! {
+    budget_state (platform, model, key_id) {
+        platform -> Text,
+        model -> Text,
+        key_id -> BigInt,
+        day -> BigInt,
+        day_requests -> BigInt,
+        day_tokens -> BigInt,
+        cooldown_until_ms -> Nullable<BigInt>,
+        cooldown_outage -> Bool,
+    }
+}

@@ -1,11 +1,14 @@
-//! Crash safety and graceful shutdown: acknowledged changes survive kill -9; SIGTERM lets streams finish.
+//! Crash safety and graceful shutdown: acknowledged changes survive kill -9 under load; daily budgets and
+//! benches survive restarts; SIGTERM lets streams finish.
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::support::client::{add_custom_key, admin, chat, chat_body, open_stream};
+use crate::support::client::{add_custom_key, admin, budget_of, chat, chat_body, open_stream};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
@@ -47,6 +50,132 @@ async fn acknowledged_changes_survive_kill_dash_nine() {
         "a request older than the 1 s flush window survives: {logged}"
     );
     assert_eq!(chat(&gw, &chat_body("b")).await.status, 200);
+}
+
+#[actix_rt::test]
+async fn kill_dash_nine_under_load_loses_only_the_last_flush_window() {
+    let mock = Mock::start();
+    let mut gw = Gateway::start(&[]);
+    add_custom_key(&gw, "k0", &mock.base_url(), json!(["a"])).await;
+    let acknowledged: Rc<RefCell<Vec<Instant>>> = Rc::default();
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let url = gw.url("/v1/chat/completions");
+            let acknowledged = acknowledged.clone();
+            actix_rt::spawn(async move {
+                loop {
+                    let res = crate::support::client::send(
+                        "POST",
+                        &url,
+                        Some(crate::support::gateway::TOKEN),
+                        Some(&chat_body("a")),
+                    )
+                    .await;
+                    if res.status != 200 {
+                        break;
+                    }
+                    acknowledged.borrow_mut().push(Instant::now());
+                    actix_rt::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        })
+        .collect();
+    let mut added = Vec::new();
+    for i in 1..=5 {
+        added.push(add_custom_key(&gw, &format!("k{i}"), &mock.base_url(), json!(["a"])).await);
+        actix_rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    actix_rt::time::sleep(Duration::from_millis(1500)).await;
+    gw.crash();
+    let killed_at = Instant::now();
+    for task in load {
+        task.abort();
+    }
+    let flush_window = Duration::from_millis(1500);
+    let must_survive = acknowledged
+        .borrow()
+        .iter()
+        .filter(|at| **at + flush_window < killed_at)
+        .count();
+    assert!(must_survive > 20, "the load ran: {must_survive}");
+    gw.restart_with(&[]).unwrap();
+    let keys = admin(&gw, "GET", "/api/keys", None).await.json();
+    let ids: Vec<i64> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_i64().unwrap())
+        .collect();
+    for id in &added {
+        assert!(ids.contains(id), "acknowledged key {id} lost: {ids:?}");
+    }
+    let totals = admin(&gw, "GET", "/api/analytics?range=24h", None)
+        .await
+        .json()["totals"]["requests"]
+        .as_u64()
+        .unwrap() as usize;
+    println!(
+        "crash: {} requests acknowledged, {must_survive} older than the flush window, {totals} in the log after kill -9",
+        acknowledged.borrow().len()
+    );
+    assert!(
+        totals >= must_survive,
+        "{totals} logged < {must_survive} acknowledged before the last flush window"
+    );
+    assert_eq!(chat(&gw, &chat_body("a")).await.status, 200);
+}
+
+#[actix_rt::test]
+async fn daily_budgets_and_benches_survive_restarts() {
+    let mock = Mock::start();
+    let mut gw = Gateway::start(&[]);
+    add_custom_key(
+        &gw,
+        "daily",
+        &mock.base_url(),
+        json!([{"id": "a", "rpd": 2}]),
+    )
+    .await;
+    add_custom_key(&gw, "benched", &mock.base_url(), json!(["b"])).await;
+    for _ in 0..2 {
+        assert_eq!(chat(&gw, &chat_body("a")).await.status, 200);
+    }
+    assert_eq!(chat(&gw, &chat_body("a")).await.status, 429);
+    mock.push("benched", Reply::rate_limited(600));
+    assert_eq!(chat(&gw, &chat_body("b")).await.status, 429);
+
+    gw.stop();
+    gw.restart_with(&[]).unwrap();
+    let spent = chat(&gw, &chat_body("a")).await;
+    assert_eq!(spent.status, 429, "graceful restart: {}", spent.text());
+    let benched = chat(&gw, &chat_body("b")).await;
+    assert_eq!(benched.status, 429, "{}", benched.text());
+    assert!(
+        benched
+            .header("retry-after")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 500
+    );
+
+    actix_rt::time::sleep(Duration::from_millis(2500)).await;
+    gw.crash();
+    gw.restart_with(&[]).unwrap();
+    assert_eq!(
+        chat(&gw, &chat_body("a")).await.status,
+        429,
+        "after kill -9"
+    );
+    assert_eq!(chat(&gw, &chat_body("b")).await.status, 429);
+    assert_eq!(
+        mock.count_for("daily"),
+        2,
+        "the daily quota is never re-spent"
+    );
+    assert_eq!(mock.count_for("benched"), 1, "the bench is never forgotten");
+    let a = budget_of(&gw, "a").await;
+    assert_eq!(a["rpd"], json!({"used": 2, "limit": 2}));
 }
 
 #[actix_rt::test]

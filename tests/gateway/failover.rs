@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::client::{
-    add_custom_key, admin, chat, chat_body, eventually, new_conversation,
+    add_custom_key, admin, budget_of, chat, chat_body, eventually, new_conversation,
 };
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
@@ -49,14 +49,8 @@ async fn retry_after_keeps_the_key_cool() {
         "the cooled key is skipped, not tried"
     );
     assert_eq!(mock.count_for("k1"), 1);
-    let budgets = admin(&gw, "GET", "/api/budgets", None).await.json();
-    let a = budgets
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["model"] == "a")
-        .unwrap();
-    assert!(a["cooldown_until"].is_string(), "{budgets}");
+    let a = budget_of(&gw, "a").await;
+    assert!(a["cooldown_until"].is_string(), "{a}");
 }
 
 #[actix_rt::test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::client::{add_custom_key, admin, chat, eventually, sse_payloads};
+use crate::support::client::{add_custom_key, admin, budget_of, chat, eventually, sse_payloads};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{refusing_base_url, Hangup, Mock, Reply, StreamPlan};
 
@@ -719,20 +719,12 @@ async fn failover_accounting_names_the_model_that_served() {
             assert_eq!(row["prompt_tokens"], 11, "usage is the serving model's");
             assert_eq!(row["completion_tokens"], 7);
         }
-        let budgets = admin(&bench.gw, "GET", "/api/budgets", None).await.json();
-        let tokens_of = |model: &str| {
-            budgets
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|b| b["model"] == model)
-                .map(|b| b["tpm"]["used"].as_u64().unwrap())
-        };
+        let a = budget_of(&bench.gw, "a").await;
         assert_eq!(
-            tokens_of("a"),
-            Some(0),
+            a["tpm"]["used"], 0,
             "the failed attempt is not billed tokens"
         );
-        assert!(tokens_of("b").unwrap() > 0);
+        let b = budget_of(&bench.gw, "b").await;
+        assert!(b["tpm"]["used"].as_u64().unwrap() > 0);
     }
 }

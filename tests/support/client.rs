@@ -131,6 +131,18 @@ pub async fn admin(gw: &Gateway, method: &str, path: &str, body: Option<&Value>)
     send(method, &gw.url(path), Some(TOKEN), body).await
 }
 
+/// The `/api/budgets` row of `model` (the first, if several keys serve it).
+pub async fn budget_of(gw: &Gateway, model: &str) -> Value {
+    let budgets = admin(gw, "GET", "/api/budgets", None).await.json();
+    budgets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["model"] == model)
+        .unwrap_or_else(|| panic!("no budget for {model}: {budgets}"))
+        .clone()
+}
+
 /// Adds a custom key served by `base_url` with `models`; returns its id.
 pub async fn add_custom_key(gw: &Gateway, key: &str, base_url: &str, models: Value) -> i64 {
     let body = serde_json::json!({"platform": "custom", "key": key, "base_url": base_url, "models": models});

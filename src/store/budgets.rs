@@ -1,0 +1,94 @@
+//! The `budget_state` table: each (platform, model, key) budget's use of the current day and its bench, so a
+//! restart neither re-spends a daily quota nor forgets a cooldown.
+
+use diesel::prelude::*;
+
+use super::schema::budget_state::dsl as bs;
+use super::schema::{budget_state, provider_keys};
+use super::{Conn, StoreError};
+
+/// One saved budget.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
+#[diesel(table_name = budget_state)]
+pub struct BudgetRow {
+    /// Platform id.
+    pub platform: String,
+    /// Model id.
+    pub model: String,
+    /// Provider key id.
+    pub key_id: i64,
+    /// The day the counts belong to (days since the Unix epoch, UTC).
+    pub day: i64,
+    /// Requests that day.
+    pub day_requests: i64,
+    /// Tokens that day.
+    pub day_tokens: i64,
+    /// End of the bench, Unix ms, if one was active.
+    pub cooldown_until_ms: Option<i64>,
+    /// Whether the bench followed upstream failures rather than a rate limit.
+    pub cooldown_outage: bool,
+}
+
+/// Every saved budget.
+pub fn list(conn: &mut Conn) -> Result<Vec<BudgetRow>, StoreError> {
+    Ok(bs::budget_state.load(conn)?)
+}
+
+/// Inserts or replaces `rows` in one transaction, skipping rows whose key has been deleted meanwhile.
+pub fn save(conn: &mut Conn, rows: &[BudgetRow]) -> Result<(), StoreError> {
+    conn.transaction(|conn| {
+        let keys: Vec<i64> = provider_keys::table.select(provider_keys::id).load(conn)?;
+        for row in rows.iter().filter(|r| keys.contains(&r.key_id)) {
+            diesel::replace_into(bs::budget_state)
+                .values(row)
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Sealed;
+    use crate::store::keys::{insert, NewKeyRow};
+    use crate::store::test_db::TempDb;
+
+    fn row(key_id: i64, day_requests: i64) -> BudgetRow {
+        BudgetRow {
+            platform: "groq".into(),
+            model: "m".into(),
+            key_id,
+            day: 20_000,
+            day_requests,
+            day_tokens: 10 * day_requests,
+            cooldown_until_ms: Some(1_800_000_000_000),
+            cooldown_outage: false,
+        }
+    }
+
+    #[test]
+    fn saves_replaces_and_forgets_deleted_keys() {
+        let db = TempDb::new();
+        let mut c = db.conn();
+        let new = NewKeyRow {
+            platform: "groq",
+            label: "",
+            key_hint: "…abcd",
+            base_url: None,
+            models: None,
+            now_ms: 1,
+        };
+        let key = insert(&mut c, &new, |_| Sealed {
+            nonce: [0; 12],
+            ciphertext: vec![1],
+        })
+        .unwrap();
+        save(&mut c, &[row(key.id, 3), row(key.id + 100, 1)]).unwrap();
+        assert_eq!(list(&mut c).unwrap(), [row(key.id, 3)]);
+        save(&mut c, &[row(key.id, 5)]).unwrap();
+        assert_eq!(list(&mut c).unwrap(), [row(key.id, 5)]);
+        crate::store::keys::delete(&mut c, key.id).unwrap();
+        assert!(list(&mut c).unwrap().is_empty(), "cascades with the key");
+    }
+}
