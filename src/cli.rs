@@ -1,13 +1,14 @@
-//! The command line: `serve` (default), `gen-key`, `token`, `keys add|list|remove`, `--help`, `--version`.
+//! The command line: `serve` (default), `gen-key`, `token`, `keys add|list|remove`, `rotate-encryption-key`,
+//! `--help`, `--version`.
 //! Key commands work on the database directly and are safe while a server runs (it notices within seconds).
 
 use std::process::ExitCode;
 
 use crate::catalog::Catalog;
-use crate::config::{Config, SETTINGS};
+use crate::config::{parse_encryption_key, Config, SETTINGS};
 use crate::crypto::generate_key;
 use crate::keys::{self, CustomModel, NewKey};
-use crate::{hex, secrets, server, store};
+use crate::{hex, key_rotation, secrets, server, store};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub enum Command {
     KeysList,
     /// Remove a provider key.
     KeysRemove(i64),
+    /// Re-seal every stored secret under a new ENCRYPTION_KEY (given as 64 hex chars, or generated).
+    RotateEncryptionKey(Option<String>),
     /// Print usage.
     Help,
     /// Print the version.
@@ -48,6 +51,8 @@ const USAGE: &str = "Usage:
   freellmapi keys add PLATFORM KEY [--label L] [--base-url URL --model ID...]
   freellmapi keys list
   freellmapi keys remove ID
+  freellmapi rotate-encryption-key [--new-key HEX]
+                                     re-encrypt the stored keys under a new ENCRYPTION_KEY (server stopped)
   freellmapi --help | --version";
 
 /// Parses arguments (without the program name).
@@ -86,6 +91,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 base_url,
                 models,
             })
+        }
+        ["rotate-encryption-key"] => Ok(Command::RotateEncryptionKey(None)),
+        ["rotate-encryption-key", "--new-key", key] => {
+            Ok(Command::RotateEncryptionKey(Some(key.to_string())))
+        }
+        ["rotate-encryption-key", ..] => {
+            Err("usage: rotate-encryption-key [--new-key HEX]".to_owned())
         }
         ["keys", ..] => {
             Err("usage: keys add PLATFORM KEY [--label L] | keys list | keys remove ID".to_owned())
@@ -139,8 +151,10 @@ pub fn main() -> ExitCode {
 }
 
 fn run(command: Command, config: Config) -> Result<(), String> {
-    if command == Command::Serve {
-        return server::run(config);
+    match command {
+        Command::Serve => return server::run(config),
+        Command::RotateEncryptionKey(new_key) => return rotate_encryption_key(&config, new_key),
+        _ => {}
     }
     let catalog = Catalog::embedded()?;
     let mut conn = store::open(&config.database_path).map_err(|e| e.to_string())?;
@@ -191,7 +205,30 @@ fn run(command: Command, config: Config) -> Result<(), String> {
             }
             println!("removed key {id}");
         }
-        Command::Serve | Command::GenKey | Command::Help | Command::Version => {}
+        Command::Serve
+        | Command::GenKey
+        | Command::Help
+        | Command::Version
+        | Command::RotateEncryptionKey(_) => {}
+    }
+    Ok(())
+}
+
+fn rotate_encryption_key(config: &Config, new_key: Option<String>) -> Result<(), String> {
+    let new_key = new_key
+        .map(|hex| parse_encryption_key(&hex).map_err(|e| format!("--new-key: {e}")))
+        .transpose()?;
+    let done = key_rotation::rotate(config, new_key)?;
+    match done.key_file {
+        Some(file) => println!(
+            "re-encrypted {} provider keys; {} now holds the new key (back it up)",
+            done.keys,
+            file.display()
+        ),
+        None => println!(
+            "re-encrypted {} provider keys; set ENCRYPTION_KEY to the new key before starting the server",
+            done.keys
+        ),
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod error;
 pub mod hex;
 pub mod http;
+pub mod key_rotation;
 pub mod keys;
 pub mod openai;
 pub mod platform;

@@ -29,11 +29,17 @@ pub struct Prepared {
     pub generated_key_file: Option<PathBuf>,
 }
 
-/// The whole startup sequence: key → verify it against stored data (before any write) → unified key → chain.
+/// The whole startup sequence: key → verify it against stored data (before any write; finishing a rotation
+/// interrupted after its commit) → unified key → chain.
 pub fn prepare(conn: &mut Conn, config: &Config, catalog: &Catalog) -> Result<Prepared, String> {
     let (key, generated_key_file) = resolve_encryption_key(config)?;
-    let cipher = Cipher::new(&key);
-    verify_cipher(conn, &cipher)?;
+    let mut cipher = Cipher::new(&key);
+    if let Err(mismatch) = verify_cipher(conn, &cipher) {
+        cipher = finish_interrupted_rotation(conn, config).ok_or(mismatch)?;
+    }
+    if config.encryption_key.is_none() {
+        discard_stale_pending_key(config);
+    }
     let (unified_key, unified_key_created) =
         unified_key(conn, &cipher, config.api_key.as_deref()).map_err(|e| e.to_string())?;
     seed_chain(conn, catalog).map_err(|e| e.to_string())?;
@@ -72,12 +78,57 @@ pub fn resolve_encryption_key(config: &Config) -> Result<([u8; 32], Option<PathB
     }
 }
 
-fn write_key_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+/// Where a rotation writes the new key before its commit: `<data dir>/encryption.key.new`.
+pub fn pending_key_file(config: &Config) -> PathBuf {
+    config.data_dir().join("encryption.key.new")
+}
+
+/// After a rotation committed but before it replaced the key file (a crash in between), the stored data opens
+/// only with the pending key: adopt it and finish the rotation.
+fn finish_interrupted_rotation(conn: &mut Conn, config: &Config) -> Option<Cipher> {
+    if config.encryption_key.is_some() {
+        return None;
+    }
+    let pending = pending_key_file(config);
+    let text = std::fs::read_to_string(&pending).ok()?;
+    let cipher = Cipher::new(&parse_encryption_key(text.trim()).ok()?);
+    verify_cipher(conn, &cipher).ok()?;
+    let current = config.data_dir().join("encryption.key");
+    match std::fs::rename(&pending, &current) {
+        Ok(()) => log::warn!(
+            "finished an interrupted encryption-key rotation: {} now holds the new key",
+            current.display()
+        ),
+        Err(e) => log::warn!(
+            "the stored keys are sealed with {} but it could not replace {}: {e}",
+            pending.display(),
+            current.display()
+        ),
+    }
+    Some(cipher)
+}
+
+/// A pending key left by a rotation that never committed (the stored data opened with the current key).
+fn discard_stale_pending_key(config: &Config) {
+    let pending = pending_key_file(config);
+    if pending.exists() {
+        match std::fs::remove_file(&pending) {
+            Ok(()) => log::info!(
+                "removed {} left by an encryption-key rotation that did not complete; the old key stays",
+                pending.display()
+            ),
+            Err(e) => log::warn!("could not remove {}: {e}", pending.display()),
+        }
+    }
+}
+
+/// Writes a key file (mode 0600), replacing any file of that name, and syncs it to disk.
+pub fn write_key_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -159,6 +210,38 @@ fn store_unified_key(conn: &mut Conn, cipher: &Cipher, key: &str) -> Result<(), 
     )
 }
 
+/// Re-seals every stored secret (provider keys, the unified key, the canary) from `old` to `new`. Run it inside
+/// one transaction: any failure leaves everything sealed under `old`.
+pub fn reseal_all(conn: &mut Conn, old: &Cipher, new: &Cipher) -> Result<usize, String> {
+    let rows = keys::list(conn).map_err(|e| e.to_string())?;
+    for row in &rows {
+        let aad = key_aad(row.id, &row.platform);
+        let secret = old.open(&row.nonce, &row.ciphertext, &aad).map_err(|_| {
+            format!(
+                "provider key {} cannot be decrypted with the current key; nothing was changed",
+                row.id
+            )
+        })?;
+        keys::reseal(conn, row.id, &new.seal(secret.as_bytes(), &aad))
+            .map_err(|e| e.to_string())?;
+    }
+    if settings::get(conn, UNIFIED_KEY)
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        let (unified, _) = unified_key(conn, old, None).map_err(|e| e.to_string())?;
+        store_unified_key(conn, new, &unified).map_err(|e| e.to_string())?;
+    }
+    let sealed = new.seal(CANARY_TEXT.as_bytes(), CANARY_AAD);
+    settings::set(
+        conn,
+        CANARY,
+        &join_sealed(&sealed.nonce, &sealed.ciphertext),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(rows.len())
+}
+
 /// Seeds the fallback chain from the catalog on first start.
 pub fn seed_chain(conn: &mut Conn, catalog: &Catalog) -> Result<(), StoreError> {
     if settings::get(conn, CHAIN_SEEDED)?.is_some() {
@@ -186,15 +269,9 @@ fn split_sealed(text: &str) -> Option<(Vec<u8>, Vec<u8>)> {
 mod tests {
     use super::*;
     use crate::store::test_db::TempDb;
-    use std::collections::HashMap;
 
     fn config_for(db: &TempDb, key: Option<&str>) -> Config {
-        let mut vars = HashMap::new();
-        vars.insert("DATABASE_URL".to_owned(), db.path.display().to_string());
-        if let Some(k) = key {
-            vars.insert("ENCRYPTION_KEY".to_owned(), k.to_owned());
-        }
-        Config::from_vars(&vars).unwrap()
+        db.config(key)
     }
 
     #[test]

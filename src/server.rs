@@ -33,6 +33,8 @@ pub fn run(config: Config) -> Result<(), String> {
         .try_init();
     let catalog = Arc::new(Catalog::embedded()?);
     let mut conn = store::open(&config.database_path).map_err(|e| e.to_string())?;
+    let _instance =
+        store::lock::InstanceLock::acquire(&config.database_path).map_err(|e| e.to_string())?;
     let prepared = secrets::prepare(&mut conn, &config, &catalog)?;
     if let Some(path) = &prepared.generated_key_file {
         log::warn!(

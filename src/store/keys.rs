@@ -133,6 +133,17 @@ pub fn update(
     })
 }
 
+/// Replaces a key's sealed secret (encryption-key rotation); the caller runs it inside its transaction.
+pub fn reseal(conn: &mut Conn, id: i64, sealed: &Sealed) -> Result<(), StoreError> {
+    diesel::update(pk::provider_keys.find(id))
+        .set((
+            pk::nonce.eq(&sealed.nonce[..]),
+            pk::ciphertext.eq(&sealed.ciphertext),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Deletes a key; whether it existed.
 pub fn delete(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
     conn.transaction(|conn| {

@@ -6,6 +6,7 @@
 pub mod budgets;
 pub mod chain;
 pub mod keys;
+pub mod lock;
 pub mod requests;
 pub mod rollup;
 pub mod schema;
@@ -207,6 +208,16 @@ pub(crate) mod test_db {
 
         pub fn conn(&self) -> Conn {
             open(&self.path).unwrap()
+        }
+
+        /// A configuration using this database, with `ENCRYPTION_KEY` set when given.
+        pub fn config(&self, encryption_key: Option<&str>) -> crate::config::Config {
+            let mut vars = std::collections::HashMap::new();
+            vars.insert("DATABASE_URL".to_owned(), self.path.display().to_string());
+            if let Some(k) = encryption_key {
+                vars.insert("ENCRYPTION_KEY".to_owned(), k.to_owned());
+            }
+            crate::config::Config::from_vars(&vars).unwrap()
         }
     }
 

@@ -1,6 +1,10 @@
-//! The command line of interface.md: --version, gen-key, token, keys add/list/remove.
+//! The command line of interface.md: --version, gen-key, token, keys add/list/remove, and rotate-encryption-key.
 
-use crate::support::gateway::{base_env, run_cli, TempDir, TOKEN};
+use serde_json::json;
+
+use crate::support::client::{add_custom_key, chat, chat_body};
+use crate::support::gateway::{base_env, run_cli, Gateway, TempDir, TOKEN};
+use crate::support::mock::Mock;
 
 #[test]
 fn version_help_and_gen_key() {
@@ -77,4 +81,38 @@ fn keys_add_list_remove() {
     assert!(!list.contains("groq"));
     let (status, _, err) = run_cli(&dir.0, &env, &["keys", "remove", "1"]);
     assert!(!status.success() && err.contains("no key"));
+}
+
+#[actix_rt::test]
+async fn rotate_encryption_key_reseals_the_stored_keys_with_the_server_stopped() {
+    let mock = Mock::start();
+    let mut gw = Gateway::start(&[]);
+    add_custom_key(&gw, "rotated-secret", &mock.base_url(), json!(["a"])).await;
+    assert_eq!(chat(&gw, &chat_body("a")).await.status, 200);
+    let new_key = "44".repeat(32);
+    let rotate = ["rotate-encryption-key", "--new-key", new_key.as_str()];
+
+    let (status, _, err) = run_cli(gw.dir(), gw.env(), &rotate);
+    assert!(!status.success());
+    assert!(
+        err.contains("stopped"),
+        "refused while the server runs: {err}"
+    );
+
+    gw.stop();
+    let (status, out, err) = run_cli(gw.dir(), gw.env(), &rotate);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("re-encrypted 1 provider keys"), "{out}");
+    assert!(!out.contains(&new_key) && !err.contains(&new_key));
+
+    let old = gw.restart_with(&[]).unwrap_err();
+    assert!(old.contains("does not match"), "{old}");
+    gw.restart_with(&[("ENCRYPTION_KEY", &new_key)]).unwrap();
+    let res = chat(&gw, &chat_body("a")).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        mock.count_for("rotated-secret"),
+        2,
+        "the key opens to the same secret"
+    );
 }

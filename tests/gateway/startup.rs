@@ -21,6 +21,14 @@ fn port_in_use_is_explained() {
 }
 
 #[test]
+fn a_second_server_on_the_same_database_is_refused() {
+    let running = Gateway::start(&[]);
+    let (status, _, err) = run_cli(running.dir(), running.env(), &["serve"]);
+    assert!(!status.success());
+    assert!(err.contains("another freellmapi server"), "{err}");
+}
+
+#[test]
 fn unusable_data_dir_and_corrupt_database_are_explained() {
     let dir = TempDir::new();
     std::fs::write(dir.0.join("file"), b"x").unwrap();

@@ -184,6 +184,11 @@ impl Gateway {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The environment the process runs with.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
