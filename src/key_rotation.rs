@@ -48,8 +48,9 @@ pub fn rotate(config: &Config, new_key: Option<[u8; 32]>) -> Result<Rotation, St
         (Some(key), _) => key,
         (None, true) => generate_key(),
         (None, false) => {
-            return Err("ENCRYPTION_KEY comes from the environment, so give the new key: \
-                 `freellmapi rotate-encryption-key --new-key $(freellmapi gen-key)`, then set ENCRYPTION_KEY to it"
+            return Err("ENCRYPTION_KEY comes from the environment, so give the new key: make one with \
+                 `freellmapi gen-key`, keep it, run `freellmapi rotate-encryption-key --new-key <it>`, then set \
+                 ENCRYPTION_KEY to it"
                 .to_owned())
         }
     };
