@@ -63,6 +63,16 @@ const ROLES: [&str; 6] = [
     "function",
 ];
 
+/// The error of a body that is JSON but not a valid request, prefixed with the path of the offending field
+/// (found by parsing again with path tracking, so the common path pays nothing for it).
+fn located(body: &[u8], plain: serde_json::Error) -> String {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, ChatRequest>(&mut de) {
+        Err(e) if e.path().iter().next().is_some() => format!("{}: {}", e.path(), e.inner()),
+        _ => plain.to_string(),
+    }
+}
+
 impl ChatRequest {
     /// Parses and validates a request body; the error is the message for a 400.
     pub fn parse(body: &[u8]) -> Result<ChatRequest, String> {
@@ -70,7 +80,7 @@ impl ChatRequest {
             if e.is_syntax() || e.is_eof() {
                 format!("The request body is not valid JSON: {e}")
             } else {
-                format!("Invalid request body: {e}")
+                format!("Invalid request body: {}", located(body, e))
             }
         })?;
         req.validate()?;
@@ -155,6 +165,20 @@ impl Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let err = ChatRequest::parse(
+            br#"{"model":"a","messages":[{"role":"user","content":"x"}],"n":-2}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("Invalid request body: n: invalid value"),
+            "{err}"
+        );
+        let err = ChatRequest::parse(br#"{"model":"a","messages":[{"role":7}]}"#).unwrap_err();
+        assert!(err.contains("messages[0].role: invalid type"), "{err}");
+    }
 
     #[test]
     fn unknown_fields_pass_through() {

@@ -169,6 +169,65 @@ pub fn encode_data(payload: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Parses `bytes` delivered in pieces ending at `cuts`; the events, or the first error.
+    fn parse_in_pieces(bytes: &[u8], cuts: &[usize]) -> Result<Vec<SseEvent>, SseError> {
+        let mut parser = SseParser::new();
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut ends: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        ends.sort_unstable();
+        for end in ends.into_iter().chain([bytes.len()]) {
+            parser.push(&bytes[start..end.max(start)], &mut out)?;
+            start = end.max(start);
+        }
+        parser.finish(&mut out)?;
+        Ok(out)
+    }
+
+    /// SSE-ish bytes: field lines, comments, blank lines and CR/LF/CRLF endings, plus arbitrary bytes.
+    fn sse_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let line = prop_oneof![
+            "data: \\PC{0,12}".prop_map(String::into_bytes),
+            "data:\\PC{0,6}".prop_map(String::into_bytes),
+            "event: [a-z-]{0,8}".prop_map(String::into_bytes),
+            Just(b": keep-alive".to_vec()),
+            Just(b"data: [DONE]".to_vec()),
+            Just(b"id: 7".to_vec()),
+            Just(Vec::new()),
+            prop::collection::vec(any::<u8>(), 0..8),
+        ];
+        let ending = prop::sample::select(vec![&b"\n"[..], &b"\r\n"[..], &b"\r"[..]]);
+        prop::collection::vec((line, ending), 0..16).prop_map(|lines| {
+            lines
+                .into_iter()
+                .flat_map(|(mut l, e)| {
+                    l.extend_from_slice(e);
+                    l
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn how_bytes_are_split_never_changes_the_events(
+            bytes in sse_bytes(),
+            cuts in prop::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let whole = parse_in_pieces(&bytes, &[]);
+            let split = parse_in_pieces(&bytes, &cuts);
+            prop_assert_eq!(whole, split);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_in_pieces(&bytes, &[1, 17, 64]);
+        }
+    }
 
     fn ev(event: Option<&str>, data: &str) -> SseEvent {
         SseEvent {

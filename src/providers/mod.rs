@@ -8,6 +8,8 @@ pub mod classify;
 pub mod cohere;
 pub mod gemini;
 pub mod openai_compat;
+#[cfg(test)]
+mod properties;
 
 use std::collections::HashMap;
 use std::sync::Arc;

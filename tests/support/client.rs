@@ -82,12 +82,17 @@ pub async fn send_with(
     }
 }
 
-/// Sends raw bytes as the body.
+/// Sends raw bytes as a JSON body.
 pub async fn send_raw(url: &str, body: Vec<u8>) -> Reply {
+    send_raw_as(url, "application/json", body).await
+}
+
+/// Sends raw bytes as the body with the given content type.
+pub async fn send_raw_as(url: &str, content_type: &str, body: Vec<u8>) -> Reply {
     let mut res = client()
         .post(url)
         .insert_header(("authorization", format!("Bearer {TOKEN}")))
-        .insert_header(("content-type", "application/json"))
+        .insert_header(("content-type", content_type))
         .send_body(body)
         .await
         .unwrap();
