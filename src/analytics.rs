@@ -100,6 +100,7 @@ pub struct RequestLogger {
     retention: Duration,
     pending: VecDeque<LogEntry>,
     writing: bool,
+    dropped: u64,
 }
 
 impl RequestLogger {
@@ -110,6 +111,7 @@ impl RequestLogger {
             retention,
             pending: VecDeque::new(),
             writing: false,
+            dropped: 0,
         }
     }
 
@@ -132,12 +134,21 @@ impl RequestLogger {
         ctx.spawn(write.into_actor(self).map(|result, logger, _| {
             logger.writing = false;
             match result {
+                Ok(None) if logger.dropped > 0 => {
+                    log::warn!(
+                        "the request log is written again; {} records were dropped while it could not be",
+                        logger.dropped
+                    );
+                    logger.dropped = 0;
+                }
                 Ok(None) => {}
                 Ok(Some((e, batch))) => {
                     log::warn!("could not write the request log, will retry: {e}");
                     for row in batch.into_iter().rev() {
                         if logger.pending.len() < MAX_PENDING {
                             logger.pending.push_front(row);
+                        } else {
+                            logger.dropped += 1;
                         }
                     }
                 }
@@ -181,7 +192,12 @@ impl Handler<LogRequest> for RequestLogger {
     fn handle(&mut self, msg: LogRequest, ctx: &mut Context<Self>) {
         if self.pending.len() >= MAX_PENDING {
             self.pending.pop_front();
-            log::warn!("request log backlog full; dropping the oldest record");
+            if self.dropped == 0 {
+                log::warn!(
+                    "request log backlog full; dropping the oldest records until it can be written"
+                );
+            }
+            self.dropped += 1;
         }
         self.pending.push_back(msg.0.into());
         if self.pending.len() >= FLUSH_AT {
@@ -215,5 +231,93 @@ impl Handler<Flush> for RequestLogger {
             }
             .into_actor(self),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_db::TempDb;
+
+    fn record(i: u32) -> RequestRecord {
+        RequestRecord {
+            ts_ms: now_unix_ms(),
+            requested_model: "auto".into(),
+            platform: Some("groq".into()),
+            model: Some("m".into()),
+            status: 200,
+            latency_ms: i,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            attempts: 1,
+            stream: false,
+            error: Some("x".repeat(500)),
+            attempt_log: vec![],
+        }
+    }
+
+    async fn set_max_pages(db: &Db, pages: Option<i64>) {
+        db.run(move |conn| {
+            let pages = match pages {
+                Some(p) => p,
+                None => diesel::RunQueryDsl::load::<PageCount>(
+                    diesel::sql_query("PRAGMA page_count"),
+                    conn,
+                )?
+                .first()
+                .map_or(1, |c| c.page_count),
+            };
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query(format!("PRAGMA max_page_count = {pages}")),
+                conn,
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct PageCount {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        page_count: i64,
+    }
+
+    #[actix_rt::test]
+    async fn a_full_disk_delays_the_log_and_writing_resumes_by_itself() {
+        let file = TempDb::new();
+        drop(file.conn());
+        let db = Db::start(file.path.clone(), 1).unwrap();
+        set_max_pages(&db, None).await;
+        let logger = RequestLogger::new(db.clone(), Duration::from_secs(86_400)).start();
+        for i in 0..200 {
+            logger.send(LogRequest(record(i))).await.unwrap();
+        }
+        actix_rt::time::sleep(FLUSH_INTERVAL + Duration::from_millis(300)).await;
+        let written = db.run(|c| requests::recent(c, 1000)).await.unwrap();
+        assert!(
+            written.is_empty(),
+            "the full database took {} rows",
+            written.len()
+        );
+        let batch: Vec<LogEntry> = (0..200).map(|i| record(i).into()).collect();
+        let full = db
+            .run(move |c| requests::insert_batch(c, &batch))
+            .await
+            .unwrap_err();
+        assert!(
+            full.to_string()
+                .contains("disk holding the database is full"),
+            "{full}"
+        );
+
+        set_max_pages(&db, Some(1_000_000)).await;
+        actix_rt::time::sleep(FLUSH_INTERVAL + Duration::from_millis(300)).await;
+        let written = db.run(|c| requests::recent(c, 1000)).await.unwrap();
+        assert_eq!(
+            written.len(),
+            200,
+            "every record kept while the disk was full"
+        );
     }
 }

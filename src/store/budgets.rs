@@ -36,7 +36,7 @@ pub fn list(conn: &mut Conn) -> Result<Vec<BudgetRow>, StoreError> {
 
 /// Inserts or replaces `rows` in one transaction, skipping rows whose key has been deleted meanwhile.
 pub fn save(conn: &mut Conn, rows: &[BudgetRow]) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let keys: Vec<i64> = provider_keys::table.select(provider_keys::id).load(conn)?;
         for row in rows.iter().filter(|r| keys.contains(&r.key_id)) {
             diesel::replace_into(bs::budget_state)

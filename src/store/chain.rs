@@ -25,7 +25,7 @@ pub fn list(conn: &mut Conn) -> Result<Vec<ChainRow>, StoreError> {
 
 /// Replaces the whole chain in one transaction.
 pub fn replace(conn: &mut Conn, entries: &[(String, String, bool)]) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         diesel::delete(fc::fallback_chain).execute(conn)?;
         for (i, (platform, model, enabled)) in entries.iter().enumerate() {
             diesel::insert_into(fc::fallback_chain)
@@ -44,7 +44,7 @@ pub fn replace(conn: &mut Conn, entries: &[(String, String, bool)]) -> Result<()
 
 /// Adds entries missing from the chain at its end, in order; existing ones keep their place.
 pub fn append(conn: &mut Conn, entries: &[(String, String)]) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let mut next: i64 = fc::fallback_chain
             .select(diesel::dsl::max(fc::position))
             .first::<Option<i64>>(conn)?

@@ -73,7 +73,7 @@ pub fn insert(
     new: &NewKeyRow<'_>,
     seal: impl FnOnce(i64) -> Sealed,
 ) -> Result<KeyRow, StoreError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         diesel::insert_into(pk::provider_keys)
             .values((
                 pk::platform.eq(new.platform),
@@ -111,7 +111,7 @@ pub fn update(
     enabled: Option<bool>,
     now_ms: i64,
 ) -> Result<Option<KeyRow>, StoreError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         if get(conn, id)?.is_none() {
             return Ok(None);
         }
@@ -146,7 +146,7 @@ pub fn reseal(conn: &mut Conn, id: i64, sealed: &Sealed) -> Result<(), StoreErro
 
 /// Deletes a key; whether it existed.
 pub fn delete(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let deleted = diesel::delete(pk::provider_keys.find(id)).execute(conn)? > 0;
         if deleted {
             settings::bump_revision(conn)?;

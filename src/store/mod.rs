@@ -47,13 +47,48 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::Open(m) | StoreError::Corrupt(m) | StoreError::Invalid(m) => f.write_str(m),
-            StoreError::Query(e) => write!(f, "database error: {e}"),
+            StoreError::Query(e) => {
+                let text = e.to_string();
+                if text.contains("database or disk is full") {
+                    write!(
+                        f,
+                        "the disk holding the database is full ({text}); free some space: requests are still \
+                         served and writes resume by themselves"
+                    )
+                } else if text.contains("readonly database") {
+                    write!(
+                        f,
+                        "the database is read-only ({text}); make the database file and its directory writable \
+                         by this user"
+                    )
+                } else {
+                    write!(f, "database error: {text}")
+                }
+            }
             StoreError::Unavailable(m) => write!(f, "database unavailable: {m}"),
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+/// Runs `body` in a transaction and reports the body's own error. When SQLite has already rolled the
+/// transaction back itself (a full disk, an I/O error), diesel's ROLLBACK fails and would replace the cause
+/// with "not in a transaction"; the cause is what an operator needs to read.
+pub fn transaction<T>(
+    conn: &mut Conn,
+    body: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut cause = None;
+    let result = conn.transaction(|conn| {
+        body(conn).map_err(|e| {
+            let text = e.to_string();
+            cause = Some(e);
+            StoreError::Invalid(text)
+        })
+    });
+    result.map_err(|e| cause.take().unwrap_or(e))
+}
 
 impl From<diesel::result::Error> for StoreError {
     fn from(e: diesel::result::Error) -> Self {
@@ -142,11 +177,8 @@ impl Db {
         let conns = std::sync::Mutex::new(conns);
         let addr = SyncArbiter::start(threads.max(1), move || {
             let conn = conns.lock().ok().and_then(|mut c| c.pop());
-            match conn {
-                Some(conn) => DbActor { conn },
-                None => DbActor {
-                    conn: open_or_exit(&path),
-                },
+            DbActor {
+                conn: conn.unwrap_or_else(|| open_or_exit(&path)),
             }
         });
         Ok(Db { addr })

@@ -41,11 +41,14 @@ pub struct LogEntry {
 }
 
 /// Inserts rows in one transaction.
+///
+/// Row by row, as diesel's SQLite batch insert does too, but without its per-batch savepoint: when SQLite
+/// aborts the transaction itself (a full disk), the savepoint's release would fail and hide the cause.
 pub fn insert_batch(conn: &mut Conn, rows: &[LogEntry]) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
-        for chunk in rows.chunks(200) {
+    super::transaction(conn, |conn| {
+        for row in rows {
             diesel::insert_into(rl::request_log)
-                .values(chunk)
+                .values(row)
                 .execute(conn)?;
         }
         rollup::add_batch(conn, rows)
