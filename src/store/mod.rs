@@ -72,21 +72,36 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// Runs `body` in a transaction and reports the body's own error. When SQLite has already rolled the
+/// Runs `body` in a write transaction and reports the body's own error.
+///
+/// The transaction takes the write lock at BEGIN (IMMEDIATE), so two writers queue on the busy timeout instead
+/// of one failing with "database is locked" when it upgrades from reading; inside another transaction it is a
+/// savepoint. When SQLite has already rolled the
 /// transaction back itself (a full disk, an I/O error), diesel's ROLLBACK fails and would replace the cause
 /// with "not in a transaction"; the cause is what an operator needs to read.
 pub fn transaction<T>(
     conn: &mut Conn,
     body: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
+    use diesel::connection::{Connection, TransactionManager};
     let mut cause = None;
-    let result = conn.transaction(|conn| {
+    let run = |conn: &mut Conn| {
         body(conn).map_err(|e| {
             let text = e.to_string();
             cause = Some(e);
             StoreError::Invalid(text)
         })
-    });
+    };
+    let nested = !matches!(
+        <Conn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+            .transaction_depth(),
+        Ok(None)
+    );
+    let result = if nested {
+        conn.transaction(run)
+    } else {
+        conn.immediate_transaction(run)
+    };
     result.map_err(|e| cause.take().unwrap_or(e))
 }
 
