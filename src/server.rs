@@ -3,7 +3,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::thread;
 
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
@@ -13,7 +12,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::http::auth::FailedAuthLimiter;
 use crate::http::{self, AppState, UnifiedKey};
-use crate::providers::actor::{ProviderPool, Timeouts};
+use crate::providers::actor::{LocalProvider, ProviderPool, Timeouts};
 use crate::providers::Registry;
 use crate::router::actor::{RoutingData, SaveBudgets};
 use crate::router::health::ProbeDeps;
@@ -24,6 +23,8 @@ use crate::{secrets, store};
 const SHUTDOWN_GRACE_SECS: u64 = 30;
 /// Database threads: SQLite has one writer, readers run beside it in WAL mode.
 const DB_THREADS: usize = 2;
+/// ProviderActors for health probes (chat requests use their HTTP worker's own).
+const PROBE_ARBITERS: usize = 1;
 
 /// Runs the server until a stop signal; the error says what to do.
 pub fn run(config: Config) -> Result<(), String> {
@@ -69,8 +70,7 @@ pub fn run(config: Config) -> Result<(), String> {
         let db = store::Db::start(config.database_path.clone(), DB_THREADS)
             .map_err(|e| e.to_string())?;
         let registry = Arc::new(Registry::new(&config));
-        let cores = thread::available_parallelism().map_or(1, |n| n.get());
-        let providers = ProviderPool::start(cores, config.connect_timeout);
+        let providers = ProviderPool::start(PROBE_ARBITERS, config.connect_timeout);
         let router = RouterActor::new(
             db.clone(),
             catalog.clone(),
@@ -84,7 +84,7 @@ pub fn run(config: Config) -> Result<(), String> {
         let probe_deps = ProbeDeps {
             db: db.clone(),
             router: router.clone(),
-            providers: providers.clone(),
+            providers,
             registry: registry.clone(),
             cipher: cipher.clone(),
             timeouts: Timeouts::from_config(&config),
@@ -100,13 +100,14 @@ pub fn run(config: Config) -> Result<(), String> {
             auth_failures: FailedAuthLimiter::new(config.auth_failures_per_minute),
             router: router.clone(),
             health,
-            providers,
             logger: logger.clone(),
             started_unix_secs: crate::timefmt::now_unix_ms() / 1000,
         });
+        let connect_timeout = config.connect_timeout;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(web::Data::new(LocalProvider::start(connect_timeout)))
                 .app_data(http::json_config())
                 .app_data(http::path_config())
                 .app_data(http::query_config())

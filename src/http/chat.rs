@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse;
 use crate::platform::Platform;
-use crate::providers::actor::{Dispatch, Timeouts, UpstreamEvent};
+use crate::providers::actor::{Dispatch, LocalProvider, ProviderActor, Timeouts, UpstreamEvent};
 use crate::providers::{Failure, FailureKind, Target};
 use crate::router::actor::{KeyFailed, Plan, Served};
 use crate::router::limiter::{Acquire, Settle};
@@ -43,6 +43,7 @@ const SECOND_CHANCE_PAUSE: Duration = Duration::from_millis(250);
 /// Handles one chat completion.
 pub async fn chat_completions(
     state: web::Data<AppState>,
+    provider: web::Data<LocalProvider>,
     http: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -69,6 +70,7 @@ pub async fn chat_completions(
 
     let mut trial = Trial {
         state: state.clone(),
+        provider: provider.0.clone(),
         request,
         session,
         started,
@@ -107,6 +109,7 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, Api
 /// One client request working through its candidates.
 struct Trial {
     state: web::Data<AppState>,
+    provider: Addr<ProviderActor>,
     request: ChatRequest,
     session: SessionKey,
     started: Instant,
@@ -237,7 +240,7 @@ impl Trial {
             model: candidate.model.clone(),
             timeouts: Timeouts::for_attempt(config, candidate.platform, alternative),
         };
-        let mut events = match self.state.providers.pick().send(dispatch).await {
+        let mut events = match self.provider.send(dispatch).await {
             Ok(rx) => rx,
             Err(e) => {
                 let failure = Failure::transport(

@@ -22,7 +22,6 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::crypto::Cipher;
 use crate::error::ApiError;
-use crate::providers::actor::ProviderPool;
 use crate::providers::Registry;
 use crate::router::{HealthProbeActor, RouterActor};
 use crate::store::Db;
@@ -48,8 +47,6 @@ pub struct AppState {
     pub router: Addr<RouterActor>,
     /// Key probes.
     pub health: Addr<HealthProbeActor>,
-    /// Upstream callers.
-    pub providers: ProviderPool,
     /// The request log writer.
     pub logger: Addr<RequestLogger>,
     /// When the server started (Unix seconds), used as `created` of listed models.

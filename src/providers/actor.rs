@@ -409,7 +409,19 @@ async fn relay_stream(
     }
 }
 
-/// ProviderActors on their own arbiters, used round-robin.
+/// The ProviderActor of one HTTP worker, started on that worker's arbiter (in the app factory), so a request's
+/// upstream call and its streamed events never cross threads.
+#[derive(Clone)]
+pub struct LocalProvider(pub Addr<ProviderActor>);
+
+impl LocalProvider {
+    /// Starts a ProviderActor on the current arbiter; must run inside an actix System.
+    pub fn start(connect_timeout: Duration) -> LocalProvider {
+        LocalProvider(ProviderActor::new(connect_timeout).start())
+    }
+}
+
+/// ProviderActors on their own arbiters, used round-robin (health probes).
 #[derive(Clone)]
 pub struct ProviderPool {
     actors: Arc<[Addr<ProviderActor>]>,
