@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 
-use crate::analytics::{Flush, RequestLogger};
+use crate::analytics::{Flush, LogBatcher, RequestLogger};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::http::auth::FailedAuthLimiter;
@@ -79,7 +79,12 @@ pub fn run(config: Config) -> Result<(), String> {
             saved_budgets,
         )
         .start();
-        let logger = RequestLogger::new(db.clone(), config.log_retention).start();
+        // Its own thread: turning records into rows must never hold up the router on the system arbiter.
+        let log_arbiter = actix::Arbiter::new();
+        let (log_db, retention) = (db.clone(), config.log_retention);
+        let logger = RequestLogger::start_in_arbiter(&log_arbiter.handle(), move |_| {
+            RequestLogger::new(log_db, retention)
+        });
         let cipher = Arc::new(prepared.cipher);
         let probe_deps = ProbeDeps {
             db: db.clone(),
@@ -104,10 +109,14 @@ pub fn run(config: Config) -> Result<(), String> {
             started_unix_secs: crate::timefmt::now_unix_ms() / 1000,
         });
         let connect_timeout = config.connect_timeout;
+        let worker_logger = logger.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::Data::new(LocalProvider::start(connect_timeout)))
+                .app_data(web::Data::new(
+                    LogBatcher::new(worker_logger.clone()).start(),
+                ))
                 .app_data(http::json_config())
                 .app_data(http::path_config())
                 .app_data(http::query_config())

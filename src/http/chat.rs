@@ -18,7 +18,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::AppState;
-use crate::analytics::{AttemptRecord, LogRequest, RequestLogger, RequestRecord};
+use crate::analytics::{AttemptRecord, LogBatcher, LogRequest, RequestRecord};
 use crate::crypto::key_aad;
 use crate::error::ApiError;
 use crate::openai::chat::{ChatRequest, Usage};
@@ -44,6 +44,7 @@ const SECOND_CHANCE_PAUSE: Duration = Duration::from_millis(250);
 pub async fn chat_completions(
     state: web::Data<AppState>,
     provider: web::Data<LocalProvider>,
+    log: web::Data<Addr<LogBatcher>>,
     http: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -71,6 +72,7 @@ pub async fn chat_completions(
     let mut trial = Trial {
         state: state.clone(),
         provider: provider.0.clone(),
+        log: log.get_ref().clone(),
         request,
         session,
         started,
@@ -110,6 +112,7 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, Api
 struct Trial {
     state: web::Data<AppState>,
     provider: Addr<ProviderActor>,
+    log: Addr<LogBatcher>,
     request: ChatRequest,
     session: SessionKey,
     started: Instant,
@@ -478,7 +481,7 @@ impl Trial {
             lease: Some(lease),
             limiter: candidate.limiter.clone(),
             router: self.state.router.clone(),
-            logger: self.state.logger.clone(),
+            logger: self.log.clone(),
             key: candidate.key.id,
             record: self.record_for(200, Some(candidate), Usage::default(), None),
             started: self.started,
@@ -510,8 +513,7 @@ impl Trial {
     }
 
     fn log(&self, status: u16, served: Option<&Candidate>, usage: Usage, error: Option<String>) {
-        self.state
-            .logger
+        self.log
             .do_send(LogRequest(self.record_for(status, served, usage, error)));
     }
 }
@@ -561,7 +563,7 @@ struct Finish {
     lease: Option<Lease>,
     limiter: Addr<RateLimiterActor>,
     router: Addr<RouterActor>,
-    logger: Addr<RequestLogger>,
+    logger: Addr<LogBatcher>,
     key: i64,
     record: RequestRecord,
     started: Instant,
