@@ -1,6 +1,6 @@
-//! The request log, written off the request path: handlers `do_send` a record to their worker's LogBatcher, which
-//! hands batches to the RequestLogger every 100 ms; it writes them every 200 ms through the `Db` actor, keeps them across database hiccups (bounded), prunes
-//! old rows, and flushes everything on shutdown.
+//! The request log, written off the request path: handlers `do_send` a record to their worker's LogBatcher,
+//! which hands batches to the RequestLogger every 100 ms; that writes them every 200 ms through the `Db` actor,
+//! keeps them across database hiccups (bounded), prunes old rows, and flushes everything on shutdown.
 
 use std::collections::VecDeque;
 use std::time::Duration;
