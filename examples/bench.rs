@@ -631,23 +631,7 @@ fn main() {
         "",
     );
 
-    eprintln!("5. {} streams held for {:?}", plan.streams_held, plan.hold);
-    let sampler = RssSampler::start(gw.proc.child.id());
-    let (ok, failed) = held_streams(&gw.url(), bl, plan.streams_held);
-    table.row(
-        &format!(
-            "{} concurrent streams, {} s: complete / failed, peak RSS",
-            plan.streams_held,
-            plan.hold.as_secs()
-        ),
-        "-".to_owned(),
-        format!("{ok} / {failed}, {:.1} MB", sampler.peak_mb()),
-        String::new(),
-        "0 errors, ≤ 64 MB",
-    );
-    drop(sampler);
-
-    eprintln!("6. RSS");
+    eprintln!("5. RSS after many requests");
     let before = closed_loop(
         &gw.url(),
         b0,
@@ -674,6 +658,22 @@ fn main() {
         format!("+{:.1} MB over idle", after_mb - idle_mb),
         "≤ idle + 20 MB",
     );
+    eprintln!("6. {} streams held for {:?}", plan.streams_held, plan.hold);
+    let sampler = RssSampler::start(gw.proc.child.id());
+    let (ok, failed) = held_streams(&gw.url(), bl, plan.streams_held);
+    table.row(
+        &format!(
+            "{} concurrent streams, {} s: complete / failed, peak RSS",
+            plan.streams_held,
+            plan.hold.as_secs()
+        ),
+        "-".to_owned(),
+        format!("{ok} / {failed}, {:.1} MB", sampler.peak_mb()),
+        String::new(),
+        "0 errors, ≤ 64 MB",
+    );
+    drop(sampler);
+
     drop(gw);
 
     eprintln!("7. failover cost");
