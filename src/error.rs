@@ -110,18 +110,6 @@ impl ApiError {
         )
     }
 
-    /// 503 with `Retry-After` when every candidate is benched after upstream failures (outage, not quota).
-    pub fn upstream_unavailable(retry_after_secs: u64, message: impl Into<String>) -> Self {
-        let mut e = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "upstream_unavailable",
-            message,
-        );
-        e.retry_after_secs = Some(retry_after_secs.max(1));
-        e
-    }
-
     /// 413 for a body over the configured limit.
     pub fn request_too_large(limit_bytes: usize) -> Self {
         Self::new(

@@ -426,9 +426,9 @@ impl Trial {
     fn give_up(&self, misses: Misses) -> ApiError {
         if self.attempts.is_empty() {
             return match misses.soonest_retry_secs {
-                Some(secs) if misses.rate_limited == 0 => ApiError::upstream_unavailable(
+                Some(secs) if misses.rate_limited == 0 => ApiError::rate_limited(
                     secs,
-                    format!("Every candidate for '{}' is benched after upstream failures; retry in {secs}s", self.request.model),
+                    format!("Every candidate for '{}' is cooling down after upstream failures (errors or timeouts); retry in {secs}s", self.request.model),
                 ),
                 Some(secs) => ApiError::rate_limited(
                     secs,
