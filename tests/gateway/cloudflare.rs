@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::client::{add_custom_key, admin, chat, chat_body};
+use crate::support::client::{add_custom_key, add_platform_key, admin, chat, chat_body};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
@@ -12,14 +12,7 @@ async fn account_scoped_request_and_daily_quota_failover() {
     let mock = Mock::start();
     let base = format!("{}/client/v4", mock.base_url().trim_end_matches("/v1"));
     let gw = Gateway::start(&[("FREELLMAPI_BASE_URL_CLOUDFLARE", &base)]);
-    let res = admin(
-        &gw,
-        "POST",
-        "/api/keys",
-        Some(&json!({"platform": "cloudflare", "key": "acc1:tok1"})),
-    )
-    .await;
-    assert_eq!(res.status, 201, "{}", res.text());
+    add_platform_key(&gw, "cloudflare", "acc1:tok1").await;
     let bad = admin(
         &gw,
         "POST",

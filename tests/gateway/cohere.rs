@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::client::{admin, chat, sse_payloads};
+use crate::support::client::{add_platform_key, chat, sse_payloads};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
@@ -11,14 +11,7 @@ const KEY: &str = "co-test-key-0001";
 async fn cohere_gateway(mock: &Mock) -> Gateway {
     let base = mock.base_url().trim_end_matches("/v1").to_owned();
     let gw = Gateway::start(&[("FREELLMAPI_BASE_URL_COHERE", &base)]);
-    let res = admin(
-        &gw,
-        "POST",
-        "/api/keys",
-        Some(&json!({"platform": "cohere", "key": KEY})),
-    )
-    .await;
-    assert_eq!(res.status, 201, "{}", res.text());
+    add_platform_key(&gw, "cohere", KEY).await;
     gw
 }
 

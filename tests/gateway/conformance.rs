@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::support::client::{admin, chat, eventually, sse_payloads, Reply as ClientReply};
+use crate::support::client::{
+    add_platform_key, admin, chat, eventually, sse_payloads, Reply as ClientReply,
+};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
@@ -270,21 +272,13 @@ fn every_platform_on(mock: &Mock) -> Gateway {
 }
 
 /// Adds a key whose bearer token is `token` (Cloudflare keys carry an account id before it); returns its id.
-async fn add_platform_key(gw: &Gateway, platform: &str, token: &str) -> i64 {
+async fn add_keyed(gw: &Gateway, platform: &str, token: &str) -> i64 {
     let key = if platform == "cloudflare" {
         format!("account1:{token}")
     } else {
         token.to_owned()
     };
-    let added = admin(
-        gw,
-        "POST",
-        "/api/keys",
-        Some(&json!({"platform": platform, "key": key})),
-    )
-    .await;
-    assert_eq!(added.status, 201, "{platform}: {}", added.text());
-    added.json()["id"].as_i64().unwrap()
+    add_platform_key(gw, platform, &key).await
 }
 
 #[actix_rt::test]
@@ -295,7 +289,7 @@ async fn every_platform_speaks_its_own_wire_format() {
     for (platform, base) in PLATFORMS {
         for (case, fixture) in fixtures(platform) {
             let token = format!("{platform}-{case}-key");
-            let id = add_platform_key(&gw, platform, &token).await;
+            let id = add_keyed(&gw, platform, &token).await;
             let reply = upstream_reply(&fixture["upstream"]);
             // A transient upstream error (the client then sees a 502) gets one second chance; the fixture's
             // upstream answers both.
@@ -323,7 +317,7 @@ async fn every_platform_probe_classifies_its_answers() {
     let gw = every_platform_on(&mock);
     for (platform, base) in PLATFORMS {
         let token = format!("{platform}-probe-key");
-        let id = add_platform_key(&gw, platform, &token).await;
+        let id = add_keyed(&gw, platform, &token).await;
         let cases = fixtures(platform);
         let upstream = |case: &str| {
             cases

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::client::{
-    add_custom_key, admin, budget_of, chat, chat_body, eventually, new_conversation,
+    add_custom_key, add_platform_key, admin, budget_of, chat, chat_body, eventually,
+    new_conversation,
 };
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
@@ -298,14 +299,7 @@ async fn provider_base_url_override_routes_a_real_platform_to_the_mock() {
     let mock = Mock::start();
     let base = format!("{}/openai/v1", mock.base_url().trim_end_matches("/v1"));
     let gw = Gateway::start(&[("FREELLMAPI_BASE_URL_GROQ", &base)]);
-    let res = admin(
-        &gw,
-        "POST",
-        "/api/keys",
-        Some(&json!({"platform": "groq", "key": "gsk_test_key_1"})),
-    )
-    .await;
-    assert_eq!(res.status, 201);
+    add_platform_key(&gw, "groq", "gsk_test_key_1").await;
     let res = chat(&gw, &chat_body("groq/llama-3.3-70b-versatile")).await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(
@@ -321,14 +315,7 @@ async fn an_error_inside_an_http_200_fails_over_and_marks_the_key() {
     let mock = Mock::start();
     let base = mock.base_url();
     let gw = Gateway::start(&[("FREELLMAPI_BASE_URL_MINIMAX", &base)]);
-    let res = admin(
-        &gw,
-        "POST",
-        "/api/keys",
-        Some(&json!({"platform": "minimax", "key": "mm-key-1"})),
-    )
-    .await;
-    assert_eq!(res.status, 201);
+    add_platform_key(&gw, "minimax", "mm-key-1").await;
     add_custom_key(&gw, "k2", &base, json!(["b"])).await;
     let body = r#"{"base_resp":{"status_code":1004,"status_msg":"login fail: Please carry the API secret key"}}"#;
     mock.push(

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::support::client::{
-    add_custom_key, admin, chat, chat_body, new_conversation, sse_payloads,
+    add_custom_key, add_platform_key, admin, chat, chat_body, new_conversation, sse_payloads,
 };
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
@@ -13,14 +13,7 @@ const KEY: &str = "AIza-test-key-0001";
 async fn gemini_gateway(mock: &Mock) -> Gateway {
     let base = format!("{}beta", mock.base_url());
     let gw = Gateway::start(&[("FREELLMAPI_BASE_URL_GOOGLE", &base)]);
-    let res = admin(
-        &gw,
-        "POST",
-        "/api/keys",
-        Some(&json!({"platform": "google", "key": KEY})),
-    )
-    .await;
-    assert_eq!(res.status, 201, "{}", res.text());
+    add_platform_key(&gw, "google", KEY).await;
     gw
 }
 

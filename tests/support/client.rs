@@ -151,7 +151,16 @@ pub async fn budget_of(gw: &Gateway, model: &str) -> Value {
 /// Adds a custom key served by `base_url` with `models`; returns its id.
 pub async fn add_custom_key(gw: &Gateway, key: &str, base_url: &str, models: Value) -> i64 {
     let body = serde_json::json!({"platform": "custom", "key": key, "base_url": base_url, "models": models});
-    let res = admin(gw, "POST", "/api/keys", Some(&body)).await;
+    add_key_with(gw, &body).await
+}
+
+/// Adds a key of a real platform (its base URL comes from the gateway's environment); returns its id.
+pub async fn add_platform_key(gw: &Gateway, platform: &str, key: &str) -> i64 {
+    add_key_with(gw, &serde_json::json!({"platform": platform, "key": key})).await
+}
+
+async fn add_key_with(gw: &Gateway, body: &Value) -> i64 {
+    let res = admin(gw, "POST", "/api/keys", Some(body)).await;
     assert_eq!(res.status, 201, "adding a key failed: {}", res.text());
     res.json()["id"].as_i64().unwrap()
 }
