@@ -53,7 +53,8 @@ struct CatalogFile {
 #[derive(Debug)]
 pub struct Catalog {
     entries: Vec<ModelEntry>,
-    index: HashMap<(Platform, String), usize>,
+    /// Entry positions by platform, then model: looked up per request, so no key is built to find one.
+    index: HashMap<Platform, HashMap<String, usize>>,
 }
 
 const CATALOG_JSON: &str = include_str!("catalog.json");
@@ -68,7 +69,7 @@ impl Catalog {
     pub fn parse(json: &str) -> Result<Catalog, String> {
         let file: CatalogFile =
             serde_json::from_str(json).map_err(|e| format!("catalog.json: {e}"))?;
-        let mut index = HashMap::with_capacity(file.models.len());
+        let mut index: HashMap<Platform, HashMap<String, usize>> = HashMap::new();
         for (i, entry) in file.models.iter().enumerate() {
             if entry.platform == Platform::Custom {
                 return Err(format!(
@@ -77,7 +78,9 @@ impl Catalog {
                 ));
             }
             if index
-                .insert((entry.platform, entry.model.clone()), i)
+                .entry(entry.platform)
+                .or_default()
+                .insert(entry.model.clone(), i)
                 .is_some()
             {
                 return Err(format!(
@@ -99,9 +102,8 @@ impl Catalog {
 
     /// The entry for one platform's model.
     pub fn get(&self, platform: Platform, model: &str) -> Option<&ModelEntry> {
-        self.index
-            .get(&(platform, model.to_owned()))
-            .map(|&i| &self.entries[i])
+        let &i = self.index.get(&platform)?.get(model)?;
+        Some(&self.entries[i])
     }
 }
 

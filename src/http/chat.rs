@@ -26,7 +26,7 @@ use crate::openai::sse;
 use crate::platform::Platform;
 use crate::providers::actor::{Dispatch, LocalProvider, ProviderActor, Timeouts, UpstreamEvent};
 use crate::providers::{Failure, FailureKind, Target};
-use crate::router::actor::{KeyFailed, Plan, Served};
+use crate::router::actor::{KeyFailed, Plan, PlanCursor, Planned, Served};
 use crate::router::limiter::{Acquire, Settle};
 use crate::router::sticky::{session_key, SessionKey};
 use crate::router::{Candidate, RateLimiterActor, RouterActor};
@@ -141,32 +141,24 @@ impl Misses {
 
 impl Trial {
     async fn run(&mut self) -> Result<HttpResponse, ApiError> {
-        let plan = Plan {
-            model: self.request.model.clone(),
-            session: self.session,
-        };
-        let candidates = match self.state.router.send(plan).await.map_err(router_gone)? {
-            Ok(c) => c,
-            Err(Unroutable::UnknownModel) => {
-                return Err(ApiError::model_not_found(&self.request.model))
-            }
-            Err(Unroutable::NoKeys) => {
-                return Err(ApiError::no_healthy_keys(format_args!(
-                    "for model '{}': add a key for a platform that serves it, or enable one",
-                    self.request.model
-                )))
-            }
-        };
+        let planned = self.plan(None).await?;
         let tokens = u64::from(self.prompt_estimate)
             + u64::from(estimate::output_reserve(self.request.output_cap()));
         let mut misses = Misses::default();
         let mut skip = Skip::default();
-        let mut pending: VecDeque<Candidate> = candidates.into();
+        let mut pending: VecDeque<Candidate> = planned.candidates.into();
+        let mut next_page = planned.next;
         let mut second_chance = Vec::new();
         let mut second_pass = false;
         while self.attempts.len() < MAX_ATTEMPTS {
             let candidate = match pending.pop_front() {
                 Some(candidate) => candidate,
+                None if next_page.is_some() => {
+                    let planned = self.plan(next_page).await?;
+                    next_page = planned.next;
+                    pending.extend(planned.candidates);
+                    continue;
+                }
                 None if !second_pass && !second_chance.is_empty() => {
                     second_pass = true;
                     actix_rt::time::sleep(SECOND_CHANCE_PAUSE).await;
@@ -221,6 +213,27 @@ impl Trial {
             }
         }
         Err(self.give_up(misses))
+    }
+
+    /// Asks the router for a page of candidates; the first page's failures are the client's answer.
+    async fn plan(&self, cursor: Option<PlanCursor>) -> Result<Planned, ApiError> {
+        let plan = Plan {
+            model: self.request.model.clone(),
+            session: self.session,
+            cursor,
+        };
+        match self.state.router.send(plan).await.map_err(router_gone)? {
+            Ok(planned) => Ok(planned),
+            Err(_) if cursor.is_some() => Ok(Planned {
+                candidates: Vec::new(),
+                next: None,
+            }),
+            Err(Unroutable::UnknownModel) => Err(ApiError::model_not_found(&self.request.model)),
+            Err(Unroutable::NoKeys) => Err(ApiError::no_healthy_keys(format_args!(
+                "for model '{}': add a key for a platform that serves it, or enable one",
+                self.request.model
+            ))),
+        }
     }
 
     /// Sends one attempt and waits for its first event; commits the response if there is one.

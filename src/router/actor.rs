@@ -26,8 +26,11 @@ use crate::timefmt::now_unix_ms;
 const RELOAD_POLL: Duration = Duration::from_secs(5);
 /// How often budgets that changed are saved; a kill -9 loses at most this much daily use.
 const BUDGET_SAVE_EVERY: Duration = Duration::from_secs(2);
-/// Most candidates handed out per request; attempts stop far earlier, this only bounds the work.
-const MAX_CANDIDATES: usize = 256;
+/// Candidates handed out per [`Plan`]: enough for nearly every request, few enough that planning stays cheap
+/// with thousands of keys. A request that gets through them all asks for the next page.
+const PAGE: usize = 16;
+/// Most candidates one request walks; bounds the work when nearly every key is exhausted.
+const MAX_CANDIDATES: usize = 1024;
 /// Most conversations remembered for stickiness.
 const STICKY_CAPACITY: usize = 100_000;
 
@@ -229,8 +232,11 @@ impl RouterActor {
         model: &Arc<str>,
         key: KeyId,
     ) -> Addr<RateLimiterActor> {
-        let limits = self.table.limits(platform, model, key).unwrap_or_default();
         let id = (platform, model.clone(), key);
+        if let Some(addr) = self.limiters.get(&id) {
+            return addr.clone();
+        }
+        let limits = self.table.limits(platform, model, key).unwrap_or_default();
         let saved = &mut self.saved;
         self.limiters
             .entry(id.clone())
@@ -335,52 +341,95 @@ impl Handler<SaveBudgets> for RouterActor {
     }
 }
 
-/// Asks for the candidates of one request, in the order to try them.
+/// Asks for the candidates of one request, a page at a time, in the order to try them.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<Candidate>, Unroutable>")]
+#[rtype(result = "Result<Planned, Unroutable>")]
 pub struct Plan {
     /// `auto`, a model id, or `platform/model`.
     pub model: String,
     /// The conversation, for stickiness.
     pub session: SessionKey,
+    /// Where to continue: `None` for the first page, then [`Planned::next`].
+    pub cursor: Option<PlanCursor>,
+}
+
+/// Where a request's candidate list continues: the key rotation it was planned with and how far it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanCursor {
+    rotation: usize,
+    from: usize,
+}
+
+/// One page of candidates.
+pub struct Planned {
+    /// Candidates in the order to try them.
+    pub candidates: Vec<Candidate>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<PlanCursor>,
 }
 
 impl Handler<Plan> for RouterActor {
     type Result = MessageResult<Plan>;
 
     fn handle(&mut self, msg: Plan, _: &mut Context<Self>) -> Self::Result {
-        let offers = match self.table.resolve(&msg.model) {
-            Ok(offers) => offers,
-            Err(e) => return MessageResult(Err(e)),
-        };
+        MessageResult(self.plan(&msg.model, msg.session, msg.cursor))
+    }
+}
+
+impl RouterActor {
+    /// One page of candidates for a request: the work behind [`Plan`], public so the selection benchmark measures
+    /// exactly what a request pays. Needs a running actix System (it may start budget holders).
+    ///
+    /// Later pages reuse the first page's rotation; a key that turns invalid between pages may shift the list by
+    /// one, which at worst repeats or skips one candidate.
+    pub fn plan(
+        &mut self,
+        model: &str,
+        session: SessionKey,
+        cursor: Option<PlanCursor>,
+    ) -> Result<Planned, Unroutable> {
+        let offers = self.table.resolve(model)?;
         let sticky = self
             .sticky
-            .get(msg.session, now_unix_ms())
+            .get(session, now_unix_ms())
             .and_then(|(p, m)| self.table.find(p, m));
-        self.rotation = self.rotation.wrapping_add(1);
-        let invalid = &self.invalid;
-        let pairs = self
-            .table
-            .candidates(&offers, sticky, self.rotation, |k| invalid.contains(&k));
-        if pairs.is_empty() {
-            return MessageResult(Err(Unroutable::NoKeys));
+        let cursor = cursor.unwrap_or_else(|| {
+            self.rotation = self.rotation.wrapping_add(1);
+            PlanCursor {
+                rotation: self.rotation,
+                from: 0,
+            }
+        });
+        let end = (cursor.from + PAGE).min(MAX_CANDIDATES);
+        let (pairs, more) = {
+            let invalid = &self.invalid;
+            let mut walk = self
+                .table
+                .candidates(&offers, sticky, cursor.rotation, |k| invalid.contains(&k))
+                .skip(cursor.from);
+            let pairs: Vec<(usize, KeyId)> = walk.by_ref().take(end - cursor.from).collect();
+            (pairs, walk.next().is_some())
+        };
+        let next = (more && end < MAX_CANDIDATES).then_some(PlanCursor {
+            rotation: cursor.rotation,
+            from: end,
+        });
+        if pairs.is_empty() && cursor.from == 0 {
+            return Err(Unroutable::NoKeys);
         }
-        let mut out = Vec::with_capacity(pairs.len());
-        for (offer, key_id) in pairs.into_iter().take(MAX_CANDIDATES) {
-            let (platform, model) = {
+        let mut candidates = Vec::with_capacity(pairs.len());
+        for (offer, key_id) in pairs {
+            let (platform, model, context) = {
                 let o = self.table.offer(offer);
-                (o.platform, o.model.clone())
+                (o.platform, o.model.clone(), o.context)
             };
             let Some(key) = self.keys.get(&key_id).cloned() else {
                 continue;
             };
             let limiter = self.limiter(platform, &model, key_id);
-            let context = self
-                .catalog
-                .get(platform, &model)
-                .map(|m| m.context)
-                .or_else(|| self.custom_contexts.get(&(key_id, model.clone())).copied());
-            out.push(Candidate {
+            let context =
+                context.or_else(|| self.custom_contexts.get(&(key_id, model.clone())).copied());
+            candidates.push(Candidate {
                 platform,
                 model,
                 key,
@@ -388,7 +437,7 @@ impl Handler<Plan> for RouterActor {
                 context,
             });
         }
-        MessageResult(Ok(out))
+        Ok(Planned { candidates, next })
     }
 }
 
@@ -535,5 +584,104 @@ impl Handler<GetKey> for RouterActor {
 
     fn handle(&mut self, msg: GetKey, _: &mut Context<Self>) -> Self::Result {
         self.keys.get(&msg.0).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::store::keys::KeyRow;
+    use crate::store::test_db::TempDb;
+
+    fn key(id: KeyId, status: &str) -> KeyRow {
+        KeyRow {
+            id,
+            platform: "groq".into(),
+            label: format!("key {id}"),
+            ciphertext: vec![0; 48],
+            nonce: vec![0; 12],
+            key_hint: "gsk-…abcd".into(),
+            base_url: None,
+            models: None,
+            status: status.into(),
+            last_error: None,
+            last_checked_at: None,
+            enabled: true,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn router(db: &TempDb, keys: Vec<KeyRow>) -> RouterActor {
+        let config = Config::from_vars(&HashMap::new()).unwrap();
+        let catalog = Catalog::parse(
+            r#"{"models":[{"platform":"groq","model":"llama","context":8192,"limits":{"rpm":30}}]}"#,
+        )
+        .unwrap();
+        RouterActor::new(
+            Db::start(db.path.clone(), 1).unwrap(),
+            Arc::new(catalog),
+            Arc::new(Registry::new(&config)),
+            RoutingData {
+                keys,
+                chain: Vec::new(),
+                revision: 1,
+            },
+            Vec::new(),
+        )
+    }
+
+    #[actix_rt::test]
+    async fn pages_walk_every_usable_key_once_then_stop() {
+        let db = TempDb::new();
+        let mut keys: Vec<KeyRow> = (1..=40).map(|id| key(id, "healthy")).collect();
+        keys.push(key(41, "invalid"));
+        let mut router = router(&db, keys);
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = router.plan("llama", 7, cursor).unwrap();
+            assert!(page.candidates.len() <= PAGE);
+            seen.extend(page.candidates.iter().map(|c| c.key.id));
+            pages += 1;
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3, "40 keys in pages of {PAGE}");
+        let first = seen[0];
+        assert!(
+            seen.iter()
+                .zip(seen.iter().skip(1))
+                .all(|(a, b)| *b == a % 40 + 1),
+            "one rotation, in id order: {seen:?}"
+        );
+        seen.sort();
+        assert_eq!(
+            seen,
+            (1..=40).collect::<Vec<_>>(),
+            "every usable key once, the invalid one never"
+        );
+        let again = router.plan("llama", 7, None).unwrap();
+        assert_ne!(
+            again.candidates[0].key.id, first,
+            "the next request starts one key later"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn one_key_is_one_page_and_unknown_models_fail() {
+        let db = TempDb::new();
+        let mut router = router(&db, vec![key(1, "healthy")]);
+        let first = router.plan("llama", 1, None).unwrap();
+        assert_eq!(first.candidates.len(), 1);
+        assert_eq!(first.next, None);
+        assert!(matches!(
+            router.plan("gpt-9", 1, None),
+            Err(Unroutable::UnknownModel)
+        ));
     }
 }

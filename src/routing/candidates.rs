@@ -36,6 +36,8 @@ pub struct Offer {
     pub in_auto: bool,
     /// Usable keys, in id order.
     pub keys: Vec<KeyId>,
+    /// The model's context window from the catalog (custom models carry theirs per key).
+    pub context: Option<u32>,
 }
 
 /// Why a request cannot be routed at all.
@@ -85,7 +87,8 @@ impl RouteTable {
             if !supported(platform) || table.by_pair.contains_key(&(platform, Arc::from(model))) {
                 continue;
             }
-            let known = platform == Platform::Custom || catalog.get(platform, model).is_some();
+            let entry = catalog.get(platform, model);
+            let known = platform == Platform::Custom || entry.is_some();
             let custom = keys
                 .iter()
                 .any(|k| k.custom_models.iter().any(|(m, _)| m == model));
@@ -101,10 +104,7 @@ impl RouteTable {
                         None => continue,
                     }
                 } else {
-                    catalog
-                        .get(platform, &model)
-                        .map(|e| e.limits)
-                        .unwrap_or_default()
+                    entry.map(|e| e.limits).unwrap_or_default()
                 };
                 table
                     .limits
@@ -121,6 +121,7 @@ impl RouteTable {
                 model,
                 in_auto,
                 keys: offer_keys,
+                context: entry.map(|e| e.context),
             });
         }
         table
@@ -179,31 +180,27 @@ impl RouteTable {
         Ok(offers)
     }
 
-    /// Expands offers into (offer, key) candidates: the sticky offer first, keys rotated by `rotation` so load
-    /// spreads over a platform's keys, and `skip` keys left out.
-    pub fn candidates(
-        &self,
-        offers: &[usize],
+    /// Expands offers into (offer, key) candidates, lazily so a caller taking the first few never walks every
+    /// key: the sticky offer first, keys rotated by `rotation` so load spreads over a platform's keys, and `skip`
+    /// keys left out.
+    pub fn candidates<'a>(
+        &'a self,
+        offers: &'a [usize],
         sticky: Option<usize>,
         rotation: usize,
-        skip: impl Fn(KeyId) -> bool,
-    ) -> Vec<(usize, KeyId)> {
+        skip: impl Fn(KeyId) -> bool + 'a,
+    ) -> impl Iterator<Item = (usize, KeyId)> + 'a {
+        let sticky = sticky.filter(|s| offers.contains(s));
         let ordered = sticky
-            .filter(|s| offers.contains(s))
             .into_iter()
-            .chain(offers.iter().copied().filter(|&i| Some(i) != sticky));
-        let mut out = Vec::new();
-        for index in ordered {
-            let keys = &self.offers[index].keys;
-            let n = keys.len();
-            for j in 0..n {
-                let key = keys[(j + rotation) % n];
-                if !skip(key) {
-                    out.push((index, key));
-                }
-            }
-        }
-        out
+            .chain(offers.iter().copied().filter(move |&i| Some(i) != sticky));
+        ordered
+            .flat_map(move |index| {
+                let keys = &self.offers[index].keys;
+                let n = keys.len();
+                (0..n).map(move |j| (index, keys[(j + rotation) % n]))
+            })
+            .filter(move |&(_, key)| !skip(key))
     }
 
     /// The offer serving exactly this (platform, model), if any.
@@ -315,14 +312,20 @@ mod tests {
         let offers = t.resolve("auto").unwrap();
         let groq = t.find(Platform::Groq, "llama");
         assert_eq!(
-            t.candidates(&offers, groq, 0, |_| false),
+            t.candidates(&offers, groq, 0, |_| false)
+                .collect::<Vec<_>>(),
             [(1, 1), (1, 2), (0, 3)]
         );
         assert_eq!(
-            t.candidates(&offers, None, 1, |_| false),
+            t.candidates(&offers, None, 1, |_| false)
+                .collect::<Vec<_>>(),
             [(0, 3), (1, 2), (1, 1)]
         );
-        assert_eq!(t.candidates(&offers, None, 0, |k| k == 2), [(0, 3), (1, 1)]);
+        assert_eq!(
+            t.candidates(&offers, None, 0, |k| k == 2)
+                .collect::<Vec<_>>(),
+            [(0, 3), (1, 1)]
+        );
     }
 
     #[test]
