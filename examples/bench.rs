@@ -164,6 +164,19 @@ impl Drop for Gateway {
     }
 }
 
+/// Sends `requests` requests from 64 clients, lets the gateway settle, and reads its RSS in MB.
+fn settled_rss_after(gw: &Gateway, body: &'static str, requests: usize) -> (Stats, f64) {
+    let stats = closed_loop(
+        &gw.url(),
+        body,
+        64,
+        Duration::from_secs(3600),
+        Some(requests),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    (stats, gw.rss_kb() as f64 / 1024.0)
+}
+
 fn rss_kb(pid: u32) -> u64 {
     let mut text = String::new();
     let read = std::fs::File::open(format!("/proc/{pid}/status"))
@@ -564,15 +577,7 @@ fn main() {
         "0. RSS: idle, then after {} requests at 64 clients",
         plan.many_requests
     );
-    let first = closed_loop(
-        &gw.url(),
-        b0,
-        64,
-        Duration::from_secs(3600),
-        Some(plan.many_requests),
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    let after_mb = gw.rss_kb() as f64 / 1024.0;
+    let (first, after_mb) = settled_rss_after(&gw, b0, plan.many_requests);
     table.row(
         "idle RSS after start",
         "-".to_owned(),
@@ -666,15 +671,7 @@ fn main() {
         "5. RSS after the load phases and {} more requests",
         plan.many_requests
     );
-    let more = closed_loop(
-        &gw.url(),
-        b0,
-        64,
-        Duration::from_secs(3600),
-        Some(plan.many_requests),
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    let final_mb = gw.rss_kb() as f64 / 1024.0;
+    let (more, final_mb) = settled_rss_after(&gw, b0, plan.many_requests);
     table.row(
         &format!(
             "RSS after every phase above and {} more ({} failed)",
