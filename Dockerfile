@@ -28,6 +28,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY static ./static
+# Cargo.toml names the micro-benchmark target, so its source must be present for the manifest to load.
+COPY benches ./benches
 RUN cargo build --release --locked --bin freellmapi --target "$(cat /rust-target)" \
     && cp "target/$(cat /rust-target)/release/freellmapi" /freellmapi \
     && mkdir -p /rootfs/data /rootfs/tmp \
