@@ -47,6 +47,10 @@ ENV HOST=0.0.0.0 \
     TMPDIR=/tmp
 VOLUME /data
 EXPOSE 3001
+# The binary checks itself (GET /healthz over loopback); no curl or shell in the image.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["/freellmapi", "healthcheck"]
+# SIGTERM drains in-flight requests and streams for up to 30 s; give it that with `docker stop -t 35` or
+# compose's stop_grace_period (docker-compose.yml), since Docker's default is 10 s.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/freellmapi"]
 CMD ["serve"]

@@ -684,7 +684,7 @@ fn main() {
             final_mb - after_mb,
             plan.many_requests
         ),
-        "bounded",
+        "",
     );
     eprintln!("6. {} streams held for {:?}", plan.streams_held, plan.hold);
     let sampler = RssSampler::start(gw.proc.child.id());

@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `gen-key`, `token`, `keys add|list|remove`, `rotate-encryption-key`,
-//! `--help`, `--version`.
+//! `healthcheck`, `--help`, `--version`.
 //! Key commands work on the database directly and are safe while a server runs (it notices within seconds).
 
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use crate::catalog::Catalog;
 use crate::config::{parse_encryption_key, Config, SETTINGS};
 use crate::crypto::generate_key;
 use crate::keys::{self, CustomModel, NewKey};
-use crate::{hex, key_rotation, secrets, server, store};
+use crate::{healthcheck, hex, key_rotation, secrets, server, store};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub enum Command {
     KeysRemove(i64),
     /// Re-seal every stored secret under a new ENCRYPTION_KEY (given as 64 hex chars, or generated).
     RotateEncryptionKey(Option<String>),
+    /// Ask a running server's `/healthz` (for container health checks).
+    Healthcheck,
     /// Print usage.
     Help,
     /// Print the version.
@@ -53,6 +55,7 @@ const USAGE: &str = "Usage:
   freellmapi keys remove ID
   freellmapi rotate-encryption-key [--new-key HEX]
                                      re-encrypt the stored keys under a new ENCRYPTION_KEY (server stopped)
+  freellmapi healthcheck             exit 0 if the server at HOST:PORT answers /healthz with ok, else 1
   freellmapi --help | --version";
 
 /// Parses arguments (without the program name).
@@ -62,6 +65,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         [] | ["serve"] => Ok(Command::Serve),
         ["gen-key"] => Ok(Command::GenKey),
         ["token"] => Ok(Command::Token),
+        ["healthcheck"] => Ok(Command::Healthcheck),
         ["-h" | "--help" | "help", ..] => Ok(Command::Help),
         ["-V" | "--version", ..] => Ok(Command::Version),
         ["keys", "list"] => Ok(Command::KeysList),
@@ -153,6 +157,9 @@ pub fn main() -> ExitCode {
 fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
         Command::Serve => return server::run(config),
+        Command::Healthcheck => {
+            return healthcheck::check(healthcheck::local_address(config.host, config.port))
+        }
         Command::RotateEncryptionKey(new_key) => return rotate_encryption_key(&config, new_key),
         _ => {}
     }
@@ -209,6 +216,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
         | Command::GenKey
         | Command::Help
         | Command::Version
+        | Command::Healthcheck
         | Command::RotateEncryptionKey(_) => {}
     }
     Ok(())

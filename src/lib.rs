@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod healthcheck;
 pub mod hex;
 pub mod http;
 pub mod key_rotation;

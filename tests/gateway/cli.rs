@@ -116,3 +116,21 @@ async fn rotate_encryption_key_reseals_the_stored_keys_with_the_server_stopped()
         "the key opens to the same secret"
     );
 }
+
+#[test]
+fn healthcheck_exits_zero_only_while_the_server_answers() {
+    let mut gw = Gateway::start(&[]);
+    let port = gw.url("").rsplit(':').next().unwrap().to_owned();
+    let mut env = gw.env().to_vec();
+    env.retain(|(k, _)| k != "PORT" && k != "HOST");
+    env.push(("PORT".into(), port));
+    // The image listens on 0.0.0.0; the check must reach it over loopback.
+    env.push(("HOST".into(), "0.0.0.0".into()));
+    let dir = gw.dir().to_path_buf();
+    let (status, out, err) = run_cli(&dir, &env, &["healthcheck"]);
+    assert!(status.success(), "healthy server: {out}{err}");
+    gw.stop();
+    let (status, _, err) = run_cli(&dir, &env, &["healthcheck"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("cannot connect"), "{err}");
+}
