@@ -6,6 +6,8 @@
 
 FROM rust:1-bookworm AS build
 ARG TARGETARCH
+# musl-tools is not version-pinned: bookworm's point releases replace old versions, so a pin would break builds.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends musl-tools \
     && rm -rf /var/lib/apt/lists/*
