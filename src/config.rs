@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::logging::LogFormat;
 use crate::platform::Platform;
 
 /// One row of the settings table, shown by `--help`.
@@ -103,6 +104,11 @@ pub const SETTINGS: &[Setting] = &[
         default: "info",
         help: "env_logger filter",
     },
+    Setting {
+        env: "LOG_FORMAT",
+        default: "text",
+        help: "log lines as text, or json (one object per line: ts, level, target, message)",
+    },
 ];
 
 /// The validated configuration the rest of the program reads.
@@ -136,6 +142,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The env_logger filter (`RUST_LOG`).
     pub log_filter: String,
+    /// Text or JSON log lines (`LOG_FORMAT`).
+    pub log_format: LogFormat,
     /// How long request-log rows are kept.
     pub log_retention: Duration,
     /// Failed unified-key attempts allowed per client address per minute (0: unlimited).
@@ -268,6 +276,11 @@ impl Config {
             cors_allowed_origins,
             max_body_bytes,
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
+            log_format: get("LOG_FORMAT")
+                .map(str::parse)
+                .transpose()
+                .map_err(ConfigError)?
+                .unwrap_or_default(),
             log_retention: Duration::from_secs(retention_days.saturating_mul(86_400)),
             auth_failures_per_minute: parse_num::<u32>(
                 get("AUTH_FAILURES_PER_MINUTE"),

@@ -14,6 +14,7 @@ pub mod hex;
 pub mod http;
 pub mod key_rotation;
 pub mod keys;
+pub mod logging;
 pub mod openai;
 pub mod platform;
 pub mod providers;

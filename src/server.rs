@@ -12,6 +12,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::http::auth::FailedAuthLimiter;
 use crate::http::{self, AppState, UnifiedKey};
+use crate::logging;
 use crate::providers::actor::{LocalProvider, ProviderPool, Timeouts};
 use crate::providers::Registry;
 use crate::router::actor::{RoutingData, SaveBudgets};
@@ -28,10 +29,7 @@ const PROBE_ARBITERS: usize = 1;
 
 /// Runs the server until a stop signal; the error says what to do.
 pub fn run(config: Config) -> Result<(), String> {
-    let _ = env_logger::Builder::new()
-        .parse_filters(&config.log_filter)
-        .format_timestamp_millis()
-        .try_init();
+    logging::init(&config.log_filter, config.log_format);
     let catalog = Arc::new(Catalog::embedded()?);
     let mut conn = store::open(&config.database_path).map_err(|e| e.to_string())?;
     let _instance =

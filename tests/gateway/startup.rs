@@ -65,3 +65,29 @@ async fn graceful_stop_flushes_the_request_log() {
         .json();
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
 }
+
+#[actix_rt::test]
+async fn log_format_json_writes_one_object_per_line() {
+    let mock = Mock::start();
+    let mut gw = Gateway::start(&[("LOG_FORMAT", "json")]);
+    add_custom_key(&gw, "sk-json-log", &mock.base_url(), json!(["m1"])).await;
+    gw.stop();
+    let logs = gw.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 2, "{logs}");
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["ts"].is_string() && v["level"].is_string() && v["target"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(logs.contains("listening on http://"));
+
+    let dir = TempDir::new();
+    let env = base_env(&dir.0, &[("LOG_FORMAT", "yaml")]);
+    let (status, _, err) = run_cli(&dir.0, &env, &["serve"]);
+    assert!(!status.success());
+    assert!(err.contains("LOG_FORMAT=yaml: use text or json"), "{err}");
+}
