@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use actix::Addr;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
+use super::request_id::RequestId;
 use super::AppState;
 use crate::analytics::{AttemptRecord, LogBatcher, LogRequest, RequestRecord};
 use crate::crypto::key_aad;
@@ -68,6 +69,7 @@ pub async fn chat_completions(
     let session = session_key(explicit.or(request.session_id.as_deref()), &request);
     let prompt_estimate = estimate::prompt_tokens(&body);
     drop(body);
+    let request_id = http.extensions().get::<RequestId>().cloned();
 
     let mut trial = Trial {
         state: state.clone(),
@@ -79,6 +81,7 @@ pub async fn chat_completions(
         ts_ms: now_unix_ms(),
         prompt_estimate,
         attempts: Vec::new(),
+        request_id,
     };
     match trial.run().await {
         Ok(response) => Ok(response),
@@ -119,6 +122,8 @@ struct Trial {
     ts_ms: i64,
     prompt_estimate: u32,
     attempts: Vec<AttemptRecord>,
+    /// For log lines; `None` only when the app runs without the request-id middleware.
+    request_id: Option<RequestId>,
 }
 
 /// What happened to the candidates that were not answered.
@@ -375,7 +380,8 @@ impl Trial {
         since: Instant,
     ) -> Attempt {
         log::info!(
-            "attempt {}/{} key {} failed: {} {}",
+            "request {}: attempt {}/{} key {} failed: {} {}",
+            self.request_id.as_ref().map_or("-", RequestId::as_str),
             candidate.platform,
             candidate.model,
             candidate.key.id,

@@ -12,7 +12,7 @@ use super::{auth, routes, AppState};
 use crate::error::ApiError;
 
 /// Response headers a browser app may read on `/v1` answers.
-const EXPOSED_HEADERS: &str = "x-routed-via, x-fallback-attempts, retry-after";
+const EXPOSED_HEADERS: &str = "x-routed-via, x-fallback-attempts, retry-after, x-request-id";
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod guard;
 pub mod live;
 pub mod models;
+pub mod request_id;
 pub mod routes;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("")
             .wrap(from_fn(guard::guard))
+            .wrap(from_fn(request_id::tag))
             .configure(routes::register)
             .default_service(web::to(not_found)),
     );

@@ -18,6 +18,7 @@ mod faults;
 mod gemini;
 mod health;
 mod mock_upstream;
+mod operations;
 mod persistence;
 mod secrets;
 mod startup;
