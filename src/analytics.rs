@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde::Serialize;
 
+use crate::metrics::RequestMetrics;
 use crate::store::requests::{self, LogEntry};
 use crate::store::Db;
 use crate::timefmt::now_unix_ms;
@@ -101,6 +102,7 @@ pub struct RequestLogger {
     pending: VecDeque<LogEntry>,
     writing: bool,
     dropped: u64,
+    metrics: RequestMetrics,
 }
 
 impl RequestLogger {
@@ -112,6 +114,7 @@ impl RequestLogger {
             pending: VecDeque::new(),
             writing: false,
             dropped: 0,
+            metrics: RequestMetrics::default(),
         }
     }
 
@@ -199,6 +202,7 @@ impl Handler<LogRequest> for RequestLogger {
             }
             self.dropped += 1;
         }
+        self.metrics.observe(&msg.0);
         self.pending.push_back(msg.0.into());
         if self.pending.len() >= FLUSH_AT {
             self.write_pending(ctx);
@@ -218,6 +222,21 @@ impl Handler<LogBatch> for RequestLogger {
         for record in msg.0 {
             self.handle(LogRequest(record), ctx);
         }
+    }
+}
+
+/// Renders the request counters in Prometheus text format, for `GET /metrics`.
+#[derive(Message)]
+#[rtype(result = "String")]
+pub struct RenderMetrics;
+
+impl Handler<RenderMetrics> for RequestLogger {
+    type Result = String;
+
+    fn handle(&mut self, _: RenderMetrics, _: &mut Context<Self>) -> String {
+        let mut out = String::with_capacity(4096);
+        self.metrics.render(&mut out);
+        out
     }
 }
 

@@ -105,6 +105,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "env_logger filter",
     },
     Setting {
+        env: "METRICS_TOKEN",
+        default: "unset",
+        help: "a second bearer token accepted on GET /metrics only (16+ visible ASCII chars), for scrapers",
+    },
+    Setting {
         env: "LOG_FORMAT",
         default: "text",
         help: "log lines as text, or json (one object per line: ts, level, target, message)",
@@ -144,6 +149,8 @@ pub struct Config {
     pub log_filter: String,
     /// Text or JSON log lines (`LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// A token accepted on `/metrics` besides the unified key.
+    pub metrics_token: Option<String>,
     /// How long request-log rows are kept.
     pub log_retention: Duration,
     /// Failed unified-key attempts allowed per client address per minute (0: unlimited).
@@ -276,6 +283,9 @@ impl Config {
             cors_allowed_origins,
             max_body_bytes,
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
+            metrics_token: get("METRICS_TOKEN")
+                .map(validate_metrics_token)
+                .transpose()?,
             log_format: get("LOG_FORMAT")
                 .map(str::parse)
                 .transpose()
@@ -326,6 +336,18 @@ fn parse_num<T: std::str::FromStr>(
             .parse()
             .map_err(|_| ConfigError(format!("{name}={v} is not a valid non-negative number"))),
     }
+}
+
+/// Accepts a `METRICS_TOKEN` long enough not to be guessed and usable in an `Authorization` header.
+fn validate_metrics_token(token: &str) -> Result<String, ConfigError> {
+    if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError(
+            "METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces); e.g. the output of \
+             `freellmapi gen-key`"
+                .to_owned(),
+        ));
+    }
+    Ok(token.to_owned())
 }
 
 /// Parses a 64-hex-char AES-256 key.

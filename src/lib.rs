@@ -15,6 +15,7 @@ pub mod http;
 pub mod key_rotation;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod openai;
 pub mod platform;
 pub mod providers;

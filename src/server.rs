@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::http::auth::FailedAuthLimiter;
 use crate::http::{self, AppState, UnifiedKey};
 use crate::logging;
+use crate::metrics::InFlight;
 use crate::providers::actor::{LocalProvider, ProviderPool, Timeouts};
 use crate::providers::Registry;
 use crate::router::actor::{RoutingData, SaveBudgets};
@@ -105,6 +106,7 @@ pub fn run(config: Config) -> Result<(), String> {
             health,
             logger: logger.clone(),
             started_unix_secs: crate::timefmt::now_unix_ms() / 1000,
+            streams: InFlight::default(),
         });
         let connect_timeout = config.connect_timeout;
         let worker_logger = logger.clone();

@@ -101,9 +101,14 @@ fn too_many_failures(wait: Duration) -> ApiError {
     )
 }
 
-/// Accepts a request carrying `Authorization: Bearer <unified key>` from an address that is not blocked;
+/// Accepts a request carrying `Authorization: Bearer <unified key>` (or `also_accepted`: `METRICS_TOKEN` on
+/// `/metrics`) from an address that is not blocked;
 /// anything else gets an OpenAI-shaped 401 (or 429 once the address has failed too often).
-pub fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<(), ApiError> {
+pub fn authenticate(
+    req: &ServiceRequest,
+    state: &AppState,
+    also_accepted: Option<&str>,
+) -> Result<(), ApiError> {
     let presented = req
         .headers()
         .get(AUTHORIZATION)
@@ -117,7 +122,11 @@ pub fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<(), ApiErr
     if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
         return Err(too_many_failures(wait));
     }
-    if !presented.is_some_and(|token| state.unified_key.matches(token)) {
+    let accepted = |token: &[u8]| {
+        state.unified_key.matches(token)
+            || also_accepted.is_some_and(|other| constant_time_eq(token, other.as_bytes()))
+    };
+    if !presented.is_some_and(accepted) {
         if let Some(wait) = ip.and_then(|ip| state.auth_failures.record_failure(ip)) {
             return Err(too_many_failures(wait));
         }

@@ -22,6 +22,7 @@ use super::AppState;
 use crate::analytics::{AttemptRecord, LogBatcher, LogRequest, RequestRecord};
 use crate::crypto::key_aad;
 use crate::error::ApiError;
+use crate::metrics::Tracked;
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse;
 use crate::platform::Platform;
@@ -309,7 +310,12 @@ impl Trial {
                     .insert_header((CONTENT_TYPE, "text/event-stream"))
                     .insert_header((CACHE_CONTROL, "no-cache"))
                     .insert_header(("x-accel-buffering", "no"))
-                    .streaming(Relay::new(first, events, self.finish(candidate, lease)));
+                    .streaming(Relay::new(
+                        first,
+                        events,
+                        self.finish(candidate, lease),
+                        self.state.streams.track(),
+                    ));
                 Attempt::Answered(response)
             }
             Some(UpstreamEvent::Failed(failure)) => {
@@ -676,11 +682,19 @@ struct Relay {
     finish: Finish,
     chunks: usize,
     closed: bool,
+    /// Counts this stream in `freellmapi_streams_in_flight` until the relay is dropped.
+    _in_flight: Tracked,
 }
 
 impl Relay {
-    fn new(first: Bytes, events: mpsc::Receiver<UpstreamEvent>, finish: Finish) -> Relay {
+    fn new(
+        first: Bytes,
+        events: mpsc::Receiver<UpstreamEvent>,
+        finish: Finish,
+        in_flight: Tracked,
+    ) -> Relay {
         Relay {
+            _in_flight: in_flight,
             first: Some(first),
             events,
             finish,

@@ -53,7 +53,10 @@ pub async fn guard(
     let mut res = if routes::is_public(req.method(), req.path()) {
         next.call(req).await?.map_into_boxed_body()
     } else {
-        match auth::authenticate(&req, &state) {
+        let also = routes::accepts_metrics_token(req.method(), req.path())
+            .then(|| state.config.metrics_token.as_deref())
+            .flatten();
+        match auth::authenticate(&req, &state, also) {
             Ok(()) => next.call(req).await?.map_into_boxed_body(),
             Err(e) => req.error_response(e),
         }

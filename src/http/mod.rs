@@ -7,6 +7,7 @@ pub mod auth;
 pub mod chat;
 pub mod guard;
 pub mod live;
+pub mod metrics;
 pub mod models;
 pub mod request_id;
 pub mod routes;
@@ -23,6 +24,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::crypto::Cipher;
 use crate::error::ApiError;
+use crate::metrics::InFlight;
 use crate::providers::Registry;
 use crate::router::{HealthProbeActor, RouterActor};
 use crate::store::Db;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub logger: Addr<RequestLogger>,
     /// When the server started (Unix seconds), used as `created` of listed models.
     pub started_unix_secs: i64,
+    /// Streams being relayed now, for `/metrics`.
+    pub streams: InFlight,
 }
 
 /// Registers every route of [`routes::ROUTES`] behind the request guard; used by the server and by tests.

@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{admin, assets, chat, live, models};
+use super::{admin, assets, chat, live, metrics, models};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub enum Access {
     Public,
     /// Only a caller presenting the unified key.
     UnifiedKey,
+    /// The unified key, or `METRICS_TOKEN` when one is set (so a scraper need not hold the admin key).
+    MetricsToken,
 }
 
 /// One registered route, as the audit and the guard see it.
@@ -58,6 +60,7 @@ routes! {
     GET "/api/requests" UnifiedKey => admin::recent_requests;
     GET "/api/budgets" UnifiedKey => live::budgets;
     POST "/api/token/rotate" UnifiedKey => admin::rotate_token;
+    GET "/metrics" MetricsToken => metrics::metrics;
 }
 
 /// Whether `method path` is a public route. Anything else, including paths no route matches, needs the key.
@@ -65,6 +68,14 @@ pub fn is_public(method: &Method, path: &str) -> bool {
     ROUTES
         .iter()
         .filter(|r| r.access == Access::Public && r.method == method.as_str())
+        .any(|r| pattern_matches(r.path, path))
+}
+
+/// Whether `method path` also accepts `METRICS_TOKEN` in place of the unified key.
+pub fn accepts_metrics_token(method: &Method, path: &str) -> bool {
+    ROUTES
+        .iter()
+        .filter(|r| r.access == Access::MetricsToken && r.method == method.as_str())
         .any(|r| pattern_matches(r.path, path))
 }
 

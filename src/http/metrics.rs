@@ -1,0 +1,119 @@
+//! `GET /metrics`: Prometheus text exposition. Request counters come from the RequestLogger (which counts the
+//! records it already receives); key, budget and stream gauges are read at scrape time.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use futures_util::future::join_all;
+
+use super::AppState;
+use crate::analytics::RenderMetrics;
+use crate::error::ApiError;
+use crate::metrics::{family, sample};
+use crate::router::actor::ListBudgets;
+use crate::router::limiter::ReadBudget;
+use crate::store::keys;
+use crate::timefmt::now_unix_ms;
+
+/// The exposition format's content type.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("{what} unavailable: {e}"))
+}
+
+pub(super) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut out = state
+        .logger
+        .send(RenderMetrics)
+        .await
+        .map_err(|e| unavailable("request counters", e))?;
+
+    let rows = state
+        .db
+        .run(keys::list)
+        .await
+        .map_err(|e| unavailable("keys", e))?;
+    let mut by_status: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
+    for row in rows {
+        *by_status
+            .entry((row.platform, row.status, row.enabled))
+            .or_default() += 1;
+    }
+    family(
+        &mut out,
+        "freellmapi_keys",
+        "gauge",
+        "Provider keys by platform, last known status (unknown, healthy, rate_limited, invalid, error) and enabled.",
+    );
+    for ((platform, status, enabled), n) in &by_status {
+        let enabled = enabled.to_string();
+        sample(
+            &mut out,
+            "freellmapi_keys",
+            &[
+                ("platform", platform),
+                ("status", status),
+                ("enabled", &enabled),
+            ],
+            *n as f64,
+        );
+    }
+
+    let holders = state
+        .router
+        .send(ListBudgets)
+        .await
+        .map_err(|e| unavailable("router", e))?;
+    let snapshots = join_all(holders.iter().map(|(_, _, _, addr)| addr.send(ReadBudget))).await;
+    let now = now_unix_ms();
+    let mut cooling: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut leased: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((platform, _, _, _), snapshot) in holders.iter().zip(snapshots) {
+        let Ok(s) = snapshot else { continue };
+        *cooling.entry(platform.id()).or_default() +=
+            u64::from(s.cooldown_until_ms.is_some_and(|until| until > now));
+        *leased.entry(platform.id()).or_default() += s.in_flight as u64;
+    }
+    family(
+        &mut out,
+        "freellmapi_cooldowns_active",
+        "gauge",
+        "(platform, model, key) budgets benched now after a rate limit or upstream failures, by platform.",
+    );
+    for (platform, n) in &cooling {
+        sample(
+            &mut out,
+            "freellmapi_cooldowns_active",
+            &[("platform", platform)],
+            *n as f64,
+        );
+    }
+    family(
+        &mut out,
+        "freellmapi_upstream_requests_in_flight",
+        "gauge",
+        "Upstream requests sent and not yet settled, by platform.",
+    );
+    for (platform, n) in &leased {
+        sample(
+            &mut out,
+            "freellmapi_upstream_requests_in_flight",
+            &[("platform", platform)],
+            *n as f64,
+        );
+    }
+    family(
+        &mut out,
+        "freellmapi_streams_in_flight",
+        "gauge",
+        "Streamed answers being relayed to clients now.",
+    );
+    sample(
+        &mut out,
+        "freellmapi_streams_in_flight",
+        &[],
+        state.streams.get() as f64,
+    );
+    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(out))
+}
