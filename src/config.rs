@@ -90,6 +90,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "failed unified-key attempts allowed per client address per minute; 0 disables the limit",
     },
     Setting {
+        env: "TRUSTED_PROXIES",
+        default: "none",
+        help: "comma-separated addresses of reverse proxies whose X-Forwarded-For names the client (per-client limits)",
+    },
+    Setting {
         env: "LOG_RETENTION_DAYS",
         default: "30",
         help: "days the request log keeps rows for analytics (at least 1)",
@@ -155,6 +160,8 @@ pub struct Config {
     pub log_retention: Duration,
     /// Failed unified-key attempts allowed per client address per minute (0: unlimited).
     pub auth_failures_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` is believed about the client's address.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// A setting that failed validation, with what to do about it.
@@ -297,6 +304,10 @@ impl Config {
                 "AUTH_FAILURES_PER_MINUTE",
                 30,
             )?,
+            trusted_proxies: get("TRUSTED_PROXIES")
+                .map(parse_trusted_proxies)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 
@@ -336,6 +347,21 @@ fn parse_num<T: std::str::FromStr>(
             .parse()
             .map_err(|_| ConfigError(format!("{name}={v} is not a valid non-negative number"))),
     }
+}
+
+/// Parses `TRUSTED_PROXIES`: IP addresses separated by commas.
+fn parse_trusted_proxies(list: &str) -> Result<Vec<IpAddr>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse().map_err(|_| {
+                ConfigError(format!(
+                    "TRUSTED_PROXIES: '{a}' is not an IP address; list the proxies' addresses, e.g. 127.0.0.1,::1"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Accepts a `METRICS_TOKEN` long enough not to be guessed and usable in an `Authorization` header.

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{HeaderName, AUTHORIZATION};
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -101,6 +101,30 @@ fn too_many_failures(wait: Duration) -> ApiError {
     )
 }
 
+/// The client's address: the peer, or, when the peer is a trusted reverse proxy, the nearest `X-Forwarded-For`
+/// entry that is not itself a trusted proxy (entries further left are whatever the client chose to send).
+pub fn client_address(req: &ServiceRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all(X_FORWARDED_FOR)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for entry in forwarded.iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            Err(_) => break,
+        }
+    }
+    Some(peer)
+}
+
 /// Accepts a request carrying `Authorization: Bearer <unified key>` (or `also_accepted`: `METRICS_TOKEN` on
 /// `/metrics`) from an address that is not blocked;
 /// anything else gets an OpenAI-shaped 401 (or 429 once the address has failed too often).
@@ -118,7 +142,7 @@ pub fn authenticate(
                 .or_else(|| v.strip_prefix(b"bearer "))
         })
         .map(<[u8]>::trim_ascii);
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = client_address(req, &state.config.trusted_proxies);
     if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
         return Err(too_many_failures(wait));
     }
@@ -135,9 +159,55 @@ pub fn authenticate(
     Ok(())
 }
 
+/// The header reverse proxies append the client's address to.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::test::TestRequest;
+
+    fn from(peer: &str, forwarded: &[&str]) -> ServiceRequest {
+        let mut req = TestRequest::default().peer_addr(peer.parse().unwrap());
+        for value in forwarded {
+            req = req.append_header(("x-forwarded-for", *value));
+        }
+        req.to_srv_request()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_a_trusted_proxy() {
+        let proxy: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_address(&from("203.0.113.9:5000", &["1.2.3.4"]), &proxy),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_address(&from("127.0.0.1:5000", &["198.51.100.7"]), &proxy),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_address(
+                &from("127.0.0.1:5000", &["6.6.6.6, 198.51.100.7", "10.0.0.2"]),
+                &proxy
+            ),
+            ip("198.51.100.7"),
+            "the nearest untrusted hop, not what the client wrote further left"
+        );
+        assert_eq!(
+            client_address(&from("127.0.0.1:5000", &[]), &proxy),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_address(&from("127.0.0.1:5000", &["garbage"]), &proxy),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_address(&from("127.0.0.1:5000", &["198.51.100.7"]), &[]),
+            ip("127.0.0.1")
+        );
+    }
 
     #[test]
     fn failures_block_an_address_after_the_limit() {

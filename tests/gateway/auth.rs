@@ -29,7 +29,7 @@ async fn every_route_needs_the_unified_key() {
     let gw = Gateway::start(&[("AUTH_FAILURES_PER_MINUTE", "1000")]);
     let protected = ROUTES
         .iter()
-        .filter(|r| r.access == Access::UnifiedKey)
+        .filter(|r| r.access != Access::Public)
         .map(|r| (r.method, concrete(r.path)))
         .chain(UNROUTED.iter().map(|(m, p)| (*m, p.to_string())));
     let mut checked = 0;
@@ -251,4 +251,48 @@ async fn repeated_wrong_keys_block_the_address_for_a_while() {
         send("GET", &gw.url("/healthz"), None, None).await.status,
         200
     );
+}
+
+#[actix_rt::test]
+async fn behind_a_trusted_proxy_failures_count_per_forwarded_client() {
+    let gw = Gateway::start(&[
+        ("AUTH_FAILURES_PER_MINUTE", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ]);
+    let url = gw.url("/api/keys");
+    let guess = |client: &'static str| {
+        let url = url.clone();
+        async move {
+            send_with(
+                "GET",
+                &url,
+                Some("freellmapi-guess"),
+                &[("x-forwarded-for", client)],
+                None,
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(guess("198.51.100.1").await, 401);
+    assert_eq!(guess("198.51.100.1").await, 401);
+    assert_eq!(
+        guess("198.51.100.1").await,
+        429,
+        "the guessing client is blocked"
+    );
+    assert_eq!(
+        guess("198.51.100.2").await,
+        401,
+        "another client behind the same proxy is not"
+    );
+    let honest = send_with(
+        "GET",
+        &url,
+        Some(TOKEN),
+        &[("x-forwarded-for", "198.51.100.2")],
+        None,
+    )
+    .await;
+    assert_eq!(honest.status, 200);
 }
