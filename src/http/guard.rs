@@ -50,12 +50,14 @@ pub async fn guard(
             )),
         });
     }
-    let mut res = if routes::is_public(req.method(), req.path()) {
+    let access = routes::access(req.method(), req.path());
+    let mut res = if access == routes::Access::Public {
         next.call(req).await?.map_into_boxed_body()
     } else {
-        let also = routes::accepts_metrics_token(req.method(), req.path())
-            .then(|| state.config.metrics_token.as_deref())
-            .flatten();
+        let also = match access {
+            routes::Access::MetricsToken => state.config.metrics_token.as_deref(),
+            _ => None,
+        };
         match auth::authenticate(&req, &state, also) {
             Ok(()) => next.call(req).await?.map_into_boxed_body(),
             Err(e) => req.error_response(e),

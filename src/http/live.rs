@@ -1,37 +1,53 @@
 //! Admin routes that read live routing state rather than the database: budgets and on-demand key checks.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::platform::Platform;
 use crate::router::actor::ListBudgets;
 use crate::router::health::Check;
 use crate::router::limiter::ReadBudget;
-use crate::routing::budget::WindowUse;
+use crate::routing::budget::{Snapshot, WindowUse};
+use crate::routing::candidates::KeyId;
 use crate::timefmt::iso8601_ms;
 
 fn window(w: WindowUse) -> Value {
     json!({"used": w.used, "limit": w.limit})
 }
 
-/// `GET /api/budgets`: one row per (platform, model, key).
-pub(super) async fn budgets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// Every (platform, model, key) budget with its current state; budgets that do not answer are left out.
+pub(super) async fn read_budgets(
+    state: &AppState,
+) -> Result<Vec<(Platform, Arc<str>, KeyId, Snapshot)>, ApiError> {
     let holders = state
         .router
         .send(ListBudgets)
         .await
         .map_err(|e| ApiError::internal(format!("router unavailable: {e}")))?;
     let snapshots = join_all(holders.iter().map(|(_, _, _, addr)| addr.send(ReadBudget))).await;
-    let rows: Vec<Value> = holders
-        .iter()
+    Ok(holders
+        .into_iter()
         .zip(snapshots)
         .filter_map(|((platform, model, key, _), snapshot)| {
-            let s = snapshot.ok()?;
-            Some(json!({
+            Some((platform, model, key, snapshot.ok()?))
+        })
+        .collect())
+}
+
+/// `GET /api/budgets`: one row per (platform, model, key).
+pub(super) async fn budgets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rows: Vec<Value> = read_budgets(&state)
+        .await?
+        .into_iter()
+        .map(|(platform, model, key, s)| {
+            json!({
                 "platform": platform.id(),
-                "model": &**model,
+                "model": &*model,
                 "key_id": key,
                 "rpm": window(s.rpm),
                 "rpd": window(s.rpd),
@@ -39,7 +55,7 @@ pub(super) async fn budgets(state: web::Data<AppState>) -> Result<HttpResponse, 
                 "tpd": window(s.tpd),
                 "in_flight": s.in_flight,
                 "cooldown_until": s.cooldown_until_ms.map(iso8601_ms),
-            }))
+            })
         })
         .collect();
     Ok(HttpResponse::Ok().json(rows))

@@ -4,14 +4,12 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
-use futures_util::future::join_all;
 
+use super::live::read_budgets;
 use super::AppState;
 use crate::analytics::RenderMetrics;
 use crate::error::ApiError;
 use crate::metrics::{family, sample};
-use crate::router::actor::ListBudgets;
-use crate::router::limiter::ReadBudget;
 use crate::store::keys;
 use crate::timefmt::now_unix_ms;
 
@@ -60,17 +58,11 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, 
         );
     }
 
-    let holders = state
-        .router
-        .send(ListBudgets)
-        .await
-        .map_err(|e| unavailable("router", e))?;
-    let snapshots = join_all(holders.iter().map(|(_, _, _, addr)| addr.send(ReadBudget))).await;
+    let budgets = read_budgets(&state).await?;
     let now = now_unix_ms();
     let mut cooling: BTreeMap<&str, u64> = BTreeMap::new();
     let mut leased: BTreeMap<&str, u64> = BTreeMap::new();
-    for ((platform, _, _, _), snapshot) in holders.iter().zip(snapshots) {
-        let Ok(s) = snapshot else { continue };
+    for (platform, _, _, s) in &budgets {
         *cooling.entry(platform.id()).or_default() +=
             u64::from(s.cooldown_until_ms.is_some_and(|until| until > now));
         *leased.entry(platform.id()).or_default() += s.in_flight as u64;

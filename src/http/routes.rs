@@ -63,20 +63,17 @@ routes! {
     GET "/metrics" MetricsToken => metrics::metrics;
 }
 
-/// Whether `method path` is a public route. Anything else, including paths no route matches, needs the key.
-pub fn is_public(method: &Method, path: &str) -> bool {
+/// The access rule of the route `method path` matches; `UnifiedKey` for paths no route matches (deny by default).
+pub fn access(method: &Method, path: &str) -> Access {
     ROUTES
         .iter()
-        .filter(|r| r.access == Access::Public && r.method == method.as_str())
-        .any(|r| pattern_matches(r.path, path))
+        .find(|r| r.method == method.as_str() && pattern_matches(r.path, path))
+        .map_or(Access::UnifiedKey, |r| r.access)
 }
 
-/// Whether `method path` also accepts `METRICS_TOKEN` in place of the unified key.
-pub fn accepts_metrics_token(method: &Method, path: &str) -> bool {
-    ROUTES
-        .iter()
-        .filter(|r| r.access == Access::MetricsToken && r.method == method.as_str())
-        .any(|r| pattern_matches(r.path, path))
+/// Whether `method path` is a public route. Anything else, including paths no route matches, needs the key.
+pub fn is_public(method: &Method, path: &str) -> bool {
+    access(method, path) == Access::Public
 }
 
 /// Matches an actix pattern whose `{name}` parts each stand for one non-empty path segment.
