@@ -20,6 +20,7 @@ mod health;
 mod mock_upstream;
 mod operations;
 mod persistence;
+mod quota_yield;
 mod secrets;
 mod startup;
 mod stickiness;

@@ -127,6 +127,31 @@ struct State {
     requests: Vec<Recorded>,
 }
 
+/// Runs an HTTP server configured by `configure` on a free 127.0.0.1 port, in its own thread and actix System;
+/// answers with the port and the handle that stops it.
+pub fn serve(
+    configure: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+) -> (u16, actix_web::dev::ServerHandle) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || App::new().configure(configure.clone()))
+                .workers(1)
+                .disable_signals()
+                // A client that closes its side is gone: drop its reply at once, so an abandoned stream is
+                // noticed even while the server is between chunks.
+                .h1_allow_half_closed(false)
+                .bind(("127.0.0.1", 0))
+                .unwrap();
+            let port = server.addrs()[0].port();
+            let server = server.run();
+            tx.send((port, server.handle())).unwrap();
+            let _ = server.await;
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
+
 /// A running mock upstream.
 pub struct Mock {
     port: u16,
@@ -140,30 +165,12 @@ impl Mock {
     pub fn start() -> Mock {
         let state = Arc::new(Mutex::new(State::default()));
         let dropped_streams = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = std::sync::mpsc::channel();
         let (s, d) = (state.clone(), dropped_streams.clone());
-        std::thread::spawn(move || {
-            actix_rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(web::Data::new((s.clone(), d.clone())))
-                        .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
-                        .default_service(web::to(handle))
-                })
-                .workers(1)
-                .disable_signals()
-                // A client that closes its side is gone: drop its reply at once, so an abandoned stream is
-                // noticed even while the mock is between chunks.
-                .h1_allow_half_closed(false)
-                .bind(("127.0.0.1", 0))
-                .unwrap();
-                let port = server.addrs()[0].port();
-                let server = server.run();
-                tx.send((port, server.handle())).unwrap();
-                let _ = server.await;
-            });
+        let (port, server) = serve(move |app| {
+            app.app_data(web::Data::new((s.clone(), d.clone())))
+                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                .default_service(web::to(handle));
         });
-        let (port, server) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
         Mock {
             port,
             state,

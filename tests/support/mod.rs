@@ -4,3 +4,4 @@
 pub mod client;
 pub mod gateway;
 pub mod mock;
+pub mod provider_sim;
