@@ -6,6 +6,46 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::Platform;
+use crate::routing::day::DayWindow;
+
+/// One of the four windows a provider limits a key by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    /// Requests per minute.
+    Rpm,
+    /// Requests per day.
+    Rpd,
+    /// Tokens per minute.
+    Tpm,
+    /// Tokens per day.
+    Tpd,
+}
+
+impl Window {
+    /// Every window, in the order `/api/budgets` lists them.
+    pub const ALL: [Window; 4] = [Window::Rpm, Window::Rpd, Window::Tpm, Window::Tpd];
+
+    /// The window's name in the API (`rpm`, `rpd`, `tpm`, `tpd`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Rpm => "rpm",
+            Window::Rpd => "rpd",
+            Window::Tpm => "tpm",
+            Window::Tpd => "tpd",
+        }
+    }
+
+    /// Whether it is a daily window (else per minute).
+    pub fn per_day(self) -> bool {
+        matches!(self, Window::Rpd | Window::Tpd)
+    }
+
+    /// Whether it counts tokens (else requests).
+    pub fn counts_tokens(self) -> bool {
+        matches!(self, Window::Tpm | Window::Tpd)
+    }
+}
 
 /// Published per-key budgets; `None` where the provider publishes none.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +62,56 @@ pub struct Limits {
     /// Tokens per day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpd: Option<u32>,
+    /// When the daily windows reset; the catalog fills it from the platform where a model does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_window: Option<DayWindow>,
+}
+
+impl Limits {
+    /// The limit of one window.
+    pub fn get(&self, window: Window) -> Option<u32> {
+        match window {
+            Window::Rpm => self.rpm,
+            Window::Rpd => self.rpd,
+            Window::Tpm => self.tpm,
+            Window::Tpd => self.tpd,
+        }
+    }
+
+    /// Sets the limit of one window.
+    pub fn set(&mut self, window: Window, limit: Option<u32>) {
+        let slot = match window {
+            Window::Rpm => &mut self.rpm,
+            Window::Rpd => &mut self.rpd,
+            Window::Tpm => &mut self.tpm,
+            Window::Tpd => &mut self.tpd,
+        };
+        *slot = limit;
+    }
+
+    /// These limits with every window no looser than `other`'s (a window only one of them limits keeps that limit).
+    pub fn tightened_by(mut self, other: &Limits) -> Limits {
+        for window in Window::ALL {
+            let limit = match (self.get(window), other.get(window)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.set(window, limit);
+        }
+        self
+    }
+
+    /// When the daily windows reset.
+    pub fn day_window(&self) -> DayWindow {
+        self.day_window.unwrap_or_default()
+    }
+}
+
+/// What is true of every model of one platform unless a model says otherwise.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+struct PlatformDefaults {
+    #[serde(default)]
+    day_window: Option<DayWindow>,
 }
 
 /// One model one platform serves.
@@ -46,6 +136,8 @@ pub struct ModelEntry {
 
 #[derive(Deserialize)]
 struct CatalogFile {
+    #[serde(default)]
+    platforms: HashMap<Platform, PlatformDefaults>,
     models: Vec<ModelEntry>,
 }
 
@@ -67,9 +159,16 @@ impl Catalog {
 
     /// Parses catalog JSON, rejecting duplicates and `custom` entries (custom models come from keys).
     pub fn parse(json: &str) -> Result<Catalog, String> {
-        let file: CatalogFile =
+        let mut file: CatalogFile =
             serde_json::from_str(json).map_err(|e| format!("catalog.json: {e}"))?;
         let mut index: HashMap<Platform, HashMap<String, usize>> = HashMap::new();
+        for entry in &mut file.models {
+            let platform_default = file.platforms.get(&entry.platform).copied();
+            entry.limits.day_window = entry
+                .limits
+                .day_window
+                .or(platform_default.and_then(|d| d.day_window));
+        }
         for (i, entry) in file.models.iter().enumerate() {
             if entry.platform == Platform::Custom {
                 return Err(format!(
@@ -118,6 +217,42 @@ mod tests {
         let groq = c.get(Platform::Groq, "llama-3.3-70b-versatile").unwrap();
         assert_eq!(groq.limits.rpm, Some(30));
         assert!(groq.context >= 8192);
+    }
+
+    #[test]
+    fn day_windows_come_from_the_platform_unless_the_model_says() {
+        let json = r#"{"platforms":{"google":{"day_window":"midnight-pacific"}},"models":[
+            {"platform":"google","model":"a","context":1},
+            {"platform":"google","model":"b","context":1,"limits":{"day_window":"rolling-24h"}},
+            {"platform":"groq","model":"c","context":1}]}"#;
+        let c = Catalog::parse(json).unwrap();
+        let window = |p, m| c.get(p, m).unwrap().limits.day_window();
+        assert_eq!(window(Platform::Google, "a"), DayWindow::MidnightPacific);
+        assert_eq!(window(Platform::Google, "b"), DayWindow::Rolling24h);
+        assert_eq!(window(Platform::Groq, "c"), DayWindow::Rolling24h);
+        let embedded = Catalog::embedded().unwrap();
+        let gemini = embedded.get(Platform::Google, "gemini-2.5-flash").unwrap();
+        assert_eq!(gemini.limits.day_window(), DayWindow::MidnightPacific);
+    }
+
+    #[test]
+    fn tightening_keeps_the_stricter_limit_of_each_window() {
+        let catalog = Limits {
+            rpm: Some(30),
+            tpm: Some(12_000),
+            ..Limits::default()
+        };
+        let learned = Limits {
+            rpm: Some(50),
+            tpm: Some(8_000),
+            rpd: Some(100),
+            ..Limits::default()
+        };
+        let both = catalog.tightened_by(&learned);
+        assert_eq!(
+            (both.rpm, both.rpd, both.tpm, both.tpd),
+            (Some(30), Some(100), Some(8_000), None)
+        );
     }
 
     #[test]

@@ -27,14 +27,14 @@ use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse;
 use crate::platform::Platform;
 use crate::providers::actor::{Dispatch, LocalProvider, ProviderActor, Timeouts, UpstreamEvent};
-use crate::providers::{Failure, FailureKind, Target};
+use crate::providers::{Failure, FailureKind, QuotaNews, Target};
 use crate::router::actor::{KeyFailed, Plan, PlanCursor, Planned, Served};
 use crate::router::limiter::{Acquire, Settle};
 use crate::router::sticky::{session_key, SessionKey};
 use crate::router::{Candidate, RateLimiterActor, RouterActor};
-use crate::routing::budget::{Denial, Lease, Settlement};
+use crate::routing::budget::{Denial, Lease, Outcome, Settlement};
 use crate::routing::candidates::Unroutable;
-use crate::routing::estimate;
+use crate::routing::estimate::{self, Cost};
 use crate::timefmt::now_unix_ms;
 
 /// Most upstream attempts for one client request.
@@ -147,9 +147,11 @@ impl Misses {
 
 impl Trial {
     async fn run(&mut self) -> Result<HttpResponse, ApiError> {
-        let tokens = u64::from(self.prompt_estimate)
-            + u64::from(estimate::output_reserve(self.request.output_cap()));
-        let planned = self.plan(None, tokens).await?;
+        let cost = Cost {
+            prompt: u64::from(self.prompt_estimate),
+            output: u64::from(estimate::output_reserve(self.request.output_cap())),
+        };
+        let planned = self.plan(None, cost).await?;
         // The router already asked the first candidate's budget; the first pass through the loop uses its answer.
         let mut first_lease = planned.first_lease;
         let mut misses = Misses::default();
@@ -162,7 +164,7 @@ impl Trial {
             let candidate = match pending.pop_front() {
                 Some(candidate) => candidate,
                 None if next_page.is_some() => {
-                    let planned = self.plan(next_page, tokens).await?;
+                    let planned = self.plan(next_page, cost).await?;
                     next_page = planned.next;
                     pending.extend(planned.candidates);
                     continue;
@@ -180,7 +182,7 @@ impl Trial {
             }
             let acquired = match first_lease.take() {
                 Some(answer) => Ok(answer),
-                None => candidate.limiter.send(Acquire { tokens }).await,
+                None => candidate.limiter.send(Acquire { cost }).await,
             };
             let lease = match acquired {
                 Ok(Ok(lease)) => lease,
@@ -228,12 +230,12 @@ impl Trial {
     }
 
     /// Asks the router for a page of candidates; the first page's failures are the client's answer.
-    async fn plan(&self, cursor: Option<PlanCursor>, tokens: u64) -> Result<Planned, ApiError> {
+    async fn plan(&self, cursor: Option<PlanCursor>, cost: Cost) -> Result<Planned, ApiError> {
         let plan = Plan {
             model: self.request.model.clone(),
             session: self.session,
             cursor,
-            tokens,
+            cost,
         };
         match self.state.router.send(plan).await.map_err(router_gone)? {
             Ok(planned) => Ok(planned),
@@ -258,7 +260,7 @@ impl Trial {
         let attempt_started = Instant::now();
         let upstream = match self.build_request(candidate) {
             Ok(upstream) => upstream,
-            Err(failure) => return self.failed(candidate, lease, failure, attempt_started),
+            Err(failure) => return self.unsent(candidate, lease, failure, attempt_started),
         };
         let (provider, request) = upstream;
         let config = &self.state.config;
@@ -277,20 +279,34 @@ impl Trial {
                     FailureKind::Transient,
                     format!("provider actor unavailable: {e}"),
                 );
-                return self.failed(candidate, lease, failure, attempt_started);
+                return self.unsent(candidate, lease, failure, attempt_started);
             }
         };
-        let first = events.recv().await;
+        let mut news = QuotaNews::default();
+        let first = loop {
+            match events.recv().await {
+                Some(UpstreamEvent::Quota(said)) => news = said,
+                other => break other,
+            }
+        };
         match first {
-            Some(UpstreamEvent::Complete { body, usage }) => {
-                let usage = usage.unwrap_or(Usage {
+            Some(UpstreamEvent::Complete {
+                body,
+                usage: reported,
+            }) => {
+                let usage = reported.unwrap_or(Usage {
                     prompt_tokens: self.prompt_estimate,
                     completion_tokens: 0,
                 });
                 candidate.limiter.do_send(Settle {
                     lease,
-                    settlement: Settlement::Served {
-                        tokens: Some(u64::from(usage.total())),
+                    outcome: Outcome {
+                        settlement: Settlement::Served {
+                            tokens: reported.map(|u| u64::from(u.total())),
+                            reported_prompt: reported.map(|u| u64::from(u.prompt_tokens)),
+                        },
+                        answered_ms: now_unix_ms(),
+                        news,
                     },
                 });
                 self.record(candidate, "ok", Some(200), attempt_started);
@@ -313,20 +329,23 @@ impl Trial {
                     .streaming(Relay::new(
                         first,
                         events,
-                        self.finish(candidate, lease),
+                        self.finish(candidate, lease, news),
                         self.state.streams.track(),
                     ));
                 Attempt::Answered(response)
             }
             Some(UpstreamEvent::Failed(failure)) => {
-                self.failed(candidate, lease, failure, attempt_started)
+                self.failed(candidate, lease, failure, news, attempt_started)
             }
-            Some(UpstreamEvent::Done { .. } | UpstreamEvent::KeepAlive) | None => {
+            Some(
+                UpstreamEvent::Done { .. } | UpstreamEvent::KeepAlive | UpstreamEvent::Quota(_),
+            )
+            | None => {
                 let failure = Failure::transport(
                     FailureKind::Transient,
                     "upstream ended the stream without an answer",
                 );
-                self.failed(candidate, lease, failure, attempt_started)
+                self.failed(candidate, lease, failure, news, attempt_started)
             }
         }
     }
@@ -378,11 +397,23 @@ impl Trial {
         Ok((provider, request))
     }
 
+    /// An attempt that failed before the upstream could say anything.
+    fn unsent(
+        &mut self,
+        candidate: &Candidate,
+        lease: Lease,
+        failure: Failure,
+        since: Instant,
+    ) -> Attempt {
+        self.failed(candidate, lease, failure, QuotaNews::default(), since)
+    }
+
     fn failed(
         &mut self,
         candidate: &Candidate,
         lease: Lease,
         failure: Failure,
+        news: QuotaNews,
         since: Instant,
     ) -> Attempt {
         log::info!(
@@ -396,7 +427,11 @@ impl Trial {
         );
         candidate.limiter.do_send(Settle {
             lease,
-            settlement: Settlement::Failed(failure.kind),
+            outcome: Outcome {
+                settlement: Settlement::Failed(failure.clone()),
+                answered_ms: now_unix_ms(),
+                news,
+            },
         });
         if matches!(
             failure.kind,
@@ -509,9 +544,11 @@ impl Trial {
         ))
     }
 
-    fn finish(&self, candidate: &Candidate, lease: Lease) -> Finish {
+    fn finish(&self, candidate: &Candidate, lease: Lease, news: QuotaNews) -> Finish {
         Finish {
             lease: Some(lease),
+            answered_ms: now_unix_ms(),
+            news,
             limiter: candidate.limiter.clone(),
             router: self.state.router.clone(),
             logger: self.log.clone(),
@@ -594,6 +631,10 @@ fn elapsed_ms(since: Instant) -> u32 {
 /// What must happen once when a committed stream ends, however it ends.
 struct Finish {
     lease: Option<Lease>,
+    /// When the upstream's first event arrived: the stream's use counts from then.
+    answered_ms: i64,
+    /// What the upstream's headers said about the quota.
+    news: QuotaNews,
     limiter: Addr<RateLimiterActor>,
     router: Addr<RouterActor>,
     logger: Addr<LogBatcher>,
@@ -623,11 +664,12 @@ impl Finish {
             completion_tokens: estimate::completion_tokens_from_chunks(chunks),
         };
         let (settlement, usage, status, error) = match end {
-            End::Done(usage) => {
-                let usage = usage.unwrap_or(estimated);
+            End::Done(reported) => {
+                let usage = reported.unwrap_or(estimated);
                 (
                     Settlement::Served {
                         tokens: Some(u64::from(usage.total())),
+                        reported_prompt: reported.map(|u| u64::from(u.prompt_tokens)),
                     },
                     usage,
                     200,
@@ -637,6 +679,7 @@ impl Finish {
             End::ClientGone => (
                 Settlement::Served {
                     tokens: Some(u64::from(estimated.total())),
+                    reported_prompt: None,
                 },
                 estimated,
                 499,
@@ -656,15 +699,18 @@ impl Finish {
                         message: failure.to_string(),
                     });
                 }
-                (
-                    Settlement::Failed(failure.kind),
-                    estimated,
-                    502,
-                    Some(failure.to_string()),
-                )
+                let error = failure.to_string();
+                (Settlement::Failed(failure), estimated, 502, Some(error))
             }
         };
-        self.limiter.do_send(Settle { lease, settlement });
+        self.limiter.do_send(Settle {
+            lease,
+            outcome: Outcome {
+                settlement,
+                answered_ms: self.answered_ms,
+                news: std::mem::take(&mut self.news),
+            },
+        });
         let mut record = self.record.clone();
         record.status = status;
         record.latency_ms = elapsed_ms(self.started);
@@ -732,27 +778,33 @@ impl Stream for Relay {
         if self.closed {
             return Poll::Ready(None);
         }
-        let out = match self.events.poll_recv(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Some(UpstreamEvent::Chunk(chunk))) => self.frame(&chunk),
-            Poll::Ready(Some(UpstreamEvent::KeepAlive)) => Bytes::from_static(sse::PING),
-            Poll::Ready(Some(UpstreamEvent::Done { usage })) => {
-                let chunks = self.chunks;
-                self.finish.complete(End::Done(usage), chunks);
-                self.closed = true;
-                Bytes::from_static(sse::DONE)
-            }
-            Poll::Ready(Some(UpstreamEvent::Failed(failure))) => self.fail(failure),
-            Poll::Ready(Some(UpstreamEvent::Complete { .. })) => self.fail(Failure::transport(
-                FailureKind::Transient,
-                "upstream switched from streaming to a whole answer",
-            )),
-            Poll::Ready(None) => self.fail(Failure::transport(
-                FailureKind::Transient,
-                "the upstream reader stopped",
-            )),
-        };
-        Poll::Ready(Some(Ok(out)))
+        loop {
+            let out = match self.events.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(UpstreamEvent::Quota(news))) => {
+                    self.finish.news = news;
+                    continue;
+                }
+                Poll::Ready(Some(UpstreamEvent::Chunk(chunk))) => self.frame(&chunk),
+                Poll::Ready(Some(UpstreamEvent::KeepAlive)) => Bytes::from_static(sse::PING),
+                Poll::Ready(Some(UpstreamEvent::Done { usage })) => {
+                    let chunks = self.chunks;
+                    self.finish.complete(End::Done(usage), chunks);
+                    self.closed = true;
+                    Bytes::from_static(sse::DONE)
+                }
+                Poll::Ready(Some(UpstreamEvent::Failed(failure))) => self.fail(failure),
+                Poll::Ready(Some(UpstreamEvent::Complete { .. })) => self.fail(Failure::transport(
+                    FailureKind::Transient,
+                    "upstream switched from streaming to a whole answer",
+                )),
+                Poll::Ready(None) => self.fail(Failure::transport(
+                    FailureKind::Transient,
+                    "the upstream reader stopped",
+                )),
+            };
+            return Poll::Ready(Some(Ok(out)));
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::catalog::Window;
 use crate::error::ApiError;
 use crate::platform::Platform;
 use crate::router::actor::ListBudgets;
@@ -18,6 +19,26 @@ use crate::timefmt::iso8601_ms;
 
 fn window(w: WindowUse) -> Value {
     json!({"used": w.used, "limit": w.limit})
+}
+
+/// Limits learned from the provider, by window name.
+fn learned(s: &Snapshot) -> Value {
+    s.learned
+        .iter()
+        .map(|l| (l.window.as_str().to_owned(), json!(l.limit)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The budget's prediction misses: refusals it did not see coming.
+fn misses(s: &Snapshot) -> Value {
+    let m = &s.misses;
+    json!({
+        "count": m.count,
+        "last_at": m.last_ms.map(iso8601_ms),
+        "window": m.window.map(Window::as_str),
+        "message": m.message,
+    })
 }
 
 /// Every (platform, model, key) budget with its current state; budgets that do not answer are left out.
@@ -55,6 +76,9 @@ pub(super) async fn budgets(state: web::Data<AppState>) -> Result<HttpResponse, 
                 "tpd": window(s.tpd),
                 "in_flight": s.in_flight,
                 "cooldown_until": s.cooldown_until_ms.map(iso8601_ms),
+                "day_window": s.day_window.as_str(),
+                "learned": learned(&s),
+                "misses": misses(&s),
             })
         })
         .collect();

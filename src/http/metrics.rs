@@ -62,39 +62,31 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, 
     let now = now_unix_ms();
     let mut cooling: BTreeMap<&str, u64> = BTreeMap::new();
     let mut leased: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut missed: BTreeMap<&str, u64> = BTreeMap::new();
     for (platform, _, _, s) in &budgets {
         *cooling.entry(platform.id()).or_default() +=
             u64::from(s.cooldown_until_ms.is_some_and(|until| until > now));
         *leased.entry(platform.id()).or_default() += s.in_flight as u64;
+        *missed.entry(platform.id()).or_default() += s.misses.count;
     }
-    family(
+    per_platform(
         &mut out,
-        "freellmapi_cooldowns_active",
-        "gauge",
+        ("freellmapi_cooldowns_active", "gauge"),
         "(platform, model, key) budgets benched now after a rate limit or upstream failures, by platform.",
+        &cooling,
     );
-    for (platform, n) in &cooling {
-        sample(
-            &mut out,
-            "freellmapi_cooldowns_active",
-            &[("platform", platform)],
-            *n as f64,
-        );
-    }
-    family(
+    per_platform(
         &mut out,
-        "freellmapi_upstream_requests_in_flight",
-        "gauge",
+        ("freellmapi_upstream_requests_in_flight", "gauge"),
         "Upstream requests sent and not yet settled, by platform.",
+        &leased,
     );
-    for (platform, n) in &leased {
-        sample(
-            &mut out,
-            "freellmapi_upstream_requests_in_flight",
-            &[("platform", platform)],
-            *n as f64,
-        );
-    }
+    per_platform(
+        &mut out,
+        ("freellmapi_quota_misses_total", "counter"),
+        "Upstream rate-limit refusals the budgets did not predict, by platform.",
+        &missed,
+    );
     family(
         &mut out,
         "freellmapi_streams_in_flight",
@@ -108,4 +100,17 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, 
         state.streams.get() as f64,
     );
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(out))
+}
+
+/// One metric family with a sample per platform.
+fn per_platform(
+    out: &mut String,
+    (name, kind): (&str, &str),
+    help: &str,
+    values: &BTreeMap<&str, u64>,
+) {
+    family(out, name, kind, help);
+    for (platform, n) in values {
+        sample(out, name, &[("platform", platform)], *n as f64);
+    }
 }

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::{Failure, FailureKind, Flow, Provider, StreamDecoder, UpstreamRequest};
+use super::{Failure, FailureKind, Flow, Provider, QuotaNews, StreamDecoder, UpstreamRequest};
 use crate::openai::chat::Usage;
 use crate::openai::sse::SseParser;
 
@@ -89,6 +89,8 @@ pub enum UpstreamEvent {
     },
     /// The attempt failed (before or during the answer).
     Failed(Failure),
+    /// What the upstream said about the key's quota; comes before the answer or failure it arrived with.
+    Quota(QuotaNews),
 }
 
 /// Runs one chat attempt; answers with the receiving end of its event channel.
@@ -257,9 +259,14 @@ async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &Events) {
                 let body =
                     timeout_at(first_deadline, response.body().limit(MAX_ERROR_BODY_BYTES)).await;
                 let body = body.ok().and_then(Result::ok).unwrap_or_default();
+                if !forward_quota(&*msg.provider, status, &headers, &body, tx).await {
+                    return;
+                }
                 Some(UpstreamEvent::Failed(
                     msg.provider.classify(status, &headers, &body),
                 ))
+            } else if !forward_quota(&*msg.provider, status, response.headers(), &[], tx).await {
+                None
             } else if msg.stream {
                 let decoder = msg
                     .provider
@@ -290,6 +297,18 @@ async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &Events) {
     if let Some(event) = event {
         let _ = tx.send(event).await;
     }
+}
+
+/// Sends what an answer says about the quota, if anything; `false` if the receiver is gone.
+async fn forward_quota(
+    provider: &dyn Provider,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    tx: &Events,
+) -> bool {
+    let news = provider.quota_news(status, headers, body);
+    news.is_empty() || tx.send(UpstreamEvent::Quota(news)).await.is_ok()
 }
 
 /// Parses the upstream SSE body and forwards decoded chunks, enforcing first-event and idle limits.

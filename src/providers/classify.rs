@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 use awc::http::header::HeaderMap;
 use serde_json::Value;
 
+use crate::routing::day::DayWindow;
+
 /// What went wrong with one attempt, as far as routing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -207,7 +209,7 @@ fn signal_kind(signal: Signal, retry_after: Option<Duration>) -> FailureKind {
     match signal {
         Signal::RateLimited => FailureKind::RateLimited { retry_after },
         Signal::DailyQuota => FailureKind::QuotaExhausted {
-            retry_after: retry_after.or_else(until_utc_midnight),
+            retry_after: retry_after.or_else(|| Some(DayWindow::MidnightUtc.until_reset())),
         },
         Signal::QuotaExhausted => FailureKind::QuotaExhausted { retry_after },
         Signal::InvalidKey => FailureKind::InvalidKey,
@@ -215,14 +217,6 @@ fn signal_kind(signal: Signal, retry_after: Option<Duration>) -> FailureKind {
         Signal::ModelUnavailable => FailureKind::ModelUnavailable,
         Signal::Transient => FailureKind::Transient,
     }
-}
-
-fn until_utc_midnight() -> Option<Duration> {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(Duration::from_secs(86_400 - now % 86_400))
 }
 
 /// Every structured code an error body carries, as text, most specific first.

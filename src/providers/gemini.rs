@@ -6,16 +6,18 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use awc::http::header::{HeaderMap, HeaderName};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::classify::{error_message, parse_go_duration, retry_after, Failure, FailureKind};
+use super::quota::{QuotaNews, WindowReport};
 use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
+use crate::catalog::Window;
 use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::openai::sse::SseEvent;
+use crate::routing::day::DayWindow;
 use crate::timefmt::now_unix_secs;
 
 /// The header Gemini reads the key from.
@@ -148,6 +150,14 @@ impl Provider for Gemini {
 
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
         classify_gemini(status, headers, body)
+    }
+
+    fn quota_news(&self, status: u16, _headers: &HeaderMap, body: &[u8]) -> QuotaNews {
+        if status == 429 {
+            quota_failure(body)
+        } else {
+            QuotaNews::default()
+        }
     }
 }
 
@@ -878,7 +888,7 @@ pub fn classify_gemini(status: u16, headers: &HeaderMap, body: &[u8]) -> Failure
     let kind = match (status, reason, rpc_status) {
         (_, Some("API_KEY_INVALID"), _) | (401, _, _) => FailureKind::InvalidKey,
         (429, _, _) if per_day => FailureKind::QuotaExhausted {
-            retry_after: Some(until_pacific_midnight()),
+            retry_after: Some(DayWindow::MidnightPacific.until_reset()),
         },
         (429, _, _) => FailureKind::RateLimited { retry_after: retry },
         (400, _, Some("FAILED_PRECONDITION")) | (403, _, _) | (404, _, _) => {
@@ -894,15 +904,53 @@ pub fn classify_gemini(status: u16, headers: &HeaderMap, body: &[u8]) -> Failure
     }
 }
 
-/// Gemini's daily quotas reset at midnight Pacific; PST (UTC−8) is used, so in summer this is an hour late.
-fn until_pacific_midnight() -> Duration {
-    let pacific = now_unix_secs() - 8 * 3600;
-    Duration::from_secs(u64::try_from(86_400 - pacific.rem_euclid(86_400)).unwrap_or(86_400))
+/// The windows a 429's `QuotaFailure` violations name (by `quotaId`) with their `quotaValue` limits.
+fn quota_failure(body: &[u8]) -> QuotaNews {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let json = match json {
+        Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
+        other => other,
+    };
+    let mut news = QuotaNews::default();
+    let violations = json
+        .pointer("/error/details")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.get("violations").and_then(Value::as_array))
+        .flatten();
+    for violation in violations {
+        let Some(id) = violation.get("quotaId").and_then(Value::as_str) else {
+            continue;
+        };
+        let window = match (id.contains("Token"), id.contains("PerDay")) {
+            (false, false) => Window::Rpm,
+            (false, true) => Window::Rpd,
+            (true, false) => Window::Tpm,
+            (true, true) => Window::Tpd,
+        };
+        let limit = violation.get("quotaValue").and_then(|v| {
+            v.as_str()
+                .and_then(|s| s.parse().ok())
+                .or_else(|| v.as_u64())
+        });
+        news.exceeded.push(window);
+        news.add(
+            window,
+            WindowReport {
+                limit,
+                remaining: Some(0),
+                reset: None,
+            },
+        );
+    }
+    news
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn translate_response_in_test(response: &Value) -> Result<Answer, Failure> {
         translate_response(response, "gemini-2.5-flash")
@@ -1191,6 +1239,20 @@ mod tests {
         )
         .unwrap();
         assert!(d.finish(&mut out).is_err());
+    }
+
+    #[test]
+    fn refusals_name_the_violated_window_and_its_limit() {
+        let body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier","quotaValue":"20"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"35s"}]}}"#;
+        let news = Gemini::default().quota_news(429, &HeaderMap::new(), body);
+        assert_eq!(news.exceeded, [Window::Rpd]);
+        assert_eq!(news.report(Window::Rpd).unwrap().limit, Some(20));
+        let tokens = br#"{"error":{"code":429,"details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateContentInputTokensPerModelPerMinute-FreeTier","quotaValue":"250000"}]}]}}"#;
+        let news = Gemini::default().quota_news(429, &HeaderMap::new(), tokens);
+        assert_eq!(news.exceeded, [Window::Tpm]);
+        assert!(Gemini::default()
+            .quota_news(200, &HeaderMap::new(), b"")
+            .is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod gemini;
 pub mod openai_compat;
 #[cfg(test)]
 mod properties;
+pub mod quota;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse::SseEvent;
 use crate::platform::Platform;
 pub use classify::{Failure, FailureKind};
+pub use quota::QuotaNews;
 
 /// Where one attempt goes: the key's base URL, the upstream model id and the key in plaintext (for this call only).
 pub struct Target<'a> {
@@ -135,6 +137,11 @@ pub trait Provider: Send + Sync {
     fn stream_decoder(&self, model: &str, client_wants_usage: bool) -> Box<dyn StreamDecoder>;
     /// Classifies an error answer.
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure;
+    /// What an answer says about the key's quota: rate-limit headers on any answer, and for a refusal the window
+    /// and limit it names. `body` is empty for successful answers (their headers are read before the body).
+    fn quota_news(&self, _status: u16, _headers: &HeaderMap, _body: &[u8]) -> QuotaNews {
+        QuotaNews::default()
+    }
     /// Looks inside a successful probe answer for an error some platforms send with HTTP 200.
     fn check_probe(&self, _body: &[u8]) -> Result<(), Failure> {
         Ok(())

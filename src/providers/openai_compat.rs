@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::classify::{classify, ErrorTable, Failure, FailureKind, Signal, OPENAI_ERRORS};
+use super::quota::{
+    self, HeaderSpec, QuotaNews, CEREBRAS_HEADERS, GROQ_HEADERS, MISTRAL_HEADERS, SAMBANOVA_HEADERS,
+};
 use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::openai::sse::SseEvent;
@@ -57,6 +60,8 @@ struct Quirks {
     short_tool_ids: bool,
     /// The temperatures the platform accepts; values outside are moved to the nearest accepted one.
     temperature: Option<(f64, f64)>,
+    /// The rate-limit headers it sends, by window.
+    quota_headers: &'static [HeaderSpec],
 }
 
 const BASELINE: Quirks = Quirks {
@@ -74,6 +79,7 @@ const BASELINE: Quirks = Quirks {
     string_content: false,
     short_tool_ids: false,
     temperature: None,
+    quota_headers: &[],
 };
 
 /// Cloudflare's v4 error codes (`errors[0].code`).
@@ -161,6 +167,7 @@ fn quirks(platform: Platform) -> Option<Quirks> {
     Some(match platform {
         Platform::Groq => Quirks {
             strip: &["logprobs", "top_logprobs", "logit_bias"],
+            quota_headers: GROQ_HEADERS,
             ..BASELINE
         },
         Platform::Cerebras => Quirks {
@@ -172,6 +179,7 @@ fn quirks(platform: Platform) -> Option<Quirks> {
                 "service_tier",
             ],
             cap: CapField::MaxCompletionTokens,
+            quota_headers: CEREBRAS_HEADERS,
             ..BASELINE
         },
         Platform::Mistral => Quirks {
@@ -188,6 +196,7 @@ fn quirks(platform: Platform) -> Option<Quirks> {
             short_tool_ids: true,
             cap: CapField::MaxTokens,
             stream_usage: false,
+            quota_headers: MISTRAL_HEADERS,
             ..BASELINE
         },
         Platform::Nvidia => Quirks {
@@ -226,7 +235,11 @@ fn quirks(platform: Platform) -> Option<Quirks> {
             errors: &MOONSHOT_ERRORS,
             ..BASELINE
         },
-        Platform::Sambanova | Platform::Huggingface => BASELINE,
+        Platform::Sambanova => Quirks {
+            quota_headers: SAMBANOVA_HEADERS,
+            ..BASELINE
+        },
+        Platform::Huggingface => BASELINE,
         Platform::Custom => Quirks {
             stream_usage: false,
             ..BASELINE
@@ -344,6 +357,15 @@ impl Provider for OpenAiCompat {
 
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
         classify(status, headers, body, self.quirks.errors)
+    }
+
+    fn quota_news(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> QuotaNews {
+        let mut news = QuotaNews::default();
+        if status == 429 {
+            quota::from_refusal(headers, body, &mut news);
+        }
+        quota::from_headers(headers, self.quirks.quota_headers, &mut news);
+        news
     }
 
     fn check_probe(&self, body: &[u8]) -> Result<(), Failure> {

@@ -18,6 +18,8 @@ use crate::platform::Platform;
 use crate::providers::{FailureKind, Registry};
 use crate::routing::budget::{Carried, Denial, Lease};
 use crate::routing::candidates::{KeyId, KeyOffer, RouteTable, Unroutable};
+use crate::routing::estimate::Cost;
+use crate::routing::window::Entry;
 use crate::store::budgets::BudgetRow;
 use crate::store::{self, Db};
 use crate::timefmt::now_unix_ms;
@@ -31,6 +33,7 @@ const BUDGET_SAVE_EVERY: Duration = Duration::from_secs(2);
 const PAGE: usize = 16;
 /// Most candidates one request walks; bounds the work when nearly every key is exhausted.
 const MAX_CANDIDATES: usize = 1024;
+const DAY_MS: i64 = 86_400_000;
 /// Most conversations remembered for stickiness.
 const STICKY_CAPACITY: usize = 100_000;
 
@@ -117,20 +120,8 @@ impl RouterActor {
         data: RoutingData,
         saved: Vec<BudgetRow>,
     ) -> RouterActor {
-        let saved: HashMap<BudgetKey, Carried> = saved
-            .into_iter()
-            .filter_map(|row| {
-                let platform = row.platform.parse().ok()?;
-                let carried = Carried {
-                    day: row.day,
-                    day_requests: u64::try_from(row.day_requests).ok()?,
-                    day_tokens: u64::try_from(row.day_tokens).ok()?,
-                    cooldown_until_ms: row.cooldown_until_ms,
-                    cooldown_outage: row.cooldown_outage,
-                };
-                Some(((platform, Arc::from(row.model), row.key_id), carried))
-            })
-            .collect();
+        let saved: HashMap<BudgetKey, Carried> =
+            saved.into_iter().filter_map(carried_from_row).collect();
         let mut router = RouterActor {
             db,
             catalog,
@@ -315,16 +306,45 @@ impl Actor for RouterActor {
     }
 }
 
+/// What an earlier run saved of one budget. Rows from releases before the `detail` column hold only the UTC day's
+/// counts: they carry over if they are of today, counting until the day window's next reset.
+fn carried_from_row(row: BudgetRow) -> Option<(BudgetKey, Carried)> {
+    let platform: Platform = row.platform.parse().ok()?;
+    let mut carried: Carried = serde_json::from_str(&row.detail).unwrap_or_else(|e| {
+        log::warn!(
+            "saved budget of {}/{} key {} is unreadable ({e}); starting it afresh",
+            row.platform,
+            row.model,
+            row.key_id
+        );
+        Carried::default()
+    });
+    let now = now_unix_ms();
+    if carried.day.is_empty() && row.day == now.div_euclid(DAY_MS) && row.day_requests > 0 {
+        carried.day.push(Entry {
+            expires_ms: (row.day + 1) * DAY_MS,
+            requests: u64::try_from(row.day_requests).ok()?,
+            tokens: u64::try_from(row.day_tokens).ok()?,
+        });
+    }
+    carried.cooldown_until_ms = row.cooldown_until_ms;
+    carried.cooldown_outage = row.cooldown_outage;
+    Some(((platform, Arc::from(row.model), row.key_id), carried))
+}
+
 fn budget_row(((platform, model, key), state): &(BudgetKey, Carried)) -> BudgetRow {
+    let day_requests: u64 = state.day.iter().map(|e| e.requests).sum();
+    let day_tokens: u64 = state.day.iter().map(|e| e.tokens).sum();
     BudgetRow {
         platform: platform.id().to_owned(),
         model: model.to_string(),
         key_id: *key,
-        day: state.day,
-        day_requests: i64::try_from(state.day_requests).unwrap_or(i64::MAX),
-        day_tokens: i64::try_from(state.day_tokens).unwrap_or(i64::MAX),
+        day: now_unix_ms().div_euclid(DAY_MS),
+        day_requests: i64::try_from(day_requests).unwrap_or(i64::MAX),
+        day_tokens: i64::try_from(day_tokens).unwrap_or(i64::MAX),
         cooldown_until_ms: state.cooldown_until_ms,
         cooldown_outage: state.cooldown_outage,
+        detail: serde_json::to_string(state).unwrap_or_else(|_| "{}".to_owned()),
     }
 }
 
@@ -351,9 +371,9 @@ pub struct Plan {
     pub session: SessionKey,
     /// Where to continue: `None` for the first page, then [`Planned::next`].
     pub cursor: Option<PlanCursor>,
-    /// The request's estimated cost in tokens: with the first page, the router already asks the first candidate's
-    /// budget for a lease, saving the request a second round trip to this thread.
-    pub tokens: u64,
+    /// The request's estimated cost: with the first page, the router already asks the first candidate's budget
+    /// for a lease, saving the request a second round trip to this thread.
+    pub cost: Cost,
 }
 
 /// Where a request's candidate list continues: the key rotation it was planned with and how far it got.
@@ -383,11 +403,11 @@ impl Handler<Plan> for RouterActor {
             (Ok(page), None) => page.candidates.first().map(|c| c.limiter.clone()),
             _ => None,
         };
-        let tokens = msg.tokens;
+        let cost = msg.cost;
         Box::pin(async move {
             let mut planned = planned?;
             if let Some(limiter) = first {
-                planned.first_lease = limiter.send(Acquire { tokens }).await.ok();
+                planned.first_lease = limiter.send(Acquire { cost }).await.ok();
             }
             Ok(planned)
         })
@@ -717,7 +737,10 @@ mod tests {
             model: "llama".into(),
             session: 3,
             cursor,
-            tokens: 10,
+            cost: Cost {
+                prompt: 5,
+                output: 5,
+            },
         };
         let first = router.send(plan(None)).await.unwrap().unwrap();
         let lease = first.first_lease.unwrap().unwrap();
@@ -729,7 +752,13 @@ mod tests {
         );
         limiter.do_send(Settle {
             lease,
-            settlement: crate::routing::budget::Settlement::Failed(FailureKind::Transient),
+            outcome: crate::routing::budget::Outcome {
+                settlement: crate::routing::budget::Settlement::Failed(
+                    crate::providers::Failure::transport(FailureKind::Transient, "reset"),
+                ),
+                answered_ms: now_unix_ms(),
+                news: crate::providers::QuotaNews::default(),
+            },
         });
         let second = router.send(plan(first.next)).await.unwrap().unwrap();
         assert!(second.first_lease.is_none(), "later pages acquire nothing");

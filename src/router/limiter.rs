@@ -4,7 +4,8 @@
 use actix::prelude::*;
 
 use crate::catalog::Limits;
-use crate::routing::budget::{Budget, Carried, Denial, Lease, Settlement, Snapshot};
+use crate::routing::budget::{Budget, Carried, Denial, Lease, Outcome, Snapshot};
+use crate::routing::estimate::Cost;
 use crate::timefmt::now_unix_ms;
 
 /// Holds one budget.
@@ -27,37 +28,37 @@ impl Actor for RateLimiterActor {
     type Context = Context<Self>;
 }
 
-/// Asks for a lease for a request estimated at `tokens`.
+/// Asks for a lease for a request of the estimated cost.
 #[derive(Message)]
 #[rtype(result = "Result<Lease, Denial>")]
 pub struct Acquire {
-    /// Estimated prompt tokens plus the output reserve.
-    pub tokens: u64,
+    /// Estimated prompt tokens and the output reserve.
+    pub cost: Cost,
 }
 
 impl Handler<Acquire> for RateLimiterActor {
     type Result = MessageResult<Acquire>;
 
     fn handle(&mut self, msg: Acquire, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.budget.acquire(msg.tokens, now_unix_ms()))
+        MessageResult(self.budget.acquire(msg.cost, now_unix_ms()))
     }
 }
 
-/// Returns a lease with how its request ended.
+/// Returns a lease with how its request ended and what the provider said.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Settle {
     /// The lease being returned.
     pub lease: Lease,
     /// How the attempt ended.
-    pub settlement: Settlement,
+    pub outcome: Outcome,
 }
 
 impl Handler<Settle> for RateLimiterActor {
     type Result = ();
 
     fn handle(&mut self, msg: Settle, _: &mut Context<Self>) {
-        self.budget.settle(msg.lease, msg.settlement, now_unix_ms());
+        self.budget.settle(msg.lease, msg.outcome, now_unix_ms());
     }
 }
 

@@ -1,25 +1,66 @@
-//! The budget of one (platform, model, key): per-minute and per-day request and token limits, in-flight leases
-//! and cooldowns after failures.
+//! The budget of one (platform, model, key): per-minute and per-day request and token limits, in-flight leases,
+//! cooldowns after failures, and what the provider taught it.
 //!
-//! A request takes a lease before it is sent (its estimated tokens reserved) and settles it when the answer ends
-//! (reconciled with the real usage), so concurrent requests can never overshoot a limit. governor smooths the
-//! per-minute request rate; the sliding windows make the limits exact.
+//! A request takes a lease before it is sent (its estimated tokens reserved) and settles it when the answer ends.
+//! While in flight it counts in every window; once settled it counts from the moment the upstream answered,
+//! which is never earlier than the provider counted it, so the budget's windows only ever close after the
+//! provider's have. Concurrent requests therefore never overshoot a limit the budget knows. When the provider
+//! states a limit or its remaining quota, the budget tightens to it; a refusal it did not predict is a miss,
+//! recorded, and teaches the limit it revealed. governor smooths the per-minute request rate; the logs make the
+//! limits exact.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
 
-use super::window::MinuteWindow;
-use crate::catalog::Limits;
-use crate::providers::FailureKind;
+use super::day::DayWindow;
+use super::estimate::{Calibration, Cost};
+use super::learned::{Learned, Misses};
+use super::window::{Entry, UsageLog};
+use crate::catalog::{Limits, Window};
+use crate::providers::quota::WindowReport;
+use crate::providers::{Failure, FailureKind, QuotaNews};
 
-const DAY_MS: i64 = 86_400_000;
+const MINUTE_MS: i64 = 60_000;
+/// Minute-window uses closer together than this are kept as one (at the later expiry).
+const MINUTE_MERGE_MS: i64 = 200;
+/// Day-window uses closer together than this are kept as one (at the later expiry).
+const DAY_MERGE_MS: i64 = 60_000;
+/// A retry hint longer than this means a refusal hit a daily window.
+const DAILY_HINT: Duration = Duration::from_secs(60);
+
+/// The budget's own "now" for governor: the instant of the call being decided, so smoothing and windows agree on
+/// time (and tests drive both with the same clock).
+#[derive(Clone, Debug, Default)]
+struct BudgetClock(Arc<AtomicI64>);
+
+impl BudgetClock {
+    fn set(&self, now_ms: i64) {
+        self.0.store(now_ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for BudgetClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.load(Ordering::Relaxed)).unwrap_or(0))
+    }
+}
+
+/// governor's per-minute request smoothing, on the budget's clock.
+type Smoothing = RateLimiter<NotKeyed, InMemoryState, BudgetClock, NoOpMiddleware<Duration>>;
 
 /// Permission to send one request; must be settled.
-#[must_use = "a lease must be settled, or its reservation stays held until the window passes"]
+#[must_use = "a lease must be settled, or its reservation stays held"]
 #[derive(Debug, PartialEq, Eq)]
 pub struct Lease {
     id: u64,
@@ -37,8 +78,8 @@ pub enum Denial {
     },
     /// A window is full.
     Exhausted {
-        /// Which window: `rpm`, `rpd`, `tpm` or `tpd`.
-        window: &'static str,
+        /// Which window.
+        window: Window,
         /// Seconds until it has room again.
         retry_after_secs: u64,
     },
@@ -50,11 +91,7 @@ impl Denial {
     /// Seconds until this candidate may be usable again, if ever.
     pub fn retry_after_secs(&self, now_ms: i64) -> Option<u64> {
         match *self {
-            Denial::Cooling { until_ms, .. } => Some(
-                u64::try_from((until_ms - now_ms + 999) / 1000)
-                    .unwrap_or(1)
-                    .max(1),
-            ),
+            Denial::Cooling { until_ms, .. } => Some(secs_ceil(until_ms - now_ms)),
             Denial::Exhausted {
                 retry_after_secs, ..
             } => Some(retry_after_secs.max(1)),
@@ -64,111 +101,161 @@ impl Denial {
 }
 
 /// How a leased request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
-    /// An answer was served; `tokens` is the real usage when the upstream reported it.
+    /// An answer was served.
     Served {
-        /// Prompt + completion tokens, if known.
+        /// Prompt + completion tokens, as reported or estimated; the reservation when unknown.
         tokens: Option<u64>,
+        /// Prompt tokens as the upstream reported them, which calibrates later estimates.
+        reported_prompt: Option<u64>,
     },
     /// The attempt failed.
-    Failed(FailureKind),
+    Failed(Failure),
+}
+
+/// Everything a budget learns from one finished attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// How it ended.
+    pub settlement: Settlement,
+    /// When the upstream answered or the attempt failed (Unix ms); its use counts from then.
+    pub answered_ms: i64,
+    /// What the upstream said about the key's quota.
+    pub news: QuotaNews,
 }
 
 /// Used and limit of one window, for `/api/budgets`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowUse {
-    /// Used in the current window.
+    /// Used in the current window, requests in flight included.
     pub used: u64,
-    /// The limit, if one is known.
+    /// The limit in force (the catalog's, or a stricter one learned), if one is known.
     pub limit: Option<u32>,
 }
 
 /// A point-in-time view of a budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     /// Requests in the last minute.
     pub rpm: WindowUse,
-    /// Requests today (UTC).
+    /// Requests in the current day window.
     pub rpd: WindowUse,
     /// Tokens in the last minute.
     pub tpm: WindowUse,
-    /// Tokens today (UTC).
+    /// Tokens in the current day window.
     pub tpd: WindowUse,
     /// End of the current cooldown, if cooling.
     pub cooldown_until_ms: Option<i64>,
     /// Requests sent and not yet settled.
     pub in_flight: usize,
+    /// Limits learned from the provider that are stricter than the catalog's.
+    pub learned: Learned,
+    /// Refusals the budget did not predict.
+    pub misses: Misses,
+    /// When the day windows reset.
+    pub day_window: DayWindow,
 }
 
-/// What of a budget outlives a restart: the current day's use and an active bench.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Snapshot {
+    /// The use of one window.
+    pub fn window(&self, window: Window) -> WindowUse {
+        match window {
+            Window::Rpm => self.rpm,
+            Window::Rpd => self.rpd,
+            Window::Tpm => self.tpm,
+            Window::Tpd => self.tpd,
+        }
+    }
+}
+
+/// What of a budget outlives a restart: the use still counting in its windows, its bench, what it learned.
+/// Serialized, it is the saved `detail` (the bench has columns of its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Carried {
-    /// The day the counts belong to (days since the Unix epoch, UTC).
-    pub day: i64,
-    /// Requests that day.
-    pub day_requests: u64,
-    /// Tokens that day.
-    pub day_tokens: u64,
+    /// Minute-window use (requests in flight count as used now).
+    #[serde(default)]
+    pub minute: Vec<Entry>,
+    /// Day-window use.
+    #[serde(default)]
+    pub day: Vec<Entry>,
     /// End of the bench, if one is active.
+    #[serde(skip)]
     pub cooldown_until_ms: Option<i64>,
     /// Whether the bench followed upstream failures rather than a rate limit.
+    #[serde(skip)]
     pub cooldown_outage: bool,
-}
-
-#[derive(Debug)]
-struct Reservation {
-    tokens: u64,
-    at_sec: i64,
-    day: i64,
+    /// Limits learned from the provider.
+    #[serde(default)]
+    pub learned: Learned,
+    /// Refusals not predicted.
+    #[serde(default)]
+    pub misses: Misses,
 }
 
 /// The budget state of one (platform, model, key).
 #[derive(Debug)]
 pub struct Budget {
+    catalog: Limits,
+    learned: Learned,
+    /// The limits in force: the catalog's tightened by what was learned.
     limits: Limits,
-    smoothing: Option<DefaultDirectRateLimiter>,
-    requests: MinuteWindow,
-    tokens: MinuteWindow,
-    day: i64,
-    day_requests: u64,
-    day_tokens: u64,
-    leases: HashMap<u64, Reservation>,
+    clock: BudgetClock,
+    smoothing: Option<Smoothing>,
+    minute: UsageLog,
+    day: UsageLog,
+    /// Each lease in flight: its reserved tokens and its prompt estimate.
+    leases: HashMap<u64, (u64, u64)>,
+    calibration: Calibration,
+    in_flight_tokens: u64,
     next_lease: u64,
     cooldown_until_ms: Option<i64>,
     cooldown_outage: bool,
     consecutive_failures: u32,
+    misses: Misses,
 }
 
 impl Budget {
-    /// A fresh budget with the given limits.
-    pub fn new(limits: Limits) -> Budget {
+    /// A fresh budget with the catalog's limits.
+    pub fn new(catalog: Limits) -> Budget {
+        let clock = BudgetClock::default();
         Budget {
-            limits,
-            smoothing: smoothing(limits),
-            requests: MinuteWindow::default(),
-            tokens: MinuteWindow::default(),
-            day: 0,
-            day_requests: 0,
-            day_tokens: 0,
+            catalog,
+            learned: Learned::default(),
+            limits: catalog,
+            smoothing: smoothing(catalog, &clock),
+            clock,
+            minute: UsageLog::new(MINUTE_MERGE_MS),
+            day: UsageLog::new(DAY_MERGE_MS),
             leases: HashMap::new(),
+            calibration: Calibration::default(),
+            in_flight_tokens: 0,
             next_lease: 0,
             cooldown_until_ms: None,
             cooldown_outage: false,
             consecutive_failures: 0,
+            misses: Misses::default(),
         }
     }
 
-    /// Replaces the limits (catalog or key edits) keeping what was used.
-    pub fn set_limits(&mut self, limits: Limits) {
+    /// Replaces the catalog's limits (catalog or key edits) keeping what was used and learned.
+    pub fn set_limits(&mut self, catalog: Limits) {
+        self.catalog = catalog;
+        self.refresh_limits();
+    }
+
+    fn refresh_limits(&mut self) {
+        let limits = self.catalog.tightened_by(&self.learned.limits());
         if limits != self.limits {
+            if limits.rpm != self.limits.rpm {
+                self.smoothing = smoothing(limits, &self.clock);
+            }
             self.limits = limits;
-            self.smoothing = smoothing(limits);
         }
     }
 
-    /// Admits a request estimated at `tokens`, or says why not and for how long.
-    pub fn acquire(&mut self, tokens: u64, now_ms: i64) -> Result<Lease, Denial> {
+    /// Admits a request of the estimated `cost`, or says why not and for how long.
+    pub fn acquire(&mut self, cost: Cost, now_ms: i64) -> Result<Lease, Denial> {
         if let Some(until_ms) = self.cooldown_until_ms {
             if until_ms > now_ms {
                 return Err(Denial::Cooling {
@@ -178,169 +265,376 @@ impl Budget {
             }
             self.cooldown_until_ms = None;
         }
+        if self.learned.expire(now_ms) {
+            self.refresh_limits();
+        }
+        let tokens = self.calibration.reserve(cost);
         let l = self.limits;
         if l.tpm.is_some_and(|t| tokens > u64::from(t))
             || l.tpd.is_some_and(|t| tokens > u64::from(t))
         {
             return Err(Denial::TooLarge);
         }
-        self.roll_day(now_ms);
-        let now_sec = now_ms.div_euclid(1000);
-        let until_tomorrow = u64::try_from((DAY_MS - now_ms.rem_euclid(DAY_MS)) / 1000)
-            .unwrap_or(1)
-            .max(1);
-        if let Some(rpm) = l.rpm.map(u64::from) {
-            if self.requests.sum(now_sec) + 1 > rpm {
-                let wait = self
-                    .requests
-                    .secs_until_at_most(now_sec, rpm.saturating_sub(1));
+        for window in Window::ALL {
+            if let Some(wait_ms) = self.wait_for_room(window, tokens, now_ms) {
                 return Err(Denial::Exhausted {
-                    window: "rpm",
-                    retry_after_secs: wait,
+                    window,
+                    retry_after_secs: secs_ceil(wait_ms),
                 });
             }
-        }
-        if l.rpd
-            .is_some_and(|rpd| self.day_requests + 1 > u64::from(rpd))
-        {
-            return Err(Denial::Exhausted {
-                window: "rpd",
-                retry_after_secs: until_tomorrow,
-            });
-        }
-        if let Some(tpm) = l.tpm.map(u64::from) {
-            if self.tokens.sum(now_sec) + tokens > tpm {
-                let wait = self.tokens.secs_until_at_most(now_sec, tpm - tokens);
-                return Err(Denial::Exhausted {
-                    window: "tpm",
-                    retry_after_secs: wait,
-                });
-            }
-        }
-        if l.tpd
-            .is_some_and(|tpd| self.day_tokens + tokens > u64::from(tpd))
-        {
-            return Err(Denial::Exhausted {
-                window: "tpd",
-                retry_after_secs: until_tomorrow,
-            });
         }
         if let Some(limiter) = &self.smoothing {
+            self.clock.set(now_ms);
             if let Err(not_until) = limiter.check() {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let wait = not_until.wait_time_from(self.clock.now());
                 return Err(Denial::Exhausted {
-                    window: "rpm",
+                    window: Window::Rpm,
                     retry_after_secs: wait.as_secs().max(1),
                 });
             }
         }
-        self.requests.add(now_sec, 1);
-        self.tokens.add(now_sec, tokens);
-        self.day_requests += 1;
-        self.day_tokens += tokens;
         self.next_lease += 1;
-        self.leases.insert(
-            self.next_lease,
-            Reservation {
-                tokens,
-                at_sec: now_sec,
-                day: self.day,
-            },
-        );
+        self.leases.insert(self.next_lease, (tokens, cost.prompt));
+        self.in_flight_tokens += tokens;
         Ok(Lease {
             id: self.next_lease,
         })
     }
 
-    /// Ends a lease: reconciles tokens with the real usage, and benches the key after failures.
-    pub fn settle(&mut self, lease: Lease, settlement: Settlement, now_ms: i64) {
-        let Some(reservation) = self.leases.remove(&lease.id) else {
+    /// `None` if `window` has room for one more request of `tokens`, else how many ms until it should.
+    fn wait_for_room(&mut self, window: Window, tokens: u64, now_ms: i64) -> Option<i64> {
+        let limit = u64::from(self.limits.get(window)?);
+        let need = if window.counts_tokens() { tokens } else { 1 };
+        let used = self.used(window, now_ms);
+        if used + need <= limit {
+            return None;
+        }
+        let in_flight = self.in_flight(window);
+        let Some(settled_target) = limit.checked_sub(in_flight + need) else {
+            // Requests in flight alone fill the window: room comes back only as they settle.
+            return Some(1000);
+        };
+        let log = if window.per_day() {
+            &self.day
+        } else {
+            &self.minute
+        };
+        let wait = if window.counts_tokens() {
+            log.ms_until_at_most(now_ms, u64::MAX, settled_target)
+        } else {
+            log.ms_until_at_most(now_ms, settled_target, u64::MAX)
+        };
+        Some(wait.max(1))
+    }
+
+    /// Use of `window` now: settled use still counting plus everything in flight.
+    fn used(&mut self, window: Window, now_ms: i64) -> u64 {
+        let log = if window.per_day() {
+            &mut self.day
+        } else {
+            &mut self.minute
+        };
+        let (requests, tokens) = log.used(now_ms);
+        let settled = if window.counts_tokens() {
+            tokens
+        } else {
+            requests
+        };
+        settled + self.in_flight(window)
+    }
+
+    /// What the leases in flight hold in `window` (requests or reserved tokens).
+    fn in_flight(&self, window: Window) -> u64 {
+        if window.counts_tokens() {
+            self.in_flight_tokens
+        } else {
+            self.leases.len() as u64
+        }
+    }
+
+    /// Counts one request's use from `at_ms` in the minute and day windows.
+    fn count(&mut self, at_ms: i64, requests: u64, tokens: u64) {
+        self.minute.add(at_ms + MINUTE_MS, requests, tokens);
+        let day_expiry = self.limits.day_window().expiry(at_ms);
+        self.day.add(day_expiry, requests, tokens);
+    }
+
+    /// Ends a lease: counts what it used, learns from what the provider said, benches the key after failures.
+    pub fn settle(&mut self, lease: Lease, outcome: Outcome, now_ms: i64) {
+        let Some((reserved, prompt_estimate)) = self.leases.remove(&lease.id) else {
             return;
         };
-        self.roll_day(now_ms);
-        let actual = match settlement {
-            Settlement::Served { tokens } => tokens.unwrap_or(reservation.tokens),
-            Settlement::Failed(_) => 0,
-        };
-        if actual >= reservation.tokens {
-            let extra = actual - reservation.tokens;
-            self.tokens.add(now_ms.div_euclid(1000), extra);
-            if reservation.day == self.day {
-                self.day_tokens += extra;
+        self.in_flight_tokens -= reserved;
+        let at_ms = outcome.answered_ms.min(now_ms);
+        match outcome.settlement {
+            Settlement::Served {
+                tokens,
+                reported_prompt,
+            } => {
+                if let Some(reported) = reported_prompt {
+                    self.calibration.observe(prompt_estimate, reported);
+                }
+                let tokens = tokens.unwrap_or(reserved);
+                self.observe(&outcome.news, (1, tokens), now_ms);
+                self.count(at_ms, 1, tokens);
+                self.consecutive_failures = 0;
             }
-        } else {
-            let refund = reservation.tokens - actual;
-            self.tokens.remove(reservation.at_sec, refund);
-            if reservation.day == self.day {
-                self.day_tokens = self.day_tokens.saturating_sub(refund);
-            }
-        }
-        match settlement {
-            Settlement::Served { .. } => self.consecutive_failures = 0,
-            Settlement::Failed(kind) => {
+            Settlement::Failed(failure) => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-                if let Some(cool) = cooldown(kind, self.consecutive_failures) {
-                    let until =
-                        now_ms.saturating_add(i64::try_from(cool.as_millis()).unwrap_or(i64::MAX));
-                    if self.cooldown_until_ms.is_none_or(|u| until >= u) {
-                        self.cooldown_until_ms = Some(until);
-                        self.cooldown_outage = !matches!(
-                            kind,
-                            FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. }
-                        );
+                let refused = matches!(
+                    failure.kind,
+                    FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. }
+                );
+                self.observe(&outcome.news, (0, 0), now_ms);
+                if refused {
+                    // A refused request is not counted by the provider; it only teaches.
+                    self.missed(reserved, &failure, &outcome.news, now_ms);
+                } else {
+                    // The provider may have counted it; its tokens are unknown.
+                    self.count(at_ms, 1, 0);
+                    if let Some(cool) = cooldown(failure.kind, self.consecutive_failures) {
+                        self.bench(now_ms, cool, true);
                     }
                 }
             }
         }
     }
 
+    /// Takes in what the provider stated about each window: stricter limits, and use it knows of that the budget
+    /// does not (other clients of the same key, or use from before a lost save). `this` is the settling
+    /// request's own use, which the provider's figures include.
+    fn observe(&mut self, news: &QuotaNews, this: (u64, u64), now_ms: i64) {
+        for &(window, report) in &news.windows {
+            if let Some(limit) = report.limit.and_then(|l| u32::try_from(l).ok()) {
+                if self.learned.learn(window, limit, now_ms) {
+                    self.refresh_limits();
+                }
+            }
+            self.absorb_remaining(window, report, this, now_ms);
+        }
+    }
+
+    fn absorb_remaining(
+        &mut self,
+        window: Window,
+        report: WindowReport,
+        this: (u64, u64),
+        now_ms: i64,
+    ) {
+        let Some(remaining) = report.remaining else {
+            return;
+        };
+        let reset_ms = report
+            .reset
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let Some(limit) = self.limits.get(window).map(u64::from) else {
+            if remaining == 0 {
+                if let Some(reset_ms) = reset_ms {
+                    self.bench(
+                        now_ms,
+                        Duration::from_millis(reset_ms.unsigned_abs()),
+                        false,
+                    );
+                }
+            }
+            return;
+        };
+        let theirs = limit.saturating_sub(remaining);
+        let ours = self.used(window, now_ms)
+            + if window.counts_tokens() {
+                this.1
+            } else {
+                this.0
+            };
+        if theirs <= ours {
+            return;
+        }
+        let unseen = theirs - ours;
+        let expires = match reset_ms {
+            Some(reset) => now_ms.saturating_add(reset.max(1)),
+            None if window.per_day() => self.limits.day_window().expiry(now_ms),
+            None => now_ms + MINUTE_MS,
+        };
+        let log = if window.per_day() {
+            &mut self.day
+        } else {
+            &mut self.minute
+        };
+        if window.counts_tokens() {
+            log.add(expires, 0, unseen);
+        } else {
+            log.add(expires, unseen, 0);
+        }
+    }
+
+    /// A refusal the budget did not predict: records it, learns the window's limit (as stated, or as revealed
+    /// by what the budget had sent), and benches the key for the provider's hint, or until the window has room
+    /// under the learned limit, or, knowing neither, for a backoff.
+    fn missed(&mut self, reserved: u64, failure: &Failure, news: &QuotaNews, now_ms: i64) {
+        let hint = match failure.kind {
+            FailureKind::RateLimited { retry_after }
+            | FailureKind::QuotaExhausted { retry_after } => retry_after.filter(|d| !d.is_zero()),
+            _ => None,
+        };
+        let candidates: &[Window] = if !news.exceeded.is_empty() {
+            &news.exceeded
+        } else if hint.is_some_and(|h| h > DAILY_HINT) {
+            &[Window::Rpd, Window::Tpd]
+        } else {
+            &Window::ALL
+        };
+        let window = self.likeliest(candidates, reserved, news, now_ms);
+        self.misses.count += 1;
+        self.misses.last_ms = Some(now_ms);
+        self.misses.window = window;
+        self.misses.message = Some(failure.message.clone());
+        let mut taught = false;
+        if let Some(window) = window {
+            let stated = news.report(window).and_then(|r| r.limit);
+            let revealed = self.revealed_limit(window, reserved, now_ms);
+            if let Some(limit) = stated.or(revealed).and_then(|l| u32::try_from(l).ok()) {
+                if self.learned.learn(window, limit, now_ms) {
+                    self.refresh_limits();
+                }
+                taught = self.wait_for_room(window, reserved, now_ms).is_some();
+            }
+        }
+        match hint {
+            Some(hint) => self.bench(now_ms, hint, false),
+            None if taught => {}
+            None => {
+                if let Some(cool) = cooldown(failure.kind, self.consecutive_failures) {
+                    self.bench(now_ms, cool, false);
+                }
+            }
+        }
+    }
+
+    /// Among `candidates`, the window the refusal most likely hit: one the provider's figures say is spent; else,
+    /// leaving out those its figures say have room, the one the budget had used the largest share of.
+    fn likeliest(
+        &mut self,
+        candidates: &[Window],
+        reserved: u64,
+        news: &QuotaNews,
+        now_ms: i64,
+    ) -> Option<Window> {
+        if let [only] = candidates {
+            return Some(*only);
+        }
+        let need = |w: Window| if w.counts_tokens() { reserved } else { 1 };
+        let remaining = |w: Window| news.report(w).and_then(|r| r.remaining);
+        if let Some(spent) = candidates
+            .iter()
+            .find(|w| remaining(**w).is_some_and(|left| left < need(**w)))
+        {
+            return Some(*spent);
+        }
+        let mut best: Option<(Window, f64)> = None;
+        for &window in candidates {
+            let has_room = remaining(window).is_some_and(|left| left >= need(window));
+            let Some(limit) = self.limits.get(window).filter(|_| !has_room) else {
+                continue;
+            };
+            let used = self.revealed_limit(window, reserved, now_ms).unwrap_or(0) + need(window);
+            let share = used as f64 / f64::from(limit.max(1));
+            if best.is_none_or(|(_, s)| share > s) {
+                best = Some((window, share));
+            }
+        }
+        best.map(|(w, _)| w)
+    }
+
+    /// The most `window` can allow, given that it refused a request: everything else the budget had sent that
+    /// still counts, settled or in flight (for tokens, plus this request's reservation less one, since the
+    /// provider refused because the sum went over). Requests in flight may reach the provider after the refused
+    /// one, so this can be high; but one of them refused in turn settles later and teaches a tighter limit.
+    /// `None` when the budget had sent nothing else, so the refusal reveals nothing.
+    fn revealed_limit(&mut self, window: Window, reserved: u64, now_ms: i64) -> Option<u64> {
+        let log = if window.per_day() {
+            &mut self.day
+        } else {
+            &mut self.minute
+        };
+        let (requests, tokens) = log.used(now_ms);
+        let before = self.in_flight(window);
+        if window.counts_tokens() {
+            let sent = tokens + before;
+            (sent > 0).then(|| sent + reserved.saturating_sub(1))
+        } else {
+            let sent = requests + before;
+            (sent > 0).then_some(sent)
+        }
+    }
+
+    fn bench(&mut self, now_ms: i64, length: Duration, outage: bool) {
+        let until = now_ms.saturating_add(i64::try_from(length.as_millis()).unwrap_or(i64::MAX));
+        if self.cooldown_until_ms.is_none_or(|u| until >= u) {
+            self.cooldown_until_ms = Some(until);
+            self.cooldown_outage = outage;
+        }
+    }
+
     /// The current use of every window.
     pub fn snapshot(&mut self, now_ms: i64) -> Snapshot {
-        self.roll_day(now_ms);
-        let now_sec = now_ms.div_euclid(1000);
-        let l = self.limits;
+        if self.learned.expire(now_ms) {
+            self.refresh_limits();
+        }
+        let mut window = |w: Window| WindowUse {
+            used: self.used(w, now_ms),
+            limit: self.limits.get(w),
+        };
+        let (rpm, rpd, tpm, tpd) = (
+            window(Window::Rpm),
+            window(Window::Rpd),
+            window(Window::Tpm),
+            window(Window::Tpd),
+        );
         Snapshot {
-            rpm: WindowUse {
-                used: self.requests.sum(now_sec),
-                limit: l.rpm,
-            },
-            rpd: WindowUse {
-                used: self.day_requests,
-                limit: l.rpd,
-            },
-            tpm: WindowUse {
-                used: self.tokens.sum(now_sec),
-                limit: l.tpm,
-            },
-            tpd: WindowUse {
-                used: self.day_tokens,
-                limit: l.tpd,
-            },
+            rpm,
+            rpd,
+            tpm,
+            tpd,
             cooldown_until_ms: self.cooldown_until_ms.filter(|&u| u > now_ms),
             in_flight: self.leases.len(),
+            learned: self.learned.clone(),
+            misses: self.misses.clone(),
+            day_window: self.limits.day_window(),
         }
     }
 
-    /// The part of this budget a restart must not lose.
+    /// The part of this budget a restart must not lose; requests in flight count as used now.
     pub fn carried(&mut self, now_ms: i64) -> Carried {
-        self.roll_day(now_ms);
+        self.minute.used(now_ms);
+        self.day.used(now_ms);
+        self.learned.expire(now_ms);
+        let mut minute = self.minute.clone();
+        let mut day = self.day.clone();
+        let in_flight = self.leases.len() as u64;
+        minute.add(now_ms + MINUTE_MS, in_flight, self.in_flight_tokens);
+        day.add(
+            self.limits.day_window().expiry(now_ms),
+            in_flight,
+            self.in_flight_tokens,
+        );
         let cooldown_until_ms = self.cooldown_until_ms.filter(|&u| u > now_ms);
         Carried {
-            day: self.day,
-            day_requests: self.day_requests,
-            day_tokens: self.day_tokens,
+            minute: minute.entries().copied().collect(),
+            day: day.entries().copied().collect(),
             cooldown_until_ms,
             cooldown_outage: cooldown_until_ms.is_some() && self.cooldown_outage,
+            learned: self.learned.clone(),
+            misses: self.misses.clone(),
         }
     }
 
-    /// Resumes from what an earlier run saved: its counts if they are of the current day, its bench if that
-    /// has not ended.
+    /// Resumes from what an earlier run saved: its use still counting, its bench if not over, what it learned.
     pub fn resume(&mut self, saved: Carried, now_ms: i64) {
-        self.roll_day(now_ms);
-        if saved.day == self.day {
-            self.day_requests = self.day_requests.max(saved.day_requests);
-            self.day_tokens = self.day_tokens.max(saved.day_tokens);
+        for e in saved.minute.iter().filter(|e| e.expires_ms > now_ms) {
+            self.minute.add(e.expires_ms, e.requests, e.tokens);
+        }
+        for e in saved.day.iter().filter(|e| e.expires_ms > now_ms) {
+            self.day.add(e.expires_ms, e.requests, e.tokens);
         }
         if let Some(until) = saved.cooldown_until_ms.filter(|&u| u > now_ms) {
             if self.cooldown_until_ms.is_none_or(|u| until > u) {
@@ -348,23 +642,27 @@ impl Budget {
                 self.cooldown_outage = saved.cooldown_outage;
             }
         }
-    }
-
-    fn roll_day(&mut self, now_ms: i64) {
-        let day = now_ms.div_euclid(DAY_MS);
-        if day != self.day {
-            self.day = day;
-            self.day_requests = 0;
-            self.day_tokens = 0;
+        for l in saved.learned.iter().filter(|l| l.until_ms > now_ms) {
+            self.learned.learn(
+                l.window,
+                l.limit,
+                l.until_ms - super::learned::LEARNED_FOR_MS,
+            );
         }
+        self.refresh_limits();
+        self.misses = saved.misses;
     }
 }
 
-fn smoothing(limits: Limits) -> Option<DefaultDirectRateLimiter> {
+fn secs_ceil(ms: i64) -> u64 {
+    u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)
+}
+
+fn smoothing(limits: Limits, clock: &BudgetClock) -> Option<Smoothing> {
     limits
         .rpm
         .and_then(NonZeroU32::new)
-        .map(|rpm| RateLimiter::direct(Quota::per_minute(rpm)))
+        .map(|rpm| RateLimiter::direct_with_clock(Quota::per_minute(rpm), clock.clone()))
 }
 
 /// How long a failure benches a (platform, model, key); `None` means not at all.
@@ -392,164 +690,376 @@ pub fn cooldown(kind: FailureKind, consecutive_failures: u32) -> Option<Duration
         FailureKind::Transient | FailureKind::BadRequest | FailureKind::InvalidKey => None,
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::quota::WindowReport;
 
     const T0: i64 = 1_795_000_000_000;
 
     fn limits(rpm: Option<u32>, rpd: Option<u32>, tpm: Option<u32>, tpd: Option<u32>) -> Limits {
-        Limits { rpm, rpd, tpm, tpd }
+        Limits {
+            rpm,
+            rpd,
+            tpm,
+            tpd,
+            day_window: None,
+        }
+    }
+
+    fn cost(tokens: u64) -> Cost {
+        Cost {
+            prompt: 0,
+            output: tokens,
+        }
+    }
+
+    fn served(tokens: u64, answered_ms: i64) -> Outcome {
+        Outcome {
+            settlement: Settlement::Served {
+                tokens: Some(tokens),
+                reported_prompt: None,
+            },
+            answered_ms,
+            news: QuotaNews::default(),
+        }
+    }
+
+    fn failed(kind: FailureKind, answered_ms: i64, news: QuotaNews) -> Outcome {
+        Outcome {
+            settlement: Settlement::Failed(Failure {
+                kind,
+                status: Some(429),
+                message: "Rate limit reached".into(),
+            }),
+            answered_ms,
+            news,
+        }
+    }
+
+    fn refused(answered_ms: i64) -> Outcome {
+        let kind = FailureKind::RateLimited { retry_after: None };
+        failed(kind, answered_ms, QuotaNews::default())
+    }
+
+    fn exhausted(window: Window) -> impl Fn(&Result<Lease, Denial>) -> bool {
+        move |r| matches!(r, Err(Denial::Exhausted { window: w, .. }) if *w == window)
     }
 
     #[test]
-    fn rpm_admits_exactly_the_limit() {
+    fn rpm_admits_exactly_the_limit_in_flight_or_not() {
         let mut b = Budget::new(limits(Some(2), None, None, None));
-        let a = b.acquire(10, T0).unwrap();
-        let c = b.acquire(10, T0 + 1000).unwrap();
-        let denied = b.acquire(10, T0 + 2000).unwrap_err();
+        let a = b.acquire(cost(10), T0).unwrap();
+        let c = b.acquire(cost(10), T0 + 1000).unwrap();
+        assert!(exhausted(Window::Rpm)(&b.acquire(cost(10), T0 + 2000)));
+        b.settle(a, served(5, T0 + 2000), T0 + 2000);
+        b.settle(c, served(5, T0 + 2000), T0 + 2000);
         assert_eq!(
-            denied,
-            Denial::Exhausted {
-                window: "rpm",
-                retry_after_secs: 58
-            }
+            b.acquire(cost(10), T0 + 3000),
+            Err(Denial::Exhausted {
+                window: Window::Rpm,
+                retry_after_secs: 59
+            }),
+            "settled use counts for a minute from when the upstream answered"
         );
-        b.settle(a, Settlement::Served { tokens: Some(5) }, T0 + 2000);
-        b.settle(c, Settlement::Served { tokens: Some(5) }, T0 + 2000);
-        assert!(
-            matches!(
-                b.acquire(10, T0 + 2000),
-                Err(Denial::Exhausted { window: "rpm", .. })
-            ),
-            "in-flight or not, the window counts"
-        );
+        assert!(b.acquire(cost(10), T0 + 62_000).is_ok());
+    }
+
+    #[test]
+    fn use_counts_from_the_answer_never_from_the_send() {
+        let mut b = Budget::new(limits(Some(1), None, None, None));
+        let l = b.acquire(cost(1), T0).unwrap();
+        b.settle(l, served(1, T0 + 1500), T0 + 1600);
+        assert!(exhausted(Window::Rpm)(&b.acquire(cost(1), T0 + 61_499)));
+        assert!(b.acquire(cost(1), T0 + 61_500).is_ok());
     }
 
     #[test]
     fn concurrent_leases_never_overshoot_tokens() {
         let mut b = Budget::new(limits(None, None, Some(100), None));
-        let l1 = b.acquire(60, T0).unwrap();
-        assert!(matches!(
-            b.acquire(60, T0),
-            Err(Denial::Exhausted { window: "tpm", .. })
-        ));
-        b.settle(l1, Settlement::Served { tokens: Some(20) }, T0);
-        let l2 = b.acquire(60, T0).unwrap();
+        let l1 = b.acquire(cost(60), T0).unwrap();
+        assert!(exhausted(Window::Tpm)(&b.acquire(cost(60), T0)));
+        b.settle(l1, served(20, T0), T0);
+        let l2 = b.acquire(cost(60), T0).unwrap();
         assert_eq!(b.snapshot(T0).tpm.used, 80);
-        b.settle(l2, Settlement::Failed(FailureKind::Transient), T0);
+        b.settle(
+            l2,
+            failed(FailureKind::Transient, T0, QuotaNews::default()),
+            T0,
+        );
+        let s = b.snapshot(T0);
+        assert_eq!(s.tpm.used, 20, "a failed attempt returns its reservation");
         assert_eq!(
-            b.snapshot(T0).tpm.used,
-            20,
-            "a failed attempt refunds its reservation"
+            s.rpm.used, 2,
+            "but counts as a request the provider may have seen"
         );
     }
 
     #[test]
     fn oversized_request_never_fits() {
         let mut b = Budget::new(limits(None, None, Some(100), None));
-        assert_eq!(b.acquire(101, T0), Err(Denial::TooLarge));
+        assert_eq!(b.acquire(cost(101), T0), Err(Denial::TooLarge));
     }
 
     #[test]
-    fn day_windows_reset_at_utc_midnight() {
-        let mut b = Budget::new(limits(None, Some(1), None, None));
-        let l = b.acquire(1, T0).unwrap();
-        b.settle(l, Settlement::Served { tokens: None }, T0);
-        let Err(Denial::Exhausted {
-            window: "rpd",
-            retry_after_secs,
-        }) = b.acquire(1, T0)
-        else {
-            panic!()
-        };
-        let next_midnight = (T0 / DAY_MS + 1) * DAY_MS;
+    fn day_windows_reset_as_the_catalog_says() {
+        let day_ms = 86_400_000;
+        let mut utc = Budget::new(Limits {
+            day_window: Some(DayWindow::MidnightUtc),
+            ..limits(None, Some(1), None, None)
+        });
+        let l = utc.acquire(cost(1), T0).unwrap();
+        utc.settle(l, served(1, T0), T0);
+        let midnight = (T0 / day_ms + 1) * day_ms;
         assert_eq!(
-            retry_after_secs,
-            u64::try_from((next_midnight - T0) / 1000).unwrap()
+            utc.acquire(cost(1), T0),
+            Err(Denial::Exhausted {
+                window: Window::Rpd,
+                retry_after_secs: u64::try_from((midnight - T0) / 1000).unwrap()
+            })
         );
-        assert!(b.acquire(1, next_midnight).is_ok());
+        assert!(utc.acquire(cost(1), midnight).is_ok());
+
+        let mut rolling = Budget::new(limits(None, Some(1), None, None));
+        let l = rolling.acquire(cost(1), T0).unwrap();
+        rolling.settle(l, served(1, T0), T0);
+        assert!(exhausted(Window::Rpd)(&rolling.acquire(cost(1), midnight)));
+        assert!(rolling.acquire(cost(1), T0 + day_ms).is_ok());
     }
 
     #[test]
     fn rate_limit_cools_for_the_hint_and_transient_only_when_repeated() {
         let mut b = Budget::new(Limits::default());
-        let l = b.acquire(1, T0).unwrap();
-        let hint = Some(Duration::from_secs(30));
-        b.settle(
-            l,
-            Settlement::Failed(FailureKind::RateLimited { retry_after: hint }),
-            T0,
-        );
-        assert_eq!(
-            b.acquire(1, T0 + 29_000),
-            Err(Denial::Cooling {
-                until_ms: T0 + 30_000,
-                outage: false
-            })
-        );
-        assert_eq!(
-            Denial::Cooling {
-                until_ms: T0 + 30_000,
-                outage: false
-            }
-            .retry_after_secs(T0 + 29_000),
-            Some(1)
-        );
-        let l = b.acquire(1, T0 + 30_000).unwrap();
-        b.settle(l, Settlement::Served { tokens: None }, T0 + 30_000);
+        let l = b.acquire(cost(1), T0).unwrap();
+        let kind = FailureKind::RateLimited {
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        b.settle(l, failed(kind, T0, QuotaNews::default()), T0);
+        let cooling = Denial::Cooling {
+            until_ms: T0 + 30_000,
+            outage: false,
+        };
+        assert_eq!(b.acquire(cost(1), T0 + 29_000), Err(cooling));
+        assert_eq!(cooling.retry_after_secs(T0 + 29_000), Some(1));
+        assert_eq!(b.snapshot(T0).misses.count, 1);
+        let l = b.acquire(cost(1), T0 + 30_000).unwrap();
+        b.settle(l, served(1, T0 + 30_000), T0 + 30_000);
 
-        let l = b.acquire(1, T0 + 31_000).unwrap();
-        b.settle(l, Settlement::Failed(FailureKind::Transient), T0 + 31_000);
-        let l = b.acquire(1, T0 + 31_000).expect("one blip does not bench");
-        b.settle(l, Settlement::Failed(FailureKind::Transient), T0 + 31_000);
+        let blip = || failed(FailureKind::Transient, T0 + 31_000, QuotaNews::default());
+        let l = b.acquire(cost(1), T0 + 31_000).unwrap();
+        b.settle(l, blip(), T0 + 31_000);
+        let l = b
+            .acquire(cost(1), T0 + 31_000)
+            .expect("one blip does not bench");
+        b.settle(l, blip(), T0 + 31_000);
         assert!(matches!(
-            b.acquire(1, T0 + 31_000),
+            b.acquire(cost(1), T0 + 31_000),
             Err(Denial::Cooling { outage: true, .. })
         ));
     }
 
     #[test]
-    fn a_resumed_budget_keeps_todays_use_and_its_bench() {
-        let limits = limits(None, Some(3), None, Some(1000));
-        let mut before = Budget::new(limits);
-        for _ in 0..2 {
-            let l = before.acquire(100, T0).unwrap();
-            before.settle(l, Settlement::Served { tokens: Some(150) }, T0);
-        }
-        let l = before.acquire(1, T0).unwrap();
-        let hint = Some(Duration::from_secs(600));
-        before.settle(
+    fn stated_limits_tighten_the_catalog() {
+        let mut b = Budget::new(limits(Some(30), Some(1000), Some(12_000), None));
+        let l = b.acquire(cost(500), T0).unwrap();
+        let mut news = QuotaNews::default();
+        let stated = |limit, remaining| WindowReport {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            reset: None,
+        };
+        news.add(Window::Tpm, stated(8_000, 7_500));
+        news.add(Window::Rpd, stated(14_400, 14_399));
+        b.settle(
             l,
-            Settlement::Failed(FailureKind::RateLimited { retry_after: hint }),
+            Outcome {
+                news,
+                ..served(500, T0)
+            },
             T0,
         );
+        let s = b.snapshot(T0);
+        assert_eq!(s.tpm.limit, Some(8_000));
+        assert_eq!(s.rpd.limit, Some(1000), "a looser statement never loosens");
+        assert_eq!(s.misses.count, 0);
+    }
+
+    #[test]
+    fn remaining_quota_reveals_use_the_budget_did_not_see() {
+        let mut b = Budget::new(limits(None, Some(100), None, None));
+        let l = b.acquire(cost(1), T0).unwrap();
+        let mut news = QuotaNews::default();
+        news.add(
+            Window::Rpd,
+            WindowReport {
+                limit: None,
+                remaining: Some(40),
+                reset: Some(Duration::from_secs(3600)),
+            },
+        );
+        b.settle(
+            l,
+            Outcome {
+                news,
+                ..served(1, T0)
+            },
+            T0,
+        );
+        assert_eq!(b.snapshot(T0).rpd.used, 60, "someone else used 59 today");
+        assert_eq!(
+            b.snapshot(T0 + 3_600_000).rpd.used,
+            1,
+            "until the provider's reset"
+        );
+    }
+
+    #[test]
+    fn an_unpredicted_refusal_is_a_miss_that_teaches_the_limit() {
+        let mut b = Budget::new(limits(Some(5), Some(2400), None, None));
+        let sent: Vec<Lease> = (0..5).map(|_| b.acquire(cost(1), T0).unwrap()).collect();
+        let mut sent = sent.into_iter();
+        for _ in 0..3 {
+            b.settle(sent.next().unwrap(), served(1, T0 + 50), T0 + 50);
+        }
+        let news = QuotaNews {
+            exceeded: vec![Window::Rpm, Window::Rpd],
+            ..QuotaNews::default()
+        };
+        let kind = FailureKind::RateLimited { retry_after: None };
+        b.settle(
+            sent.next().unwrap(),
+            failed(kind, T0 + 60, news.clone()),
+            T0 + 60,
+        );
+        b.settle(sent.next().unwrap(), failed(kind, T0 + 60, news), T0 + 60);
+        let s = b.snapshot(T0 + 60);
+        assert_eq!(s.misses.count, 2);
+        assert_eq!(s.misses.window, Some(Window::Rpm), "the fuller window");
+        assert_eq!(s.rpm.limit, Some(3), "three were served before the refusal");
+        assert_eq!(s.rpm.used, 3, "refused requests are not counted");
+        assert_eq!(
+            s.cooldown_until_ms, None,
+            "the window itself holds the key back"
+        );
+        assert!(exhausted(Window::Rpm)(&b.acquire(cost(1), T0 + 60_049)));
+        assert!(b.acquire(cost(1), T0 + 60_050).is_ok());
+    }
+
+    #[test]
+    fn the_providers_figures_rule_windows_out() {
+        let mut b = Budget::new(limits(Some(5), Some(2400), None, None));
+        let first = b.acquire(cost(1), T0).unwrap();
+        b.settle(first, served(1, T0), T0);
+        let l = b.acquire(cost(1), T0).unwrap();
+        let mut news = QuotaNews {
+            exceeded: vec![Window::Rpm, Window::Rpd],
+            ..QuotaNews::default()
+        };
+        news.add(
+            Window::Rpd,
+            WindowReport {
+                limit: Some(2400),
+                remaining: Some(2399),
+                reset: None,
+            },
+        );
+        let kind = FailureKind::RateLimited { retry_after: None };
+        b.settle(l, failed(kind, T0, news), T0);
+        let s = b.snapshot(T0);
+        assert_eq!(s.misses.window, Some(Window::Rpm), "the day still has room");
+        assert_eq!(s.rpm.limit, Some(1));
+        assert_eq!(s.rpd.limit, Some(2400));
+    }
+
+    #[test]
+    fn a_refusal_that_reveals_nothing_benches_for_a_backoff() {
+        let mut b = Budget::new(limits(Some(5), None, None, None));
+        let l = b.acquire(cost(1), T0).unwrap();
+        b.settle(l, refused(T0), T0);
+        let s = b.snapshot(T0);
+        assert_eq!(s.misses.count, 1);
+        assert_eq!(
+            s.rpm.limit,
+            Some(5),
+            "nothing was sent before it: nothing learned"
+        );
+        assert_eq!(s.cooldown_until_ms, Some(T0 + 30_000));
+    }
+
+    #[test]
+    fn learned_limits_run_out_so_a_raised_limit_gets_used() {
+        let mut b = Budget::new(limits(Some(10), None, None, None));
+        let l = b.acquire(cost(1), T0).unwrap();
+        let mut news = QuotaNews::default();
+        news.add(
+            Window::Rpm,
+            WindowReport {
+                limit: Some(4),
+                ..WindowReport::default()
+            },
+        );
+        b.settle(
+            l,
+            Outcome {
+                news,
+                ..served(1, T0)
+            },
+            T0,
+        );
+        assert_eq!(b.snapshot(T0).rpm.limit, Some(4));
+        let later = T0 + super::super::learned::LEARNED_FOR_MS;
+        assert_eq!(b.snapshot(later).rpm.limit, Some(10));
+    }
+
+    #[test]
+    fn a_resumed_budget_keeps_its_windows_bench_and_lessons() {
+        let limits = limits(Some(3), None, None, Some(1000));
+        let mut before = Budget::new(limits);
+        let l = before.acquire(cost(100), T0).unwrap();
+        before.settle(l, served(150, T0), T0);
+        let in_flight = before.acquire(cost(100), T0).unwrap();
+        let l = before.acquire(cost(1), T0).unwrap();
+        let kind = FailureKind::RateLimited {
+            retry_after: Some(Duration::from_secs(10)),
+        };
+        let news = QuotaNews {
+            exceeded: vec![Window::Rpm],
+            ..QuotaNews::default()
+        };
+        before.settle(l, failed(kind, T0, news), T0);
         let saved = before.carried(T0 + 1000);
-        assert_eq!(saved.day_requests, 3);
-        assert_eq!(saved.day_tokens, 300);
-        assert_eq!(saved.cooldown_until_ms, Some(T0 + 600_000));
+        let json = serde_json::to_string(&saved).unwrap();
+        let mut restored: Carried = serde_json::from_str(&json).unwrap();
+        restored.cooldown_until_ms = saved.cooldown_until_ms;
+        restored.cooldown_outage = saved.cooldown_outage;
+        assert_eq!(restored, saved);
 
         let mut after = Budget::new(limits);
-        after.resume(saved, T0 + 2000);
-        assert!(matches!(
-            after.acquire(1, T0 + 2000),
-            Err(Denial::Cooling { outage: false, .. })
-        ));
-        assert!(
-            matches!(
-                after.acquire(1, T0 + 700_000),
-                Err(Denial::Exhausted { window: "rpd", .. })
-            ),
-            "the daily quota spent before the restart stays spent"
+        after.resume(restored, T0 + 2000);
+        assert_eq!(
+            after.acquire(cost(1), T0 + 2000),
+            Err(Denial::Cooling {
+                until_ms: T0 + 10_000,
+                outage: false
+            })
         );
-
-        let mut tomorrow = Budget::new(limits);
-        tomorrow.resume(saved, T0 + DAY_MS);
-        assert!(
-            tomorrow.acquire(1, T0 + DAY_MS).is_ok(),
-            "yesterday's counts do not carry into a new day"
+        let s = after.snapshot(T0 + 20_000);
+        assert_eq!(
+            s.rpm,
+            WindowUse {
+                used: 2,
+                limit: Some(2)
+            },
+            "the request in flight at the save counts"
         );
+        assert_eq!(s.tpd.used, 250);
+        assert_eq!(s.misses.count, 1);
+        assert!(
+            exhausted(Window::Rpm)(&after.acquire(cost(1), T0 + 20_000)),
+            "the minute spent before the restart stays spent"
+        );
+        assert!(after.acquire(cost(1), T0 + 61_000).is_ok());
+        drop(in_flight);
     }
 
     #[test]
@@ -568,10 +1078,10 @@ mod tests {
     #[test]
     fn limits_can_change_without_forgetting_use() {
         let mut b = Budget::new(limits(Some(10), None, None, None));
-        let l = b.acquire(1, T0).unwrap();
+        let l = b.acquire(cost(1), T0).unwrap();
         b.set_limits(limits(Some(1), None, None, None));
-        assert!(b.acquire(1, T0).is_err());
-        b.settle(l, Settlement::Served { tokens: None }, T0);
+        assert!(b.acquire(cost(1), T0).is_err());
+        b.settle(l, served(1, T0), T0);
         assert_eq!(
             b.snapshot(T0).rpm,
             WindowUse {

@@ -3,6 +3,8 @@
 
 pub mod budget;
 pub mod candidates;
+pub mod day;
 pub mod estimate;
+pub mod learned;
 pub mod probes;
 pub mod window;

@@ -1,73 +1,120 @@
-//! A sliding one-minute counter in one-second buckets, exact enough to never exceed a per-minute limit.
+//! A log of usage that stops counting at known instants: the sliding minute, a rolling day, or a calendar day
+//! that ends at midnight. Each entry carries the instant it expires, so one type serves every window, restores
+//! exactly from what was saved, and can hold usage a provider reported that the gateway did not see.
 
-/// Number of one-second buckets in the window.
-const SLOTS: usize = 60;
+use std::collections::VecDeque;
 
-/// Counts events (requests or tokens) over the last 60 seconds.
-#[derive(Debug, Clone)]
-pub struct MinuteWindow {
-    counts: [u64; SLOTS],
-    seconds: [i64; SLOTS],
+use serde::{Deserialize, Serialize};
+
+/// Requests and tokens that stop counting at `expires_ms`; saved as a compact `[expires_ms, requests, tokens]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(i64, u64, u64)", into = "(i64, u64, u64)")]
+pub struct Entry {
+    /// Unix ms at which this usage leaves the window.
+    pub expires_ms: i64,
+    /// Requests.
+    pub requests: u64,
+    /// Tokens.
+    pub tokens: u64,
 }
 
-impl Default for MinuteWindow {
-    fn default() -> Self {
-        MinuteWindow {
-            counts: [0; SLOTS],
-            seconds: [i64::MIN; SLOTS],
+impl From<(i64, u64, u64)> for Entry {
+    fn from((expires_ms, requests, tokens): (i64, u64, u64)) -> Entry {
+        Entry {
+            expires_ms,
+            requests,
+            tokens,
         }
     }
 }
 
-impl MinuteWindow {
-    /// Adds `n` at second `now_sec` (Unix seconds).
-    pub fn add(&mut self, now_sec: i64, n: u64) {
-        let slot = now_sec.rem_euclid(SLOTS as i64) as usize;
-        if self.seconds[slot] != now_sec {
-            self.seconds[slot] = now_sec;
-            self.counts[slot] = 0;
+impl From<Entry> for (i64, u64, u64) {
+    fn from(e: Entry) -> (i64, u64, u64) {
+        (e.expires_ms, e.requests, e.tokens)
+    }
+}
+
+/// Usage still counting, ordered by expiry, with running totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsageLog {
+    entries: VecDeque<Entry>,
+    requests: u64,
+    tokens: u64,
+    /// Entries expiring within this many ms of the newest are merged into it (at the later expiry, which only
+    /// ever counts usage longer): bounds the log to about one entry per `merge_ms` of window.
+    merge_ms: i64,
+}
+
+impl UsageLog {
+    /// An empty log merging entries that expire within `merge_ms` of each other.
+    pub fn new(merge_ms: i64) -> UsageLog {
+        UsageLog {
+            merge_ms,
+            ..UsageLog::default()
         }
-        self.counts[slot] = self.counts[slot].saturating_add(n);
     }
 
-    /// Removes up to `n` previously added at second `at_sec`, if that second is still in the window.
-    pub fn remove(&mut self, at_sec: i64, n: u64) {
-        let slot = at_sec.rem_euclid(SLOTS as i64) as usize;
-        if self.seconds[slot] == at_sec {
-            self.counts[slot] = self.counts[slot].saturating_sub(n);
+    /// Adds usage that counts until `expires_ms`.
+    pub fn add(&mut self, expires_ms: i64, requests: u64, tokens: u64) {
+        if requests == 0 && tokens == 0 {
+            return;
         }
+        self.requests += requests;
+        self.tokens += tokens;
+        if let Some(last) = self.entries.back_mut() {
+            if expires_ms <= last.expires_ms + self.merge_ms
+                && expires_ms + self.merge_ms >= last.expires_ms
+            {
+                last.expires_ms = last.expires_ms.max(expires_ms);
+                last.requests += requests;
+                last.tokens += tokens;
+                return;
+            }
+        }
+        let at = self.entries.partition_point(|e| e.expires_ms <= expires_ms);
+        self.entries.insert(
+            at,
+            Entry {
+                expires_ms,
+                requests,
+                tokens,
+            },
+        );
     }
 
-    /// Total over the 60 seconds ending at `now_sec`.
-    pub fn sum(&self, now_sec: i64) -> u64 {
-        self.live(now_sec).map(|(_, c)| c).sum()
-    }
-
-    /// Seconds until the total drops to `target` or below as old buckets expire (0 if already there).
-    pub fn secs_until_at_most(&self, now_sec: i64, target: u64) -> u64 {
-        let mut live: Vec<(i64, u64)> = self.live(now_sec).collect();
-        live.sort_unstable_by_key(|(s, _)| *s);
-        let mut total: u64 = live.iter().map(|(_, c)| c).sum();
-        for (second, count) in live {
-            if total <= target {
+    /// Drops what has expired by `now_ms`; returns the requests and tokens still counting.
+    pub fn used(&mut self, now_ms: i64) -> (u64, u64) {
+        while let Some(first) = self.entries.front() {
+            if first.expires_ms > now_ms {
                 break;
             }
-            total -= count;
-            if total <= target {
-                return u64::try_from(second + SLOTS as i64 - now_sec)
-                    .unwrap_or(1)
-                    .max(1);
+            self.requests -= first.requests;
+            self.tokens -= first.tokens;
+            self.entries.pop_front();
+        }
+        (self.requests, self.tokens)
+    }
+
+    /// Milliseconds from `now_ms` until at most `requests` requests and `tokens` tokens still count (0 if already
+    /// so). Call [`UsageLog::used`] first.
+    pub fn ms_until_at_most(&self, now_ms: i64, requests: u64, tokens: u64) -> i64 {
+        let (mut r, mut t) = (self.requests, self.tokens);
+        for entry in &self.entries {
+            if r <= requests && t <= tokens {
+                break;
+            }
+            r -= entry.requests;
+            t -= entry.tokens;
+            if r <= requests && t <= tokens {
+                return (entry.expires_ms - now_ms).max(0);
             }
         }
         0
     }
 
-    fn live(&self, now_sec: i64) -> impl Iterator<Item = (i64, u64)> + '_ {
-        self.seconds
-            .iter()
-            .zip(self.counts.iter())
-            .filter(move |(s, c)| **c > 0 && **s > now_sec - SLOTS as i64 && **s <= now_sec)
-            .map(|(s, c)| (*s, *c))
+    /// The entries still counting, oldest first, for saving.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
     }
 }
 
@@ -76,41 +123,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_expire_after_sixty_seconds() {
-        let mut w = MinuteWindow::default();
-        w.add(1000, 2);
-        w.add(1030, 3);
-        assert_eq!(w.sum(1030), 5);
-        assert_eq!(w.sum(1059), 5);
-        assert_eq!(w.sum(1060), 3);
-        assert_eq!(w.sum(1090), 0);
+    fn usage_stops_counting_when_it_expires() {
+        let mut log = UsageLog::new(0);
+        log.add(60_000, 1, 100);
+        log.add(90_000, 2, 50);
+        assert_eq!(log.used(59_999), (3, 150));
+        assert_eq!(log.used(60_000), (2, 50));
+        assert_eq!(log.used(90_000), (0, 0));
     }
 
     #[test]
-    fn slot_reuse_resets_old_counts() {
-        let mut w = MinuteWindow::default();
-        w.add(1000, 5);
-        w.add(1060, 1);
-        assert_eq!(w.sum(1060), 1);
+    fn late_stamps_are_inserted_in_expiry_order() {
+        let mut log = UsageLog::new(0);
+        log.add(90_000, 1, 1);
+        log.add(60_000, 1, 1);
+        log.add(75_000, 1, 1);
+        let order: Vec<i64> = log.entries().map(|e| e.expires_ms).collect();
+        assert_eq!(order, [60_000, 75_000, 90_000]);
+        assert_eq!(log.used(70_000), (2, 2));
+    }
+
+    #[test]
+    fn close_entries_merge_at_the_later_expiry() {
+        let mut log = UsageLog::new(200);
+        log.add(60_000, 1, 10);
+        log.add(60_150, 1, 10);
+        log.add(59_990, 1, 10);
+        assert_eq!(log.entries().count(), 1);
+        assert_eq!(
+            log.used(60_149),
+            (3, 30),
+            "merged usage counts until the latest"
+        );
+        assert_eq!(log.used(60_150), (0, 0));
     }
 
     #[test]
     fn wait_until_room() {
-        let mut w = MinuteWindow::default();
-        w.add(1000, 2);
-        w.add(1010, 1);
-        assert_eq!(w.secs_until_at_most(1020, 3), 0);
-        assert_eq!(w.secs_until_at_most(1020, 2), 40);
-        assert_eq!(w.secs_until_at_most(1020, 0), 50);
+        let mut log = UsageLog::new(0);
+        log.add(61_000, 2, 200);
+        log.add(75_000, 1, 100);
+        log.used(20_000);
+        assert_eq!(log.ms_until_at_most(20_000, 3, 300), 0);
+        assert_eq!(log.ms_until_at_most(20_000, 2, 300), 41_000);
+        assert_eq!(log.ms_until_at_most(20_000, 3, 0), 55_000);
     }
 
     #[test]
-    fn remove_adjusts_only_live_bucket() {
-        let mut w = MinuteWindow::default();
-        w.add(1000, 10);
-        w.remove(1000, 4);
-        assert_eq!(w.sum(1000), 6);
-        w.remove(940, 6);
-        assert_eq!(w.sum(1000), 6);
+    fn nothing_is_added_for_nothing() {
+        let mut log = UsageLog::new(0);
+        log.add(1, 0, 0);
+        assert_eq!(log.entries().count(), 0);
     }
 }

@@ -1,5 +1,5 @@
-//! The `budget_state` table: each (platform, model, key) budget's use of the current day and its bench, so a
-//! restart neither re-spends a daily quota nor forgets a cooldown.
+//! The `budget_state` table: each (platform, model, key) budget's use still counting, its bench and what it
+//! learned from the provider, so a restart neither re-spends a quota, nor forgets a cooldown, nor learns again.
 
 use diesel::prelude::*;
 
@@ -17,16 +17,19 @@ pub struct BudgetRow {
     pub model: String,
     /// Provider key id.
     pub key_id: i64,
-    /// The day the counts belong to (days since the Unix epoch, UTC).
+    /// The UTC day of the save (days since the Unix epoch); with the two counts below, what releases before the
+    /// `detail` column knew of the day window, still written so they read a budget right.
     pub day: i64,
-    /// Requests that day.
+    /// Requests counting in the day window.
     pub day_requests: i64,
-    /// Tokens that day.
+    /// Tokens counting in the day window.
     pub day_tokens: i64,
     /// End of the bench, Unix ms, if one was active.
     pub cooldown_until_ms: Option<i64>,
     /// Whether the bench followed upstream failures rather than a rate limit.
     pub cooldown_outage: bool,
+    /// Window use, learned limits and misses, as JSON (`routing::budget::Carried`).
+    pub detail: String,
 }
 
 /// Every saved budget.
@@ -64,6 +67,7 @@ mod tests {
             day_tokens: 10 * day_requests,
             cooldown_until_ms: Some(1_800_000_000_000),
             cooldown_outage: false,
+            detail: "{}".into(),
         }
     }
 

@@ -77,5 +77,6 @@ diesel::table! {
         day_tokens -> BigInt,
         cooldown_until_ms -> Nullable<BigInt>,
         cooldown_outage -> Bool,
+        detail -> Text,
     }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE budget_state DROP COLUMN detail;
