@@ -2,6 +2,7 @@
 // entries, see each entry's live state, and save with PUT /api/chain.
 
 import { api, el, say } from "./api.js";
+import { budgetItem, cooling } from "./budgets.js";
 
 function $(id) { return document.getElementById(id); }
 
@@ -13,34 +14,42 @@ export async function showChain() {
     $("chain-save").addEventListener("click", save);
     wireDrag($("chain"));
   }
-  const [chain, budgets] = await Promise.all([api("GET", "/api/chain"), api("GET", "/api/budgets")]);
+  const [chain, budgets, keys] = await Promise.all([api("GET", "/api/chain"), api("GET", "/api/budgets"),
+    api("GET", "/api/keys")]);
+  const keyNames = new Map(keys.map((k) => [k.id, `${k.label || k.platform} ${k.masked}`]));
   $("chain-loading").hidden = true;
   say($("chain-status"), "");
-  $("chain").replaceChildren(...chain.map((entry) => item(entry, budgets)));
+  $("chain").replaceChildren(...chain.map((entry) => item(entry, budgets, keyNames)));
 }
 
-function liveState(entry, budgets) {
-  const rows = budgets.filter((b) => b.platform === entry.platform && b.model === entry.model);
+function liveState(rows) {
   if (rows.length === 0) return "no keys";
-  const now = Date.now();
-  const cooling = rows.filter((b) => b.cooldown_until && Date.parse(b.cooldown_until) > now);
+  const benched = rows.filter(cooling);
   const used = rows.reduce((n, b) => n + b.rpd.used, 0);
   const limit = rows.every((b) => b.rpd.limit !== null) ? rows.reduce((n, b) => n + b.rpd.limit, 0) : null;
-  const parts = [`${rows.length - cooling.length}/${rows.length} keys usable`, `today ${used}${limit === null ? "" : ` of ${limit}`}`];
-  if (cooling.length) {
-    const until = new Date(Math.min(...cooling.map((b) => Date.parse(b.cooldown_until))));
+  const day = rows[0].day_window === "rolling-24h" ? "last 24 h" : "today";
+  const parts = [`${rows.length - benched.length}/${rows.length} keys usable`, `${day} ${used}${limit === null ? "" : ` of ${limit}`}`];
+  if (benched.length) {
+    const until = new Date(Math.min(...benched.map((b) => Date.parse(b.cooldown_until))));
     parts.push(`cooling until ${until.toLocaleTimeString()}`);
   }
+  const misses = rows.reduce((n, b) => n + b.misses.count, 0);
+  if (misses) parts.push(`${misses} unpredicted 429${misses === 1 ? "" : "s"}`);
   return parts.join(" · ");
 }
 
-function item(entry, budgets) {
+function item(entry, budgets, keyNames) {
   const name = `${entry.platform}/${entry.model}`;
+  const rows = budgets.filter((b) => b.platform === entry.platform && b.model === entry.model);
   const node = el("li", { draggable: "true", tabindex: "0", "data-platform": entry.platform, "data-model": entry.model,
     "aria-label": name, onkeydown: (e) => moveByKey(e, node) },
     el("input", { type: "checkbox", checked: entry.enabled, "aria-label": `Use ${name} for auto` }),
     el("span", { class: "name" }, name),
-    el("span", { class: "state" }, liveState(entry, budgets)));
+    el("span", { class: "state" }, liveState(rows)));
+  if (rows.length) {
+    node.append(el("details", { class: "budgets" }, el("summary", {}, "Budgets per key"),
+      el("ul", {}, ...rows.map((b) => budgetItem(b, keyNames.get(b.key_id) ?? `key ${b.key_id}`)))));
+  }
   return node;
 }
 

@@ -2,6 +2,7 @@
 // unified key.
 
 import { api, el, mask, say, session } from "./api.js";
+import { budgetItem, eventful } from "./budgets.js";
 
 const PLATFORMS = ["google", "groq", "cerebras", "sambanova", "nvidia", "mistral", "openrouter", "github",
   "huggingface", "cohere", "cloudflare", "zhipu", "moonshot", "minimax", "custom"];
@@ -54,13 +55,20 @@ async function addKey(event) {
 }
 
 async function refresh() {
-  const keys = await api("GET", "/api/keys");
+  const [keys, budgets] = await Promise.all([api("GET", "/api/keys"), api("GET", "/api/budgets")]);
   $("keys-loading").hidden = true;
   $("keys-empty").hidden = keys.length > 0;
-  $("key-rows").replaceChildren(...keys.map(row));
+  $("key-rows").replaceChildren(...keys.map((key) => row(key, budgets.filter((b) => b.key_id === key.id))));
 }
 
-function row(key) {
+// The key's budgets that have something to show, one per model.
+function budgetsCell(budgets) {
+  const shown = budgets.filter(eventful);
+  if (shown.length === 0) return el("span", { class: "muted" }, budgets.length ? "unused" : "—");
+  return el("ul", { class: "budgets" }, ...shown.map((b) => budgetItem(b, b.model)));
+}
+
+function row(key, budgets) {
   const status = el("span", { class: `badge ${key.status}` }, key.status.replace("_", " "));
   const detail = key.last_error ? el("div", { class: "muted" }, key.last_error) : null;
   const toggle = el("input", {
@@ -77,6 +85,7 @@ function row(key) {
     el("td", {}, key.label || el("span", { class: "muted" }, "—")),
     el("td", {}, el("code", {}, key.masked)),
     el("td", {}, status, detail),
+    el("td", {}, budgetsCell(budgets)),
     el("td", {}, toggle),
     el("td", {}, check, " ", remove));
 }

@@ -29,6 +29,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("keys.js", "text/javascript; charset=utf-8"),
     asset!("chain.js", "text/javascript; charset=utf-8"),
+    asset!("budgets.js", "text/javascript; charset=utf-8"),
     asset!("playground.js", "text/javascript; charset=utf-8"),
     asset!("analytics.js", "text/javascript; charset=utf-8"),
 ];

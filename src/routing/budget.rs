@@ -149,7 +149,7 @@ pub struct Snapshot {
     pub cooldown_until_ms: Option<i64>,
     /// Requests sent and not yet settled.
     pub in_flight: usize,
-    /// Limits learned from the provider that are stricter than the catalog's.
+    /// Limits the provider stated or its refusals revealed (the stricter of these and the catalog's apply).
     pub learned: Learned,
     /// Refusals the budget did not predict.
     pub misses: Misses,

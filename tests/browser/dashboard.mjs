@@ -14,12 +14,14 @@ const shots = resolve(process.argv[3] ?? "../artifacts/screenshots");
 const TOKEN = "freellmapi-0123456789abcdef0123456789abcdef0123456789abcdef";
 const SECRET = "gsk_browser_secret_key_9f2c";
 
-function startGateway() {
+// The gateway, with Groq pointed at the mock so a Groq key's budget can learn from its refusals.
+function startGateway(mockUrl) {
   const dir = mkdtempSync(join(tmpdir(), "freellmapi-browser-"));
   const child = spawn(binary, ["serve"], {
     cwd: dir,
     env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", DATABASE_URL: join(dir, "data", "db.sqlite"),
-      FREELLMAPI_API_KEY: TOKEN, ENCRYPTION_KEY: "ab".repeat(32), HEALTH_CHECK_INTERVAL_SECS: "0", RUST_LOG: "info" },
+      FREELLMAPI_API_KEY: TOKEN, ENCRYPTION_KEY: "ab".repeat(32), HEALTH_CHECK_INTERVAL_SECS: "0", RUST_LOG: "info",
+      FREELLMAPI_BASE_URL_GROQ: mockUrl },
   });
   return new Promise((resolveUrl, reject) => {
     let log = "";
@@ -37,7 +39,11 @@ function startGateway() {
   });
 }
 
-// A minimal OpenAI-compatible upstream that streams a fixed answer.
+// A Groq-style refusal that states the per-minute limit.
+const REFUSAL = { error: { type: "requests", code: "rate_limit_exceeded", message: "Rate limit reached for model "
+  + "`llama-3.3-70b-versatile` on requests per minute (RPM): Limit 1, Used 1, Requested 1. Please try again in 1s." } };
+
+// A minimal OpenAI-compatible upstream that streams a fixed answer, and refuses "refuse me" as Groq would.
 function startMock() {
   const server = createServer((req, res) => {
     let body = "";
@@ -45,6 +51,10 @@ function startMock() {
     req.on("end", async () => {
       if (!req.url.endsWith("/chat/completions")) {
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data: [] }));
+        return;
+      }
+      if (body.includes("refuse me")) {
+        res.writeHead(429, { "content-type": "application/json", "retry-after": "1" }).end(JSON.stringify(REFUSAL));
         return;
       }
       const chunk = (delta, finish = null) => ({ id: "c1", object: "chat.completion.chunk", created: 1, model: "mock-model",
@@ -68,7 +78,7 @@ function startMock() {
 }
 
 async function chainOrder(page) {
-  return page.$$eval("#chain li", (items) => items.map((li) => li.getAttribute("aria-label")));
+  return page.$$eval("#chain > li", (items) => items.map((li) => li.getAttribute("aria-label")));
 }
 
 async function signIn(page, url, key) {
@@ -78,8 +88,8 @@ async function signIn(page, url, key) {
 }
 
 async function run() {
-  const gateway = await startGateway();
   const mock = await startMock();
+  const gateway = await startGateway(mock.url);
   const added = await fetch(`${gateway.url}/api/keys`, {
     method: "POST",
     headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
@@ -122,38 +132,55 @@ async function run() {
         await row.waitFor();
         assert.match(await row.innerText(), /groq[\s\S]*main[\s\S]*…9f2c[\s\S]*unknown/);
         assert.equal((await page.content()).includes(SECRET), false, "the key is never echoed back");
+        const disabled = page.waitForResponse((r) => r.url().endsWith("/api/keys") && r.request().method() === "GET");
         await row.getByRole("checkbox").uncheck();
-        await page.waitForResponse((r) => r.url().endsWith("/api/keys") && r.request().method() === "GET");
+        await disabled;
         await page.reload();
         await page.locator("#key-rows tr", { hasText: "main" }).waitFor();
         assert.equal(await page.locator("#key-rows tr", { hasText: "main" }).getByRole("checkbox").isChecked(), false);
+        const enabled = page.waitForResponse((r) => r.url().endsWith("/api/budgets"));
         await page.locator("#key-rows tr", { hasText: "main" }).getByRole("checkbox").check();
+        await enabled;
+        const refused = await fetch(`${gateway.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ model: "llama-3.3-70b-versatile", messages: [{ role: "user", content: "refuse me" }] }),
+        });
+        assert.equal(refused.status, 429, await refused.text());
+        await page.reload();
+        const budgets = page.locator("#key-rows tr", { hasText: "main" }).locator("ul.budgets");
+        await budgets.getByText("1 unpredicted 429").waitFor();
+        assert.match(await budgets.innerText(), /llama-3\.3-70b-versatile rpm 1\/1 · rpd 0\/1000[\s\S]*provider says rpm 1[\s\S]*on rpm: Rate limit reached/);
       }
       await page.locator("#key-rows tr").first().waitFor();
       await page.screenshot({ path: join(shots, `keys-${colorScheme}.png`), fullPage: true });
 
       await page.getByRole("link", { name: "Fallback chain" }).click();
-      await page.locator("#chain li").first().waitFor();
+      await page.locator("#chain > li").first().waitFor();
       if (colorScheme === "light") {
         const before = await chainOrder(page);
-        await page.locator("#chain li").nth(1).focus();
+        await page.locator("#chain > li").nth(1).focus();
         await page.keyboard.press("Alt+ArrowUp");
         const byKeyboard = await chainOrder(page);
         assert.deepEqual(byKeyboard.slice(0, 2), [before[1], before[0]], "Alt+ArrowUp moves the entry up");
-        await page.locator("#chain li").nth(2).dragTo(page.locator("#chain li").nth(0), { targetPosition: { x: 20, y: 3 } });
+        await page.locator("#chain > li").nth(2).dragTo(page.locator("#chain > li").nth(0), { targetPosition: { x: 20, y: 3 } });
         const dragged = await chainOrder(page);
         assert.equal(dragged[0], byKeyboard[2], "dragging the third entry onto the first puts it first");
         await page.getByRole("button", { name: "Save order" }).click();
         await page.getByText("Saved.").waitFor();
         await page.reload();
-        await page.locator("#chain li").first().waitFor();
+        await page.locator("#chain > li").first().waitFor();
         assert.deepEqual((await chainOrder(page)).slice(0, 3), dragged.slice(0, 3), "the order survives a reload");
         await page.getByRole("button", { name: "Log out" }).click();
         await page.getByLabel("Unified key").waitFor();
         await page.reload();
         await page.getByLabel("Unified key").waitFor();
         await signIn(page, gateway.url + "/#chain", TOKEN);
-        await page.locator("#chain li").first().waitFor();
+        await page.locator("#chain > li").first().waitFor();
+        const groq = page.locator("#chain > li", { has: page.getByText("groq/llama-3.3-70b-versatile", { exact: true }) });
+        assert.match(await groq.locator(".state").innerText(), /1 unpredicted 429/);
+        await groq.getByText("Budgets per key").click();
+        assert.match(await groq.locator("details").innerText(), /main …9f2c rpm 1\/1[\s\S]*unpredicted 429/);
       }
       await page.screenshot({ path: join(shots, `chain-${colorScheme}.png`) });
 

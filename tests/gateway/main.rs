@@ -6,6 +6,7 @@ mod support;
 
 mod admin;
 mod auth;
+mod budgets;
 mod chat;
 mod cli;
 mod cloudflare;

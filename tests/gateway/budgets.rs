@@ -1,0 +1,84 @@
+//! What budgets learn from providers and show: limits stated in rate-limit headers and in refusals, prediction
+//! misses and window use, all on `/api/budgets` and kept across a restart and a crash.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::client::{add_platform_key, budget_of, chat, chat_body};
+use crate::support::gateway::Gateway;
+use crate::support::mock::{completion, Mock, Reply};
+
+const MODEL: &str = "llama-3.3-70b-versatile";
+const KEY: &str = "gsk_learning_key_0001";
+
+fn header(name: &str, value: &str) -> (String, String) {
+    (name.to_owned(), value.to_owned())
+}
+
+#[actix_rt::test]
+async fn stated_limits_and_misses_are_learned_shown_and_kept() {
+    let mock = Mock::start();
+    let mut gw = Gateway::start(&[("FREELLMAPI_BASE_URL_GROQ", &mock.base_url())]);
+    add_platform_key(&gw, "groq", KEY).await;
+    mock.push(
+        KEY,
+        Reply::Status {
+            status: 200,
+            headers: vec![
+                header("x-ratelimit-limit-requests", "1000"),
+                header("x-ratelimit-remaining-requests", "999"),
+                header("x-ratelimit-reset-requests", "1m26.4s"),
+                header("x-ratelimit-limit-tokens", "6000"),
+                header("x-ratelimit-remaining-tokens", "5982"),
+                header("x-ratelimit-reset-tokens", "180ms"),
+            ],
+            body: completion(MODEL, "hi").to_string(),
+        },
+    );
+    assert_eq!(chat(&gw, &chat_body(MODEL)).await.status, 200);
+    let refusal = json!({"error": {"message": "Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_1` service tier `on_demand` on requests per minute (RPM): Limit 1, Used 1, Requested 1. Please try again in 2s.", "type": "requests", "code": "rate_limit_exceeded"}});
+    mock.push(
+        KEY,
+        Reply::Status {
+            status: 429,
+            headers: vec![header("retry-after", "2")],
+            body: refusal.to_string(),
+        },
+    );
+    let refused = chat(&gw, &chat_body(MODEL)).await;
+    assert_eq!(refused.status, 429, "{}", refused.text());
+
+    let check = |b: &serde_json::Value, when: &str| {
+        assert_eq!(
+            b["learned"],
+            json!({"rpd": 1000, "tpm": 6000, "rpm": 1}),
+            "{when}: {b}"
+        );
+        assert_eq!(b["rpm"], json!({"used": 1, "limit": 1}), "{when}: {b}");
+        assert_eq!(b["tpm"]["limit"], 6000, "{when}: {b}");
+        assert_eq!(b["rpd"]["limit"], 1000, "{when}");
+        assert_eq!(b["day_window"], "rolling-24h", "{when}");
+        assert_eq!(b["misses"]["count"], 1, "{when}: {b}");
+        assert_eq!(b["misses"]["window"], "rpm", "{when}");
+        assert!(
+            b["misses"]["message"].as_str().unwrap().contains("Limit 1"),
+            "{when}: {b}"
+        );
+        assert!(b["misses"]["last_at"].is_string(), "{when}");
+    };
+    check(&budget_of(&gw, MODEL).await, "at once");
+
+    actix_rt::time::sleep(Duration::from_millis(2100)).await;
+    let held = chat(&gw, &chat_body(MODEL)).await;
+    assert_eq!(held.status, 429, "the learned limit holds after the bench");
+    assert_eq!(mock.count_for(KEY), 2, "nothing more was sent upstream");
+
+    gw.stop();
+    gw.restart_with(&[]).unwrap();
+    check(&budget_of(&gw, MODEL).await, "after a restart");
+    actix_rt::time::sleep(Duration::from_millis(2500)).await;
+    gw.crash();
+    gw.restart_with(&[]).unwrap();
+    check(&budget_of(&gw, MODEL).await, "after kill -9");
+}
