@@ -1,5 +1,6 @@
 //! Micro-benchmarks for the hot paths a request crosses inside the gateway: the router's candidate selection
-//! (10,000 keys × 200 models), the SSE parser, and the Gemini translation both ways.
+//! (10,000 keys × 200 models), a budget's lease taken and settled, the SSE parser, and the Gemini translation
+//! both ways.
 //!
 //! `cargo bench --bench micro`; the selection benchmark also prints its p50/p99/max per call, since the target
 //! (≤ 20 µs p99) is about the tail, which criterion's mean does not show.
@@ -14,13 +15,17 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 
-use freellmapi::catalog::Catalog;
+use freellmapi::catalog::{Catalog, Limits, Window};
 use freellmapi::config::Config;
 use freellmapi::openai::chat::ChatRequest;
 use freellmapi::openai::sse::{SseEvent, SseParser};
 use freellmapi::platform::Platform;
-use freellmapi::providers::{Registry, Target};
+use freellmapi::providers::quota::WindowReport;
+use freellmapi::providers::{QuotaNews, Registry, Target};
 use freellmapi::router::actor::{RouterActor, RoutingData};
+use freellmapi::routing::budget::{Budget, Outcome, Settlement};
+use freellmapi::routing::day::DayWindow;
+use freellmapi::routing::estimate::Cost;
 use freellmapi::store::chain::ChainRow;
 use freellmapi::store::keys::KeyRow;
 use freellmapi::store::Db;
@@ -278,5 +283,56 @@ fn gemini_translation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, selection, sse_parser, gemini_translation);
+/// One request's budget work: a lease taken, then settled with the provider's rate-limit headers, on a budget that
+/// is busy (about 25 requests in its minute window), as each request pays it on its limiter's thread.
+fn budget(c: &mut Criterion) {
+    let limits = Limits {
+        rpm: Some(1_000_000),
+        rpd: Some(100_000_000),
+        tpm: Some(u32::MAX),
+        tpd: None,
+        day_window: Some(DayWindow::MidnightPacific),
+    };
+    let mut budget = Budget::new(limits);
+    let mut news = QuotaNews::default();
+    // Stated limits as the catalog's, with remaining quota that shows no use the budget did not see.
+    for (window, limit) in [
+        (Window::Rpd, 100_000_000),
+        (Window::Tpm, u64::from(u32::MAX)),
+    ] {
+        news.add(
+            window,
+            WindowReport {
+                limit: Some(limit),
+                remaining: Some(limit - 1),
+                reset: Some(Duration::from_secs(30)),
+            },
+        );
+    }
+    let cost = Cost {
+        prompt: 120,
+        output: 400,
+    };
+    let mut now = 1_795_000_000_000i64;
+    c.bench_function("budget: acquire and settle with rate-limit news", |b| {
+        b.iter(|| {
+            // 2.4 s apart: about 25 settled requests stay in the minute window.
+            now += 2_400;
+            let lease = budget
+                .acquire(black_box(cost), now)
+                .unwrap_or_else(|d| panic!("{d:?}"));
+            let outcome = Outcome {
+                settlement: Settlement::Served {
+                    tokens: Some(500),
+                    reported_prompt: Some(100),
+                },
+                answered_ms: now + 300,
+                news: news.clone(),
+            };
+            budget.settle(lease, outcome, now + 300);
+        })
+    });
+}
+
+criterion_group!(benches, selection, budget, sse_parser, gemini_translation);
 criterion_main!(benches);

@@ -57,41 +57,67 @@ impl QuotaNews {
     }
 }
 
-/// One rate-limit header family: `x-ratelimit-{limit,remaining,reset}-{suffix}` reports `window`.
-pub type HeaderSpec = (Window, &'static str);
+/// One rate-limit header family: `x-ratelimit-{limit,remaining,reset}-<suffix>` reports `window`.
+#[derive(Debug)]
+pub struct HeaderSpec {
+    window: Window,
+    limit: &'static str,
+    remaining: &'static str,
+    reset: &'static str,
+}
+
+/// The header family with `suffix` reporting `window`; names are built at compile time, so reading them
+/// allocates nothing per answer.
+macro_rules! family {
+    ($window:expr, $suffix:literal) => {
+        HeaderSpec {
+            window: $window,
+            limit: concat!("x-ratelimit-limit-", $suffix),
+            remaining: concat!("x-ratelimit-remaining-", $suffix),
+            reset: concat!("x-ratelimit-reset-", $suffix),
+        }
+    };
+}
 
 /// Groq: the `requests` family is the day's requests, `tokens` the minute's tokens.
-pub const GROQ_HEADERS: &[HeaderSpec] = &[(Window::Rpd, "requests"), (Window::Tpm, "tokens")];
+pub const GROQ_HEADERS: &[HeaderSpec] = &[
+    family!(Window::Rpd, "requests"),
+    family!(Window::Tpm, "tokens"),
+];
 /// Cerebras names the period in every header.
 pub const CEREBRAS_HEADERS: &[HeaderSpec] = &[
-    (Window::Rpm, "requests-minute"),
-    (Window::Rpd, "requests-day"),
-    (Window::Tpm, "tokens-minute"),
-    (Window::Tpd, "tokens-day"),
+    family!(Window::Rpm, "requests-minute"),
+    family!(Window::Rpd, "requests-day"),
+    family!(Window::Tpm, "tokens-minute"),
+    family!(Window::Tpd, "tokens-day"),
 ];
 /// SambaNova: plain `requests` per minute, plus `-day`.
-pub const SAMBANOVA_HEADERS: &[HeaderSpec] =
-    &[(Window::Rpm, "requests"), (Window::Rpd, "requests-day")];
+pub const SAMBANOVA_HEADERS: &[HeaderSpec] = &[
+    family!(Window::Rpm, "requests"),
+    family!(Window::Rpd, "requests-day"),
+];
 /// Mistral: per-minute requests and tokens.
-pub const MISTRAL_HEADERS: &[HeaderSpec] =
-    &[(Window::Rpm, "req-minute"), (Window::Tpm, "tokens-minute")];
+pub const MISTRAL_HEADERS: &[HeaderSpec] = &[
+    family!(Window::Rpm, "req-minute"),
+    family!(Window::Tpm, "tokens-minute"),
+];
 
 /// Reads the rate-limit headers `specs` describe.
 pub fn from_headers(headers: &HeaderMap, specs: &[HeaderSpec], news: &mut QuotaNews) {
-    let read = |family: &str, suffix: &str| {
+    let read = |name: &str| {
         headers
-            .get(format!("x-ratelimit-{family}-{suffix}"))
+            .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    for &(window, suffix) in specs {
+    for spec in specs {
         let report = WindowReport {
-            limit: read("limit", suffix).and_then(parse_count),
-            remaining: read("remaining", suffix).and_then(parse_count),
-            reset: read("reset", suffix).and_then(parse_reset),
+            limit: read(spec.limit).and_then(parse_count),
+            remaining: read(spec.remaining).and_then(parse_count),
+            reset: read(spec.reset).and_then(parse_reset),
         };
         if report != WindowReport::default() {
-            news.add(window, report);
+            news.add(spec.window, report);
         }
     }
 }

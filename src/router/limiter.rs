@@ -100,3 +100,27 @@ impl Handler<ReadCarried> for RateLimiterActor {
         MessageResult(self.budget.carried(now_unix_ms()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::future::join_all;
+
+    #[actix_rt::test]
+    async fn fifty_concurrent_requests_never_overshoot_a_30_rpm_key() {
+        let limits = Limits {
+            rpm: Some(30),
+            ..Limits::default()
+        };
+        let limiter = RateLimiterActor::new(limits, None).start();
+        let cost = Cost {
+            prompt: 10,
+            output: 10,
+        };
+        let answers = join_all((0..50).map(|_| limiter.send(Acquire { cost }))).await;
+        let admitted = answers.iter().filter(|a| matches!(a, Ok(Ok(_)))).count();
+        assert_eq!(admitted, 30);
+        let budget = limiter.send(ReadBudget).await.unwrap();
+        assert_eq!((budget.in_flight, budget.rpm.used), (30, 30));
+    }
+}
