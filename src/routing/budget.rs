@@ -32,8 +32,9 @@ use crate::providers::{Failure, FailureKind, QuotaNews};
 const MINUTE_MS: i64 = 60_000;
 /// Minute-window uses closer together than this are kept as one (at the later expiry).
 const MINUTE_MERGE_MS: i64 = 200;
-/// Day-window uses closer together than this are kept as one (at the later expiry).
-const DAY_MERGE_MS: i64 = 60_000;
+/// Day-window uses closer together than this are kept as one (at the later expiry): a rolling day then frees its
+/// use at most 15 minutes late, and its saved log stays under a hundred entries.
+const DAY_MERGE_MS: i64 = 15 * 60_000;
 /// A retry hint longer than this means a refusal hit a daily window.
 const DAILY_HINT: Duration = Duration::from_secs(60);
 

@@ -40,9 +40,12 @@ pub struct UsageLog {
     entries: VecDeque<Entry>,
     requests: u64,
     tokens: u64,
-    /// Entries expiring within this many ms of the newest are merged into it (at the later expiry, which only
-    /// ever counts usage longer): bounds the log to about one entry per `merge_ms` of window.
+    /// Entries expiring within this many ms of the newest entry's first expiry are merged into it (at the later
+    /// expiry, which only ever counts usage longer): bounds the log to about one entry per `merge_ms` of window,
+    /// and no use ever counts more than `merge_ms` too long.
     merge_ms: i64,
+    /// The expiry the newest entry was opened with.
+    anchor_ms: i64,
 }
 
 impl UsageLog {
@@ -62,9 +65,7 @@ impl UsageLog {
         self.requests += requests;
         self.tokens += tokens;
         if let Some(last) = self.entries.back_mut() {
-            if expires_ms <= last.expires_ms + self.merge_ms
-                && expires_ms + self.merge_ms >= last.expires_ms
-            {
+            if expires_ms.abs_diff(self.anchor_ms) <= self.merge_ms.unsigned_abs() {
                 last.expires_ms = last.expires_ms.max(expires_ms);
                 last.requests += requests;
                 last.tokens += tokens;
@@ -72,6 +73,9 @@ impl UsageLog {
             }
         }
         let at = self.entries.partition_point(|e| e.expires_ms <= expires_ms);
+        if at == self.entries.len() {
+            self.anchor_ms = expires_ms;
+        }
         self.entries.insert(
             at,
             Entry {
@@ -156,6 +160,23 @@ mod tests {
             "merged usage counts until the latest"
         );
         assert_eq!(log.used(60_150), (0, 0));
+    }
+
+    #[test]
+    fn steady_traffic_never_keeps_an_entry_alive() {
+        let mut log = UsageLog::new(200);
+        for i in 0..100 {
+            log.add(60_000 + i * 100, 1, 1);
+        }
+        assert!(
+            log.entries().all(|e| e.requests <= 3),
+            "each entry spans at most 200 ms"
+        );
+        assert_eq!(
+            log.used(60_300).0,
+            97,
+            "the first ones expire on time, give or take 200 ms"
+        );
     }
 
     #[test]
