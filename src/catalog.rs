@@ -45,6 +45,24 @@ impl Window {
     pub fn counts_tokens(self) -> bool {
         matches!(self, Window::Tpm | Window::Tpd)
     }
+
+    /// What this window counts out of a (requests, tokens) pair.
+    pub fn count_of(self, (requests, tokens): (u64, u64)) -> u64 {
+        if self.counts_tokens() {
+            tokens
+        } else {
+            requests
+        }
+    }
+
+    /// A (requests, tokens) pair with `counted` where this window counts and `other` in the other place.
+    pub fn pair(self, counted: u64, other: u64) -> (u64, u64) {
+        if self.counts_tokens() {
+            (other, counted)
+        } else {
+            (counted, other)
+        }
+    }
 }
 
 /// Published per-key budgets; `None` where the provider publishes none.

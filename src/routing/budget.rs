@@ -305,52 +305,44 @@ impl Budget {
     /// `None` if `window` has room for one more request of `tokens`, else how many ms until it should.
     fn wait_for_room(&mut self, window: Window, tokens: u64, now_ms: i64) -> Option<i64> {
         let limit = u64::from(self.limits.get(window)?);
-        let need = if window.counts_tokens() { tokens } else { 1 };
-        let used = self.used(window, now_ms);
-        if used + need <= limit {
+        let need = window.count_of((1, tokens));
+        if self.used(window, now_ms) + need <= limit {
             return None;
         }
-        let in_flight = self.in_flight(window);
-        let Some(settled_target) = limit.checked_sub(in_flight + need) else {
+        let Some(settled_target) = limit.checked_sub(self.in_flight(window) + need) else {
             // Requests in flight alone fill the window: room comes back only as they settle.
             return Some(1000);
         };
-        let log = if window.per_day() {
-            &self.day
+        let (requests, tokens) = window.pair(settled_target, u64::MAX);
+        Some(
+            self.log(window)
+                .ms_until_at_most(now_ms, requests, tokens)
+                .max(1),
+        )
+    }
+
+    /// The log `window` counts in: the minute's or the day's.
+    fn log(&mut self, window: Window) -> &mut UsageLog {
+        if window.per_day() {
+            &mut self.day
         } else {
-            &self.minute
-        };
-        let wait = if window.counts_tokens() {
-            log.ms_until_at_most(now_ms, u64::MAX, settled_target)
-        } else {
-            log.ms_until_at_most(now_ms, settled_target, u64::MAX)
-        };
-        Some(wait.max(1))
+            &mut self.minute
+        }
+    }
+
+    /// Settled use of `window` still counting now.
+    fn settled(&mut self, window: Window, now_ms: i64) -> u64 {
+        window.count_of(self.log(window).used(now_ms))
     }
 
     /// Use of `window` now: settled use still counting plus everything in flight.
     fn used(&mut self, window: Window, now_ms: i64) -> u64 {
-        let log = if window.per_day() {
-            &mut self.day
-        } else {
-            &mut self.minute
-        };
-        let (requests, tokens) = log.used(now_ms);
-        let settled = if window.counts_tokens() {
-            tokens
-        } else {
-            requests
-        };
-        settled + self.in_flight(window)
+        self.settled(window, now_ms) + self.in_flight(window)
     }
 
     /// What the leases in flight hold in `window` (requests or reserved tokens).
     fn in_flight(&self, window: Window) -> u64 {
-        if window.counts_tokens() {
-            self.in_flight_tokens
-        } else {
-            self.leases.len() as u64
-        }
+        window.count_of((self.leases.len() as u64, self.in_flight_tokens))
     }
 
     /// Counts one request's use from `at_ms` in the minute and day windows.
@@ -441,31 +433,17 @@ impl Budget {
             return;
         };
         let theirs = limit.saturating_sub(remaining);
-        let ours = self.used(window, now_ms)
-            + if window.counts_tokens() {
-                this.1
-            } else {
-                this.0
-            };
+        let ours = self.used(window, now_ms) + window.count_of(this);
         if theirs <= ours {
             return;
         }
-        let unseen = theirs - ours;
         let expires = match reset_ms {
             Some(reset) => now_ms.saturating_add(reset.max(1)),
             None if window.per_day() => self.limits.day_window().expiry(now_ms),
             None => now_ms + MINUTE_MS,
         };
-        let log = if window.per_day() {
-            &mut self.day
-        } else {
-            &mut self.minute
-        };
-        if window.counts_tokens() {
-            log.add(expires, 0, unseen);
-        } else {
-            log.add(expires, unseen, 0);
-        }
+        let (requests, tokens) = window.pair(theirs - ours, 0);
+        self.log(window).add(expires, requests, tokens);
     }
 
     /// A refusal the budget did not predict: records it, learns the window's limit (as stated, or as revealed
@@ -523,7 +501,7 @@ impl Budget {
         if let [only] = candidates {
             return Some(*only);
         }
-        let need = |w: Window| if w.counts_tokens() { reserved } else { 1 };
+        let need = |w: Window| w.count_of((1, reserved));
         let remaining = |w: Window| news.report(w).and_then(|r| r.remaining);
         if let Some(spent) = candidates
             .iter()
@@ -537,7 +515,7 @@ impl Budget {
             let Some(limit) = self.limits.get(window).filter(|_| !has_room) else {
                 continue;
             };
-            let used = self.revealed_limit(window, reserved, now_ms).unwrap_or(0) + need(window);
+            let used = self.used(window, now_ms) + need(window);
             let share = used as f64 / f64::from(limit.max(1));
             if best.is_none_or(|(_, s)| share > s) {
                 best = Some((window, share));
@@ -552,20 +530,9 @@ impl Budget {
     /// one, so this can be high; but one of them refused in turn settles later and teaches a tighter limit.
     /// `None` when the budget had sent nothing else, so the refusal reveals nothing.
     fn revealed_limit(&mut self, window: Window, reserved: u64, now_ms: i64) -> Option<u64> {
-        let log = if window.per_day() {
-            &mut self.day
-        } else {
-            &mut self.minute
-        };
-        let (requests, tokens) = log.used(now_ms);
-        let before = self.in_flight(window);
-        if window.counts_tokens() {
-            let sent = tokens + before;
-            (sent > 0).then(|| sent + reserved.saturating_sub(1))
-        } else {
-            let sent = requests + before;
-            (sent > 0).then_some(sent)
-        }
+        let sent = self.used(window, now_ms);
+        let overshoot = window.count_of((0, reserved.saturating_sub(1)));
+        (sent > 0).then_some(sent + overshoot)
     }
 
     fn bench(&mut self, now_ms: i64, length: Duration, outage: bool) {
