@@ -29,10 +29,10 @@ use crate::platform::Platform;
 use crate::providers::actor::{Dispatch, LocalProvider, ProviderActor, Timeouts, UpstreamEvent};
 use crate::providers::{Failure, FailureKind, QuotaNews, Target};
 use crate::router::actor::{KeyFailed, Plan, PlanCursor, Planned, Served};
-use crate::router::limiter::{Acquire, Settle};
+use crate::router::limiter::{Acquire, HeldLease};
 use crate::router::sticky::{session_key, SessionKey};
-use crate::router::{Candidate, RateLimiterActor, RouterActor};
-use crate::routing::budget::{Denial, Lease, Outcome, Settlement};
+use crate::router::{Candidate, RouterActor};
+use crate::routing::budget::{Denial, Outcome, Settlement};
 use crate::routing::candidates::Unroutable;
 use crate::routing::estimate::{self, Cost};
 use crate::timefmt::now_unix_ms;
@@ -185,7 +185,7 @@ impl Trial {
                 None => candidate.limiter.send(Acquire { cost }).await,
             };
             let lease = match acquired {
-                Ok(Ok(lease)) => lease,
+                Ok(Ok(lease)) => HeldLease::new(lease, candidate.limiter.clone()),
                 Ok(Err(denial)) => {
                     misses.retry_in(denial.retry_after_secs(now_unix_ms()));
                     if matches!(denial, Denial::Cooling { outage: true, .. }) {
@@ -256,7 +256,12 @@ impl Trial {
     ///
     /// With an `alternative` left, the platform's time-to-first-token limit applies so a slow route gives way;
     /// the last candidate may take the whole upstream timeout.
-    async fn attempt(&mut self, candidate: &Candidate, lease: Lease, alternative: bool) -> Attempt {
+    async fn attempt(
+        &mut self,
+        candidate: &Candidate,
+        lease: HeldLease,
+        alternative: bool,
+    ) -> Attempt {
         let attempt_started = Instant::now();
         let upstream = match self.build_request(candidate) {
             Ok(upstream) => upstream,
@@ -298,16 +303,13 @@ impl Trial {
                     prompt_tokens: self.prompt_estimate,
                     completion_tokens: 0,
                 });
-                candidate.limiter.do_send(Settle {
-                    lease,
-                    outcome: Outcome {
-                        settlement: Settlement::Served {
-                            tokens: reported.map(|u| u64::from(u.total())),
-                            reported_prompt: reported.map(|u| u64::from(u.prompt_tokens)),
-                        },
-                        answered_ms: now_unix_ms(),
-                        news,
+                lease.settle(Outcome {
+                    settlement: Settlement::Served {
+                        tokens: reported.map(|u| u64::from(u.total())),
+                        reported_prompt: reported.map(|u| u64::from(u.prompt_tokens)),
                     },
+                    answered_ms: now_unix_ms(),
+                    news,
                 });
                 self.record(candidate, "ok", Some(200), attempt_started);
                 self.served(candidate);
@@ -401,7 +403,7 @@ impl Trial {
     fn unsent(
         &mut self,
         candidate: &Candidate,
-        lease: Lease,
+        lease: HeldLease,
         failure: Failure,
         since: Instant,
     ) -> Attempt {
@@ -411,7 +413,7 @@ impl Trial {
     fn failed(
         &mut self,
         candidate: &Candidate,
-        lease: Lease,
+        lease: HeldLease,
         failure: Failure,
         news: QuotaNews,
         since: Instant,
@@ -425,13 +427,10 @@ impl Trial {
             failure.kind.label(),
             failure
         );
-        candidate.limiter.do_send(Settle {
-            lease,
-            outcome: Outcome {
-                settlement: Settlement::Failed(failure.clone()),
-                answered_ms: now_unix_ms(),
-                news,
-            },
+        lease.settle(Outcome {
+            settlement: Settlement::Failed(failure.clone()),
+            answered_ms: now_unix_ms(),
+            news,
         });
         if matches!(
             failure.kind,
@@ -544,12 +543,11 @@ impl Trial {
         ))
     }
 
-    fn finish(&self, candidate: &Candidate, lease: Lease, news: QuotaNews) -> Finish {
+    fn finish(&self, candidate: &Candidate, lease: HeldLease, news: QuotaNews) -> Finish {
         Finish {
             lease: Some(lease),
             answered_ms: now_unix_ms(),
             news,
-            limiter: candidate.limiter.clone(),
             router: self.state.router.clone(),
             logger: self.log.clone(),
             key: candidate.key.id,
@@ -630,12 +628,11 @@ fn elapsed_ms(since: Instant) -> u32 {
 
 /// What must happen once when a committed stream ends, however it ends.
 struct Finish {
-    lease: Option<Lease>,
+    lease: Option<HeldLease>,
     /// When the upstream's first event arrived: the stream's use counts from then.
     answered_ms: i64,
     /// What the upstream's headers said about the quota.
     news: QuotaNews,
-    limiter: Addr<RateLimiterActor>,
     router: Addr<RouterActor>,
     logger: Addr<LogBatcher>,
     key: i64,
@@ -703,13 +700,10 @@ impl Finish {
                 (Settlement::Failed(failure), estimated, 502, Some(error))
             }
         };
-        self.limiter.do_send(Settle {
-            lease,
-            outcome: Outcome {
-                settlement,
-                answered_ms: self.answered_ms,
-                news: std::mem::take(&mut self.news),
-            },
+        lease.settle(Outcome {
+            settlement,
+            answered_ms: self.answered_ms,
+            news: std::mem::take(&mut self.news),
         });
         let mut record = self.record.clone();
         record.status = status;

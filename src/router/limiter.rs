@@ -4,7 +4,8 @@
 use actix::prelude::*;
 
 use crate::catalog::Limits;
-use crate::routing::budget::{Budget, Carried, Denial, Lease, Outcome, Snapshot};
+use crate::providers::QuotaNews;
+use crate::routing::budget::{Budget, Carried, Denial, Lease, Outcome, Settlement, Snapshot};
 use crate::routing::estimate::Cost;
 use crate::timefmt::now_unix_ms;
 
@@ -62,6 +63,45 @@ impl Handler<Settle> for RateLimiterActor {
     }
 }
 
+/// A lease a request holds: settled by [`HeldLease::settle`], or, if the request is dropped first (its client
+/// went away mid-attempt), settled as abandoned, so a lease never stays in flight.
+pub struct HeldLease {
+    lease: Option<Lease>,
+    limiter: Addr<RateLimiterActor>,
+}
+
+impl HeldLease {
+    /// Holds `lease`, taken from `limiter`.
+    pub fn new(lease: Lease, limiter: Addr<RateLimiterActor>) -> HeldLease {
+        HeldLease {
+            lease: Some(lease),
+            limiter,
+        }
+    }
+
+    /// Returns the lease with how its request ended.
+    pub fn settle(mut self, outcome: Outcome) {
+        if let Some(lease) = self.lease.take() {
+            self.limiter.do_send(Settle { lease, outcome });
+        }
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            self.limiter.do_send(Settle {
+                lease,
+                outcome: Outcome {
+                    settlement: Settlement::Abandoned,
+                    answered_ms: now_unix_ms(),
+                    news: QuotaNews::default(),
+                },
+            });
+        }
+    }
+}
+
 /// Updates the limits after a catalog or key change.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -105,6 +145,25 @@ impl Handler<ReadCarried> for RateLimiterActor {
 mod tests {
     use super::*;
     use futures_util::future::join_all;
+
+    #[actix_rt::test]
+    async fn a_dropped_lease_settles_itself() {
+        let limits = Limits {
+            rpm: Some(1),
+            ..Limits::default()
+        };
+        let limiter = RateLimiterActor::new(limits, None).start();
+        let cost = Cost {
+            prompt: 10,
+            output: 10,
+        };
+        let lease = limiter.send(Acquire { cost }).await.unwrap().unwrap();
+        drop(HeldLease::new(lease, limiter.clone()));
+        let budget = limiter.send(ReadBudget).await.unwrap();
+        assert_eq!(budget.in_flight, 0);
+        assert_eq!(budget.rpm.used, 1, "the upstream may have counted it");
+        assert_eq!(budget.tpm.used, 20);
+    }
 
     #[actix_rt::test]
     async fn fifty_concurrent_requests_never_overshoot_a_30_rpm_key() {

@@ -35,6 +35,9 @@ const MINUTE_MERGE_MS: i64 = 200;
 /// Day-window uses closer together than this are kept as one (at the later expiry): a rolling day then frees its
 /// use at most 15 minutes late, and its saved log stays under a hundred entries.
 const DAY_MERGE_MS: i64 = 15 * 60_000;
+/// A lease not settled within this long is taken as used (its reservation, counted when it ran out) and released:
+/// the safety net for a lease lost unsettled, which would otherwise hold its place in every window for good.
+const LEASE_TTL_MS: i64 = 15 * 60_000;
 /// A retry hint longer than this means a refusal hit a daily window.
 const DAILY_HINT: Duration = Duration::from_secs(60);
 
@@ -113,6 +116,8 @@ pub enum Settlement {
     },
     /// The attempt failed.
     Failed(Failure),
+    /// The request was dropped mid-attempt (its client went away): the upstream may have counted it.
+    Abandoned,
 }
 
 /// Everything a budget learns from one finished attempt.
@@ -194,6 +199,17 @@ pub struct Carried {
     pub misses: Misses,
 }
 
+/// What a lease in flight holds.
+#[derive(Debug, Clone, Copy)]
+struct Reservation {
+    /// Tokens reserved in the token windows.
+    tokens: u64,
+    /// The prompt estimate, to calibrate against the reported usage.
+    prompt_estimate: u64,
+    /// When it was taken (Unix ms).
+    acquired_ms: i64,
+}
+
 /// The budget state of one (platform, model, key).
 #[derive(Debug)]
 pub struct Budget {
@@ -205,8 +221,8 @@ pub struct Budget {
     smoothing: Option<Smoothing>,
     minute: UsageLog,
     day: UsageLog,
-    /// Each lease in flight: its reserved tokens and its prompt estimate.
-    leases: HashMap<u64, (u64, u64)>,
+    /// Each lease in flight, by id.
+    leases: HashMap<u64, Reservation>,
     calibration: Calibration,
     in_flight_tokens: u64,
     next_lease: u64,
@@ -269,6 +285,7 @@ impl Budget {
         if self.learned.expire(now_ms) {
             self.refresh_limits();
         }
+        self.release_lost_leases(now_ms);
         let tokens = self.calibration.reserve(cost);
         let l = self.limits;
         if l.tpm.is_some_and(|t| tokens > u64::from(t))
@@ -295,11 +312,38 @@ impl Budget {
             }
         }
         self.next_lease += 1;
-        self.leases.insert(self.next_lease, (tokens, cost.prompt));
+        self.leases.insert(
+            self.next_lease,
+            Reservation {
+                tokens,
+                prompt_estimate: cost.prompt,
+                acquired_ms: now_ms,
+            },
+        );
         self.in_flight_tokens += tokens;
         Ok(Lease {
             id: self.next_lease,
         })
+    }
+
+    /// Takes leases older than [`LEASE_TTL_MS`] as used and releases them.
+    fn release_lost_leases(&mut self, now_ms: i64) {
+        let lost: Vec<(u64, Reservation)> = self
+            .leases
+            .iter()
+            .filter(|(_, r)| r.acquired_ms + LEASE_TTL_MS <= now_ms)
+            .map(|(id, r)| (*id, *r))
+            .collect();
+        for (id, reservation) in lost {
+            log::warn!("a lease was never settled; counting it as used after {LEASE_TTL_MS} ms");
+            self.leases.remove(&id);
+            self.in_flight_tokens -= reservation.tokens;
+            self.count(
+                reservation.acquired_ms + LEASE_TTL_MS,
+                1,
+                reservation.tokens,
+            );
+        }
     }
 
     /// `None` if `window` has room for one more request of `tokens`, else how many ms until it should.
@@ -354,7 +398,12 @@ impl Budget {
 
     /// Ends a lease: counts what it used, learns from what the provider said, benches the key after failures.
     pub fn settle(&mut self, lease: Lease, outcome: Outcome, now_ms: i64) {
-        let Some((reserved, prompt_estimate)) = self.leases.remove(&lease.id) else {
+        let Some(Reservation {
+            tokens: reserved,
+            prompt_estimate,
+            ..
+        }) = self.leases.remove(&lease.id)
+        else {
             return;
         };
         self.in_flight_tokens -= reserved;
@@ -372,6 +421,7 @@ impl Budget {
                 self.count(at_ms, 1, tokens);
                 self.consecutive_failures = 0;
             }
+            Settlement::Abandoned => self.count(at_ms, 1, reserved),
             Settlement::Failed(failure) => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
                 let refused = matches!(
@@ -761,6 +811,24 @@ mod tests {
             s.rpm.used, 2,
             "but counts as a request the provider may have seen"
         );
+    }
+
+    #[test]
+    fn a_lease_never_settled_is_taken_as_used_and_released() {
+        let mut b = Budget::new(limits(Some(2), None, None, None));
+        let _lost = b.acquire(cost(10), T0).unwrap();
+        let later = T0 + LEASE_TTL_MS;
+        let s = b.snapshot(later - 1);
+        assert_eq!((s.in_flight, s.rpm.used), (1, 1));
+        let l = b.acquire(cost(10), later).unwrap();
+        let s = b.snapshot(later);
+        assert_eq!(s.in_flight, 1, "only the new one is in flight");
+        assert_eq!(
+            s.rpm.used, 2,
+            "the lost one counts for a minute from when it ran out"
+        );
+        b.settle(l, served(10, later), later);
+        assert!(b.acquire(cost(10), later + MINUTE_MS).is_ok());
     }
 
     #[test]
