@@ -123,6 +123,9 @@ pub fn run(config: Config) -> Result<(), String> {
                 .configure(http::configure)
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        // A client that closes its side is gone: its request is dropped at once, which aborts the upstream call
+        // and settles its budget lease, instead of waiting out an answer nobody will read.
+        .h1_allow_half_closed(false)
         .listen(listener)
         .map_err(|e| format!("cannot start the HTTP server: {e}"))?
         .run();

@@ -1,12 +1,15 @@
 //! What budgets learn from providers and show: limits stated in rate-limit headers and in refusals, prediction
-//! misses and window use, all on `/api/budgets` and kept across a restart and a crash.
+//! misses and window use, all on `/api/budgets` and kept across a restart and a crash; and no lease is ever left
+//! in flight.
 
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::client::{add_platform_key, budget_of, chat, chat_body};
-use crate::support::gateway::Gateway;
+use crate::support::client::{
+    add_custom_key, add_platform_key, budget_of, chat, chat_body, eventually,
+};
+use crate::support::gateway::{Gateway, TOKEN};
 use crate::support::mock::{completion, Mock, Reply};
 
 const MODEL: &str = "llama-3.3-70b-versatile";
@@ -81,4 +84,42 @@ async fn stated_limits_and_misses_are_learned_shown_and_kept() {
     gw.crash();
     gw.restart_with(&[]).unwrap();
     check(&budget_of(&gw, MODEL).await, "after kill -9");
+}
+
+#[actix_rt::test]
+async fn a_client_that_goes_away_mid_attempt_leaves_no_lease_in_flight() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[
+        ("UPSTREAM_FIRST_BYTE_TIMEOUT_SECS", "60"),
+        ("UPSTREAM_TIMEOUT_SECS", "60"),
+    ]);
+    add_custom_key(
+        &gw,
+        "silent",
+        &mock.base_url(),
+        json!([{"id": "a", "rpm": 5}]),
+    )
+    .await;
+    mock.push("silent", Reply::Silence);
+    let impatient = awc::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .finish();
+    let sent = impatient
+        .post(gw.url("/v1/chat/completions"))
+        .insert_header(("authorization", format!("Bearer {TOKEN}")))
+        .send_json(&chat_body("a"))
+        .await;
+    assert!(sent.is_err(), "the upstream never answers");
+    drop(impatient);
+    eventually(
+        "the lease is settled",
+        Duration::from_secs(10),
+        async || budget_of(&gw, "a").await["in_flight"] == 0,
+    )
+    .await;
+    let a = budget_of(&gw, "a").await;
+    assert_eq!(
+        a["rpm"]["used"], 1,
+        "counted: the upstream may have seen it"
+    );
 }
