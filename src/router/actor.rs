@@ -33,6 +33,7 @@ const BUDGET_SAVE_EVERY: Duration = Duration::from_secs(2);
 const PAGE: usize = 16;
 /// Most candidates one request walks; bounds the work when nearly every key is exhausted.
 const MAX_CANDIDATES: usize = 1024;
+/// A UTC day in milliseconds: the day saved rows' legacy counts belong to.
 const DAY_MS: i64 = 86_400_000;
 /// Most conversations remembered for stickiness.
 const STICKY_CAPACITY: usize = 100_000;
@@ -712,6 +713,46 @@ mod tests {
         assert_ne!(
             again.candidates[0].key.id, first,
             "the next request starts one key later"
+        );
+    }
+
+    #[test]
+    fn rows_saved_before_the_detail_column_still_carry_todays_use() {
+        let today = now_unix_ms().div_euclid(DAY_MS);
+        let row = |day, detail: &str| BudgetRow {
+            platform: "groq".into(),
+            model: "llama".into(),
+            key_id: 1,
+            day,
+            day_requests: 7,
+            day_tokens: 700,
+            cooldown_until_ms: Some(now_unix_ms() + 60_000),
+            cooldown_outage: true,
+            detail: detail.into(),
+        };
+        let (_, legacy) = carried_from_row(row(today, "{}")).unwrap();
+        assert_eq!(
+            legacy.day,
+            [Entry {
+                expires_ms: (today + 1) * DAY_MS,
+                requests: 7,
+                tokens: 700
+            }]
+        );
+        assert!(legacy.cooldown_outage && legacy.cooldown_until_ms.is_some());
+        let (_, stale) = carried_from_row(row(today - 1, "{}")).unwrap();
+        assert!(stale.day.is_empty(), "yesterday's counts do not carry");
+        let (_, unreadable) = carried_from_row(row(today, "not json")).unwrap();
+        assert_eq!(
+            unreadable.day.len(),
+            1,
+            "an unreadable detail falls back to the counts"
+        );
+        let (_, current) =
+            carried_from_row(row(today, r#"{"day":[[9999999999999,2,20]],"minute":[]}"#)).unwrap();
+        assert_eq!(
+            current.day[0].requests, 2,
+            "the detail wins over the counts"
         );
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::client::{
-    add_custom_key, add_platform_key, budget_of, chat, chat_body, eventually,
+    add_custom_key, add_platform_key, admin, budget_of, chat, chat_body, eventually,
 };
 use crate::support::gateway::{Gateway, TOKEN};
 use crate::support::mock::{completion, Mock, Reply};
@@ -71,6 +71,13 @@ async fn stated_limits_and_misses_are_learned_shown_and_kept() {
         assert!(b["misses"]["last_at"].is_string(), "{when}");
     };
     check(&budget_of(&gw, MODEL).await, "at once");
+    let metrics = admin(&gw, "GET", "/metrics", None).await.text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "freellmapi_quota_misses_total{platform=\"groq\"} 1"),
+        "{metrics}"
+    );
 
     actix_rt::time::sleep(Duration::from_millis(2100)).await;
     let held = chat(&gw, &chat_body(MODEL)).await;
