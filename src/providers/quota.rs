@@ -176,23 +176,19 @@ pub fn from_refusal(headers: &HeaderMap, body: &[u8], news: &mut QuotaNews) {
         None
     };
     if let Some(window) = openrouter {
-        let meta = |name: &str| {
-            json.pointer(&format!("/error/metadata/headers/{name}"))
-                .and_then(|v| match v {
-                    Value::String(s) => parse_count(s),
-                    other => other.as_u64(),
-                })
+        // OpenRouter relays the headers as strings or numbers; the reset is an instant in Unix ms.
+        let meta = |name: &str| match json.pointer(&format!("/error/metadata/headers/{name}"))? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
         };
-        let reset = meta("X-RateLimit-Reset").map(|ms| {
-            let ms = i64::try_from(ms).unwrap_or(i64::MAX);
-            Duration::from_millis(u64::try_from(ms - now_unix_ms()).unwrap_or(0))
-        });
+        let reset = meta("X-RateLimit-Reset").and_then(|r| parse_reset(&r));
         news.exceeded = vec![window];
         news.add(
             window,
             WindowReport {
-                limit: meta("X-RateLimit-Limit"),
-                remaining: meta("X-RateLimit-Remaining"),
+                limit: meta("X-RateLimit-Limit").and_then(|l| parse_count(&l)),
+                remaining: meta("X-RateLimit-Remaining").and_then(|r| parse_count(&r)),
                 reset,
             },
         );

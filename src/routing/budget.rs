@@ -38,6 +38,9 @@ const DAY_MERGE_MS: i64 = 15 * 60_000;
 /// A lease not settled within this long is taken as used (its reservation, counted when it ran out) and released:
 /// the safety net for a lease lost unsettled, which would otherwise hold its place in every window for good.
 const LEASE_TTL_MS: i64 = 15 * 60_000;
+/// The wait announced when requests in flight alone fill a window: room comes back as they settle, typically
+/// within seconds.
+const IN_FLIGHT_WAIT_MS: i64 = 1000;
 /// A retry hint longer than this means a refusal hit a daily window.
 const DAILY_HINT: Duration = Duration::from_secs(60);
 
@@ -354,8 +357,7 @@ impl Budget {
             return None;
         }
         let Some(settled_target) = limit.checked_sub(self.in_flight(window) + need) else {
-            // Requests in flight alone fill the window: room comes back only as they settle.
-            return Some(1000);
+            return Some(IN_FLIGHT_WAIT_MS);
         };
         let (requests, tokens) = window.pair(settled_target, u64::MAX);
         Some(

@@ -76,9 +76,7 @@ impl Calibration {
         let scale = self.ratios[..self.len]
             .iter()
             .copied()
-            .fold(None, |max: Option<f64>, r| {
-                Some(max.map_or(r, |m| m.max(r)))
-            })
+            .reduce(f64::max)
             .unwrap_or(1.0);
         (cost.prompt as f64 * scale).round() as u64 + cost.output
     }
