@@ -451,7 +451,7 @@ impl Budget {
     fn observe(&mut self, news: &QuotaNews, this: (u64, u64), now_ms: i64) {
         for &(window, report) in &news.windows {
             if let Some(limit) = report.limit.and_then(|l| u32::try_from(l).ok()) {
-                if self.learned.learn(window, limit, now_ms) {
+                if self.learned.stated(window, limit, now_ms) {
                     self.refresh_limits();
                 }
             }
@@ -521,14 +521,19 @@ impl Budget {
         self.misses.message = Some(failure.message.clone());
         let mut taught = false;
         if let Some(window) = window {
-            let stated = news.report(window).and_then(|r| r.limit);
+            // A limit the refusal stated was taken in with the rest of the news.
+            let stated = news.report(window).is_some_and(|r| r.limit.is_some());
             let revealed = self.revealed_limit(window, reserved, now_ms);
-            if let Some(limit) = stated.or(revealed).and_then(|l| u32::try_from(l).ok()) {
-                if self.learned.learn(window, limit, now_ms) {
+            if let Some(limit) = revealed
+                .and_then(|l| u32::try_from(l).ok())
+                .filter(|_| !stated)
+            {
+                if self.learned.revealed(window, limit, now_ms) {
                     self.refresh_limits();
                 }
-                taught = self.wait_for_room(window, reserved, now_ms).is_some();
             }
+            taught = self.limits.get(window).is_some()
+                && self.wait_for_room(window, reserved, now_ms).is_some();
         }
         match hint {
             Some(hint) => self.bench(now_ms, hint, false),
@@ -662,13 +667,8 @@ impl Budget {
                 self.cooldown_outage = saved.cooldown_outage;
             }
         }
-        for l in saved.learned.iter().filter(|l| l.until_ms > now_ms) {
-            self.learned.learn(
-                l.window,
-                l.limit,
-                l.until_ms - super::learned::LEARNED_FOR_MS,
-            );
-        }
+        self.learned = saved.learned;
+        self.learned.expire(now_ms);
         self.refresh_limits();
         self.misses = saved.misses;
     }

@@ -26,16 +26,33 @@ pub struct LearnedLimit {
 pub struct Learned(Vec<LearnedLimit>);
 
 impl Learned {
-    /// Records `limit` for `window` until `now_ms` + [`LEARNED_FOR_MS`]; a looser limit than one already learned
-    /// only renews it. Returns whether the limit changed.
-    pub fn learn(&mut self, window: Window, limit: u32, now_ms: i64) -> bool {
+    /// Records a limit the provider stated for `window`, until `now_ms` + [`LEARNED_FOR_MS`]: it replaces what
+    /// was known, since providers change their limits. Returns whether the limit changed.
+    pub fn stated(&mut self, window: Window, limit: u32, now_ms: i64) -> bool {
+        self.record(window, limit, now_ms, |_, new| new)
+    }
+
+    /// Records a limit a refusal revealed for `window`: an upper bound, so it only ever tightens what is known
+    /// (and renews it). Returns whether the limit changed.
+    pub fn revealed(&mut self, window: Window, limit: u32, now_ms: i64) -> bool {
+        self.record(window, limit, now_ms, u32::min)
+    }
+
+    fn record(
+        &mut self,
+        window: Window,
+        limit: u32,
+        now_ms: i64,
+        merge: impl Fn(u32, u32) -> u32,
+    ) -> bool {
         let until_ms = now_ms + LEARNED_FOR_MS;
         match self.0.iter_mut().find(|l| l.window == window) {
             Some(known) => {
+                let merged = merge(known.limit, limit);
+                let changed = merged != known.limit;
+                known.limit = merged;
                 known.until_ms = until_ms;
-                let tighter = limit < known.limit;
-                known.limit = known.limit.min(limit);
-                tighter
+                changed
             }
             None => {
                 self.0.push(LearnedLimit {
@@ -91,14 +108,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn learning_only_tightens_and_runs_out() {
+    fn statements_replace_revelations_tighten_and_both_run_out() {
         let mut learned = Learned::default();
-        assert!(learned.learn(Window::Rpm, 5, 0));
-        assert!(!learned.learn(Window::Rpm, 8, 1000), "looser only renews");
-        assert!(learned.learn(Window::Rpm, 3, 2000));
+        assert!(learned.revealed(Window::Rpm, 5, 0));
+        assert!(
+            !learned.revealed(Window::Rpm, 8, 1000),
+            "a looser bound only renews"
+        );
+        assert!(learned.revealed(Window::Rpm, 3, 2000));
         assert_eq!(learned.limits().rpm, Some(3));
-        assert!(!learned.expire(2000 + LEARNED_FOR_MS - 1));
-        assert!(learned.expire(2000 + LEARNED_FOR_MS));
+        assert!(
+            learned.stated(Window::Rpm, 6, 3000),
+            "the provider raised it"
+        );
+        assert_eq!(learned.limits().rpm, Some(6));
+        assert!(!learned.expire(3000 + LEARNED_FOR_MS - 1));
+        assert!(learned.expire(3000 + LEARNED_FOR_MS));
         assert_eq!(learned.limits(), Limits::default());
     }
 }
