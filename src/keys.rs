@@ -14,7 +14,7 @@ use crate::timefmt::{iso8601_ms, now_unix_ms};
 
 /// A model served by a custom key, with optional budgets (an extension: plain ids are accepted too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "CustomModelInput")]
+#[serde(try_from = "serde_json::Value")]
 pub struct CustomModel {
     /// Model id as the server names it.
     pub id: String,
@@ -26,36 +26,37 @@ pub struct CustomModel {
     pub context: Option<u32>,
 }
 
+/// A custom model given in full, as read from JSON.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum CustomModelInput {
-    Id(String),
-    Full {
-        id: String,
-        #[serde(flatten)]
-        limits: Limits,
-        #[serde(default)]
-        context: Option<u32>,
-    },
+struct CustomModelFields {
+    id: String,
+    #[serde(flatten)]
+    limits: Limits,
+    #[serde(default)]
+    context: Option<u32>,
 }
 
-impl From<CustomModelInput> for CustomModel {
-    fn from(input: CustomModelInput) -> Self {
-        match input {
-            CustomModelInput::Id(id) => CustomModel {
+impl TryFrom<serde_json::Value> for CustomModel {
+    type Error = String;
+
+    /// A plain id, or an object whose fields are checked one by one, so a bad field is named in the error.
+    fn try_from(value: serde_json::Value) -> Result<Self, String> {
+        match value {
+            serde_json::Value::String(id) => Ok(CustomModel {
                 id,
                 limits: Limits::default(),
                 context: None,
-            },
-            CustomModelInput::Full {
-                id,
-                limits,
-                context,
-            } => CustomModel {
-                id,
-                limits,
-                context,
-            },
+            }),
+            value @ serde_json::Value::Object(_) => {
+                let fields: CustomModelFields =
+                    serde_json::from_value(value).map_err(|e| format!("a model entry: {e}"))?;
+                Ok(CustomModel {
+                    id: fields.id,
+                    limits: fields.limits,
+                    context: fields.context,
+                })
+            }
+            _ => Err("a model is an id or an object with an id".to_owned()),
         }
     }
 }
@@ -270,6 +271,7 @@ pub fn remove(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::day::DayWindow;
     use crate::store::test_db::TempDb;
 
     fn new(platform: &str, key: &str) -> NewKey {
@@ -364,5 +366,18 @@ mod tests {
             .map(|r| format!("{}/{}", r.platform, r.model))
             .collect();
         assert_eq!(chain, ["custom/a", "custom/b"]);
+    }
+
+    #[test]
+    fn a_bad_model_field_is_named() {
+        let bad = r#"[{"id":"b","day_window":"weekly"}]"#;
+        let e = serde_json::from_str::<Vec<CustomModel>>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant `weekly`"), "{e}");
+        let fine = r#"[{"id":"b","day_window":"midnight-utc","rpd":5}]"#;
+        let models: Vec<CustomModel> = serde_json::from_str(fine).unwrap();
+        assert_eq!(models[0].limits.day_window, Some(DayWindow::MidnightUtc));
+        assert!(serde_json::from_str::<Vec<CustomModel>>("[3]").is_err());
     }
 }
