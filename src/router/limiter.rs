@@ -146,18 +146,23 @@ mod tests {
     use super::*;
     use futures_util::future::join_all;
 
-    #[actix_rt::test]
-    async fn a_dropped_lease_settles_itself() {
+    const COST: Cost = Cost {
+        prompt: 10,
+        output: 10,
+    };
+
+    fn limiter(rpm: u32) -> Addr<RateLimiterActor> {
         let limits = Limits {
-            rpm: Some(1),
+            rpm: Some(rpm),
             ..Limits::default()
         };
-        let limiter = RateLimiterActor::new(limits, None).start();
-        let cost = Cost {
-            prompt: 10,
-            output: 10,
-        };
-        let lease = limiter.send(Acquire { cost }).await.unwrap().unwrap();
+        RateLimiterActor::new(limits, None).start()
+    }
+
+    #[actix_rt::test]
+    async fn a_dropped_lease_settles_itself() {
+        let limiter = limiter(1);
+        let lease = limiter.send(Acquire { cost: COST }).await.unwrap().unwrap();
         drop(HeldLease::new(lease, limiter.clone()));
         let budget = limiter.send(ReadBudget).await.unwrap();
         assert_eq!(budget.in_flight, 0);
@@ -167,16 +172,8 @@ mod tests {
 
     #[actix_rt::test]
     async fn fifty_concurrent_requests_never_overshoot_a_30_rpm_key() {
-        let limits = Limits {
-            rpm: Some(30),
-            ..Limits::default()
-        };
-        let limiter = RateLimiterActor::new(limits, None).start();
-        let cost = Cost {
-            prompt: 10,
-            output: 10,
-        };
-        let answers = join_all((0..50).map(|_| limiter.send(Acquire { cost }))).await;
+        let limiter = limiter(30);
+        let answers = join_all((0..50).map(|_| limiter.send(Acquire { cost: COST }))).await;
         let admitted = answers.iter().filter(|a| matches!(a, Ok(Ok(_)))).count();
         assert_eq!(admitted, 30);
         let budget = limiter.send(ReadBudget).await.unwrap();
