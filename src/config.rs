@@ -105,6 +105,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "largest accepted request body",
     },
     Setting {
+        env: "BODY_READ_TIMEOUT_SECS",
+        default: "30",
+        help: "longest wait for a request body to arrive in full; past it the request gets 408",
+    },
+    Setting {
         env: "RUST_LOG",
         default: "info",
         help: "env_logger filter",
@@ -150,6 +155,8 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// Longest wait for a request body to arrive in full.
+    pub body_read_timeout: Duration,
     /// The env_logger filter (`RUST_LOG`).
     pub log_filter: String,
     /// Text or JSON log lines (`LOG_FORMAT`).
@@ -236,7 +243,10 @@ impl Config {
             "UPSTREAM_FIRST_BYTE_TIMEOUT_SECS",
             60,
         )?;
+        let body_read_secs =
+            parse_num::<u64>(get("BODY_READ_TIMEOUT_SECS"), "BODY_READ_TIMEOUT_SECS", 30)?;
         for (name, v) in [
+            ("BODY_READ_TIMEOUT_SECS", body_read_secs),
             ("UPSTREAM_TIMEOUT_SECS", timeout_secs),
             ("UPSTREAM_CONNECT_TIMEOUT_SECS", connect_secs),
             ("UPSTREAM_FIRST_BYTE_TIMEOUT_SECS", first_byte_secs),
@@ -289,6 +299,7 @@ impl Config {
             first_byte_timeouts,
             cors_allowed_origins,
             max_body_bytes,
+            body_read_timeout: Duration::from_secs(body_read_secs),
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
             metrics_token: get("METRICS_TOKEN")
                 .map(validate_metrics_token)

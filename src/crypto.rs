@@ -93,9 +93,14 @@ pub fn generate_key() -> [u8; 32] {
 
 /// A fresh unified API key: `freellmapi-` and 48 hex characters.
 pub fn generate_unified_key() -> String {
-    let mut bytes = [0u8; 24];
-    OsRng.fill_bytes(&mut bytes);
-    format!("freellmapi-{}", hex::encode(&bytes))
+    format!("freellmapi-{}", random_hex(24))
+}
+
+/// `bytes` random bytes from the operating system, as hex.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    hex::encode(&buf)
 }
 
 /// Compares secrets without an early exit on the first differing byte.

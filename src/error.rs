@@ -120,6 +120,30 @@ impl ApiError {
         )
     }
 
+    /// 408 for a request body that did not arrive in full in time; the connection is closed after it.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            format!(
+                "The request body did not arrive in full within {} s (BODY_READ_TIMEOUT_SECS).",
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// 508 for a request that already passed through this gateway: a key's base URL leads back to it.
+    pub fn loop_detected() -> Self {
+        Self::new(
+            StatusCode::LOOP_DETECTED,
+            "invalid_request_error",
+            "loop_detected",
+            "This request already passed through this gateway: a provider key's base URL leads back here \
+             (a loop). Point that key at the upstream server itself.",
+        )
+    }
+
     /// 429 when every candidate is rate-limited or cooling down.
     pub fn rate_limited(retry_after_secs: u64, message: impl Into<String>) -> Self {
         let mut e = Self::new(
@@ -191,6 +215,10 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status);
         if let Some(secs) = self.retry_after_secs {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come; the connection cannot carry another request.
+            res.force_close();
         }
         res.json(self.body())
     }

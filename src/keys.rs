@@ -1,6 +1,8 @@
 //! Provider-key management shared by the CLI and the admin API: validation, duplicate detection, sealing, and
 //! the masked view shown to users. Key material is never logged, returned or echoed in an error.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -102,10 +104,69 @@ impl From<KeyRow> for KeyView {
             last_error: row.last_error,
             enabled: row.enabled,
             created_at: iso8601_ms(row.created_at),
-            base_url: row.base_url,
+            base_url: row.base_url.map(|url| without_userinfo(&url)),
             models: row.models.and_then(|m| serde_json::from_str(&m).ok()),
         }
     }
+}
+
+/// Where a URL's authority (`user:password@host:port`) starts and ends.
+fn authority(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let len = url[start..]
+        .find(['/', '?', '#'])
+        .unwrap_or(url.len() - start);
+    Some((start, start + len))
+}
+
+/// Whether a URL names a user or password before its host.
+fn has_userinfo(url: &str) -> bool {
+    authority(url).is_some_and(|(start, end)| url[start..end].contains('@'))
+}
+
+/// A URL with any user name and password replaced by `***`, for showing a key stored before such URLs were
+/// refused.
+fn without_userinfo(url: &str) -> String {
+    match authority(url) {
+        Some((start, end)) if url[start..end].contains('@') => {
+            let host_at = url[start..end].rfind('@').map_or(start, |at| start + at);
+            format!("{}***{}", &url[..start], &url[host_at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Whether a base URL names the address `listen` serves, so requests sent there would come straight back: the
+/// same port, and the same IP, or `localhost`, a loopback or the unspecified address where `listen` takes
+/// those. Other names for this host are caught by the hop header when a request comes back.
+pub fn leads_to(url: &str, listen: SocketAddr) -> bool {
+    let Some((start, end)) = authority(url) else {
+        return false;
+    };
+    let host_port = url[start..end].rsplit('@').next().unwrap_or_default();
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse::<u16>().ok()),
+        _ => (host_port, None),
+    };
+    let port = port.unwrap_or(if url.starts_with("https://") { 443 } else { 80 });
+    if port != listen.port() {
+        return false;
+    }
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let loopback = host == "localhost" || host.ends_with(".localhost");
+    let reached: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() => vec![ip],
+        Ok(_) => vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()],
+        Err(_) if loopback => vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()],
+        Err(_) => return false,
+    };
+    reached
+        .iter()
+        .any(|ip| *ip == listen.ip() || (listen.ip().is_unspecified() && ip.is_loopback()))
 }
 
 /// A key to add.
@@ -163,9 +224,11 @@ pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, Add
     if secret.is_empty() {
         return Err(AddKeyError::Invalid("'key' must not be empty".to_owned()));
     }
-    if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if !secret.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(AddKeyError::Invalid(
-            "'key' must not contain spaces or control characters".to_owned(),
+            "'key' may hold only visible ASCII characters (no spaces, control or non-ASCII characters): \
+             it is sent in an HTTP header"
+                .to_owned(),
         ));
     }
     if platform == Platform::Cloudflare {
@@ -188,6 +251,14 @@ pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, Add
         let url = base_url
             .ok_or_else(|| AddKeyError::Invalid("a custom key needs 'base_url'".to_owned()))?;
         validate_base_url(url).map_err(|why| AddKeyError::Invalid(format!("'base_url' {why}")))?;
+        if has_userinfo(url) {
+            return Err(AddKeyError::Invalid(
+                "'base_url' must not carry a user name or password (user:password@host): the gateway would \
+                 show it in clear. Put the server's credential in 'key'; it is stored encrypted and sent as \
+                 'Authorization: Bearer <key>'."
+                    .to_owned(),
+            ));
+        }
         if new.models.is_empty() || new.models.iter().any(|m| m.id.trim().is_empty()) {
             return Err(AddKeyError::Invalid(
                 "a custom key needs 'models': a non-empty list of model ids".to_owned(),
@@ -320,6 +391,8 @@ mod tests {
             new("openai", "k"),
             new("groq", "  "),
             new("groq", "a b"),
+            new("groq", "caf\u{e9}1234"),
+            new("groq", "del\u{7f}1234"),
             new("cloudflare", "token-only"),
         ] {
             assert!(matches!(
@@ -348,6 +421,63 @@ mod tests {
             add(&mut c, &cipher, groq),
             Err(AddKeyError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn userinfo_in_a_base_url_is_found_and_hidden() {
+        assert!(has_userinfo("http://user:pw@127.0.0.1:1/v1"));
+        assert!(has_userinfo("https://token@host"));
+        assert!(!has_userinfo("http://127.0.0.1:1/v1?to=a@b"));
+        assert!(!has_userinfo("http://host/a@b"));
+        assert_eq!(
+            without_userinfo("http://user:s3cret@127.0.0.1:1/v1"),
+            "http://***@127.0.0.1:1/v1"
+        );
+        assert_eq!(
+            without_userinfo("http://127.0.0.1:1/v1"),
+            "http://127.0.0.1:1/v1"
+        );
+        let db = TempDb::new();
+        let mut c = db.conn();
+        let mut custom = new("custom", "k");
+        custom.base_url = Some("http://user:s3cret@127.0.0.1:1/v1".into());
+        custom.models = vec![CustomModel {
+            id: "m".into(),
+            limits: Limits::default(),
+            context: None,
+        }];
+        let refused = add(&mut c, &Cipher::new(&[3; 32]), custom).err();
+        assert!(
+            matches!(&refused, Some(AddKeyError::Invalid(m)) if m.contains("'key'") && !m.contains("s3cret")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_base_url_on_the_listen_address_leads_back() {
+        let local: SocketAddr = "127.0.0.1:3001".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:3001".parse().unwrap();
+        for url in [
+            "http://127.0.0.1:3001/v1",
+            "http://localhost:3001/v1",
+            "http://LOCALHOST.:3001",
+            "http://0.0.0.0:3001/v1",
+            "http://user@127.0.0.1:3001/v1",
+        ] {
+            assert!(leads_to(url, local), "{url}");
+            assert!(leads_to(url, any), "{url}");
+        }
+        assert!(leads_to("http://[::1]:3001/v1", any));
+        assert!(!leads_to("http://[::1]:3001/v1", local));
+        assert!(!leads_to("http://127.0.0.1:3002/v1", local));
+        assert!(!leads_to("http://127.0.0.1/v1", local));
+        assert!(leads_to(
+            "http://127.0.0.1/v1",
+            "127.0.0.1:80".parse().unwrap()
+        ));
+        assert!(!leads_to("https://api.groq.com/openai/v1", local));
+        assert!(!leads_to("http://127.0.0.2:3001/v1", local));
+        assert!(leads_to("http://127.0.0.2:3001/v1", any));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::catalog::Catalog;
 use crate::config::{parse_encryption_key, Config};
 use crate::crypto::{generate_key, generate_unified_key, key_aad, Cipher};
 use crate::hex;
-use crate::store::{chain, keys, settings, Conn, StoreError};
+use crate::store::{self, chain, keys, settings, Conn, StoreError};
 
 const CANARY: &str = "encryption_canary";
 const CANARY_AAD: &[u8] = b"freellmapi:canary";
@@ -124,17 +124,15 @@ fn discard_stale_pending_key(config: &Config) {
 
 /// Writes a key file (mode 0600), replacing any file of that name, and syncs it to disk.
 pub fn write_key_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        store::private::create_dir(dir)?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = store::private::open_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    store::private::restrict(path)?;
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()

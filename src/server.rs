@@ -10,12 +10,15 @@ use actix_web::{web, App, HttpServer};
 use crate::analytics::{Flush, LogBatcher, RequestLogger};
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::crypto::key_aad;
+use crate::hops::Hops;
 use crate::http::auth::FailedAuthLimiter;
 use crate::http::{self, AppState, UnifiedKey};
 use crate::logging;
 use crate::metrics::InFlight;
 use crate::providers::actor::{LocalProvider, ProviderPool, Timeouts};
 use crate::providers::Registry;
+use crate::redact::Redactor;
 use crate::router::actor::{RoutingData, SaveBudgets};
 use crate::router::health::ProbeDeps;
 use crate::router::{HealthProbeActor, RouterActor};
@@ -50,6 +53,7 @@ pub fn run(config: Config) -> Result<(), String> {
         );
     }
     let data = RoutingData::load(&mut conn).map_err(|e| e.to_string())?;
+    let redactor = known_secrets(&prepared, &data, &config);
     let saved_budgets = store::budgets::list(&mut conn).map_err(|e| e.to_string())?;
     drop(conn);
     let listener = TcpListener::bind((config.host, config.port)).map_err(|e| {
@@ -69,7 +73,7 @@ pub fn run(config: Config) -> Result<(), String> {
         let db = store::Db::start(config.database_path.clone(), DB_THREADS)
             .map_err(|e| e.to_string())?;
         let registry = Arc::new(Registry::new(&config));
-        let providers = ProviderPool::start(PROBE_ARBITERS, config.connect_timeout);
+        let providers = ProviderPool::start(PROBE_ARBITERS, config.connect_timeout, &redactor);
         let router = RouterActor::new(
             db.clone(),
             catalog.clone(),
@@ -85,12 +89,14 @@ pub fn run(config: Config) -> Result<(), String> {
             RequestLogger::new(log_db, retention)
         });
         let cipher = Arc::new(prepared.cipher);
+        let hops = Hops::new();
         let probe_deps = ProbeDeps {
             db: db.clone(),
             router: router.clone(),
             providers,
             registry: registry.clone(),
             cipher: cipher.clone(),
+            hops: hops.own(),
             timeouts: Timeouts::from_config(&config),
         };
         let health = HealthProbeActor::new(probe_deps, config.health_check_interval).start();
@@ -107,17 +113,22 @@ pub fn run(config: Config) -> Result<(), String> {
             logger: logger.clone(),
             started_unix_secs: crate::timefmt::now_unix_ms() / 1000,
             streams: InFlight::default(),
+            hops,
+            listen: address,
+            redactor: redactor.clone(),
         });
         let connect_timeout = config.connect_timeout;
         let worker_logger = logger.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(web::Data::new(LocalProvider::start(connect_timeout)))
+                .app_data(web::Data::new(LocalProvider::start(
+                    connect_timeout,
+                    redactor.clone(),
+                )))
                 .app_data(web::Data::new(
                     LogBatcher::new(worker_logger.clone()).start(),
                 ))
-                .app_data(http::json_config())
                 .app_data(http::path_config())
                 .app_data(http::query_config())
                 .configure(http::configure)
@@ -149,4 +160,21 @@ pub fn run(config: Config) -> Result<(), String> {
         log::warn!("could not checkpoint the database at shutdown: {e}");
     }
     served
+}
+
+/// Every secret this process starts with (the unified key, the metrics token, each stored provider key), so a
+/// piece of any of them is masked wherever upstream text is kept or shown.
+fn known_secrets(prepared: &secrets::Prepared, data: &RoutingData, config: &Config) -> Redactor {
+    let redactor = Redactor::default();
+    redactor.learn(&prepared.unified_key);
+    if let Some(token) = &config.metrics_token {
+        redactor.learn(token);
+    }
+    for row in &data.keys {
+        let aad = key_aad(row.id, &row.platform);
+        if let Ok(secret) = prepared.cipher.open(&row.nonce, &row.ciphertext, &aad) {
+            redactor.learn(&secret);
+        }
+    }
+    redactor
 }

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::body::AdminBody;
 use super::{reload, AppState};
 use crate::error::ApiError;
 use crate::keys::{self, AddKeyError, CustomModel, NewKey};
@@ -35,10 +36,22 @@ pub(super) async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse
 
 pub(super) async fn add_key(
     state: web::Data<AppState>,
-    body: web::Bytes,
+    AdminBody(body): AdminBody,
 ) -> Result<HttpResponse, ApiError> {
     let new: NewKey = parse(&body)?;
+    if let Some(url) = new.base_url.as_deref() {
+        if keys::leads_to(url.trim(), state.listen) {
+            return Err(ApiError::invalid_request(
+                "invalid_key",
+                format!(
+                    "'base_url' {url} is this gateway's own address: requests would loop back here. Point it \
+                     at the upstream server."
+                ),
+            ));
+        }
+    }
     let cipher = state.cipher.clone();
+    let secret = new.key.trim().to_owned();
     let added = state
         .db
         .run(move |conn| Ok(keys::add(conn, &cipher, new)))
@@ -49,6 +62,7 @@ pub(super) async fn add_key(
             AddKeyError::Conflict(m) => ApiError::conflict(m),
             AddKeyError::Store(e) => store_failed(e),
         })?;
+    state.redactor.learn(&secret);
     reload(&state).await;
     state.health.do_send(KeyAdded(added.id));
     Ok(HttpResponse::Created().json(added))
@@ -66,7 +80,7 @@ struct KeyPatch {
 pub(super) async fn update_key(
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Bytes,
+    AdminBody(body): AdminBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let patch: KeyPatch = parse(&body)?;
@@ -126,7 +140,7 @@ pub(super) async fn get_chain(state: web::Data<AppState>) -> Result<HttpResponse
 
 pub(super) async fn put_chain(
     state: web::Data<AppState>,
-    body: web::Bytes,
+    AdminBody(body): AdminBody,
 ) -> Result<HttpResponse, ApiError> {
     let entries: Vec<ChainEntry> = parse(&body)?;
     let custom_models: HashSet<String> = state
@@ -269,6 +283,7 @@ pub(super) async fn rotate_token(state: web::Data<AppState>) -> Result<HttpRespo
         .run(move |conn| secrets::rotate_unified_key(conn, &cipher))
         .await
         .map_err(store_failed)?;
+    state.redactor.learn(&token);
     state.unified_key.set(token.clone());
     Ok(HttpResponse::Ok().json(json!({"token": token})))
 }

@@ -11,17 +11,19 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use bytes::Bytes;
+use futures_util::Stream;
 use tokio::sync::mpsc;
 
+use super::body::ApiBody;
 use super::request_id::RequestId;
 use super::AppState;
 use crate::analytics::{AttemptRecord, LogBatcher, LogRequest, RequestRecord};
 use crate::crypto::key_aad;
 use crate::error::ApiError;
+use crate::hops;
 use crate::metrics::Tracked;
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse;
@@ -48,18 +50,9 @@ pub async fn chat_completions(
     provider: web::Data<LocalProvider>,
     log: web::Data<Addr<LogBatcher>>,
     http: HttpRequest,
-    payload: web::Payload,
+    ApiBody(body): ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let limit = state.config.max_body_bytes;
-    let declared = http
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::request_too_large(limit));
-    }
-    let body = read_body(payload, limit).await?;
     let request =
         ChatRequest::parse(&body).map_err(|m| ApiError::invalid_request("invalid_request", m))?;
     let explicit = http
@@ -71,6 +64,7 @@ pub async fn chat_completions(
     let prompt_estimate = estimate::prompt_tokens(&body);
     drop(body);
     let request_id = http.extensions().get::<RequestId>().cloned();
+    let hops = state.hops.outgoing(http.headers().get(hops::HEADER));
 
     let mut trial = Trial {
         state: state.clone(),
@@ -83,6 +77,7 @@ pub async fn chat_completions(
         prompt_estimate,
         attempts: Vec::new(),
         request_id,
+        hops,
     };
     match trial.run().await {
         Ok(response) => Ok(response),
@@ -98,20 +93,6 @@ pub async fn chat_completions(
     }
 }
 
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::invalid_request("invalid_body", format!("could not read the body: {e}"))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::request_too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
 /// One client request working through its candidates.
 struct Trial {
     state: web::Data<AppState>,
@@ -125,6 +106,8 @@ struct Trial {
     attempts: Vec<AttemptRecord>,
     /// For log lines; `None` only when the app runs without the request-id middleware.
     request_id: Option<RequestId>,
+    /// The hop list every attempt carries, so a key that leads back here is caught on entry.
+    hops: HeaderValue,
 }
 
 /// What happened to the candidates that were not answered.
@@ -393,9 +376,10 @@ impl Trial {
             model: &candidate.model,
             secret: &secret,
         };
-        let request = provider
+        let mut request = provider
             .chat_request(&target, &self.request)
             .map_err(|m| Failure::transport(FailureKind::BadRequest, m))?;
+        request.headers.push((hops::HEADER, self.hops.clone()));
         Ok((provider, request))
     }
 

@@ -1,5 +1,7 @@
-//! The middleware every request passes: browser-origin policy first (admin API same-origin only, `/v1` open to
-//! the origins in `CORS_ALLOWED_ORIGINS`), then the unified key on every route that is not public.
+//! The middleware every request passes: a request that looped back through this gateway is refused first, then
+//! the browser-origin policy (admin API same-origin only, `/v1` open to the origins in `CORS_ALLOWED_ORIGINS`),
+//! then the unified key on every route that is not public. Every decision reads the path as the router matches
+//! it (percent-decoded), so no spelling of a path reaches a route its rules do not cover.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -10,6 +12,7 @@ use actix_web::{web, Error, HttpResponse};
 
 use super::{auth, routes, AppState};
 use crate::error::ApiError;
+use crate::hops;
 
 /// Response headers a browser app may read on `/v1` answers.
 const EXPOSED_HEADERS: &str = "x-routed-via, x-fallback-attempts, retry-after, x-request-id";
@@ -24,7 +27,11 @@ pub async fn guard(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::internal("application state missing").into());
     };
-    let path = req.path();
+    // The path as the router matches it (percent-decoded), never the raw one: `/%61pi/keys` is `/api/keys`.
+    if !state.hops.admits(req.headers().get(hops::HEADER)) {
+        return Ok(req.error_response(ApiError::loop_detected()));
+    }
+    let path = req.match_info().as_str();
     let api = path == "/v1" || path.starts_with("/v1/");
     let admin = path == "/api" || path.starts_with("/api/");
     if admin && is_cross_origin(req.headers()) {
@@ -50,7 +57,7 @@ pub async fn guard(
             )),
         });
     }
-    let access = routes::access(req.method(), req.path());
+    let access = routes::access(req.method(), req.match_info().as_str());
     let mut res = if access == routes::Access::Public {
         next.call(req).await?.map_into_boxed_body()
     } else {

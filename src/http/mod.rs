@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod assets;
 pub mod auth;
+pub mod body;
 pub mod chat;
 pub mod guard;
 pub mod live;
@@ -12,6 +13,7 @@ pub mod models;
 pub mod request_id;
 pub mod routes;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix::Addr;
@@ -24,8 +26,10 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::crypto::Cipher;
 use crate::error::ApiError;
+use crate::hops::Hops;
 use crate::metrics::InFlight;
 use crate::providers::Registry;
+use crate::redact::Redactor;
 use crate::router::{HealthProbeActor, RouterActor};
 use crate::store::Db;
 pub use auth::UnifiedKey;
@@ -56,6 +60,12 @@ pub struct AppState {
     pub started_unix_secs: i64,
     /// Streams being relayed now, for `/metrics`.
     pub streams: InFlight,
+    /// This instance's id in hop lists, for refusing requests that loop back.
+    pub hops: Hops,
+    /// The address the server listens on, so keys cannot point back at it.
+    pub listen: SocketAddr,
+    /// Masks secrets in upstream text; learns every key added and every unified key made.
+    pub redactor: Redactor,
 }
 
 /// Registers every route of [`routes::ROUTES`] behind the request guard; used by the server and by tests.
@@ -93,15 +103,6 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found(
         "No such route. See the README for the API.",
     ))
-}
-
-/// Turns actix's own JSON and path extractor failures into OpenAI-shaped 400s.
-pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(1024 * 1024)
-        .error_handler(|e, _| {
-            ApiError::invalid_request("invalid_json", format!("Invalid JSON body: {e}")).into()
-        })
 }
 
 /// Turns path extractor failures (e.g. a non-numeric id) into OpenAI-shaped 400s.

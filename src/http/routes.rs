@@ -45,6 +45,7 @@ macro_rules! routes {
 
 routes! {
     GET "/healthz" Public => super::healthz;
+    HEAD "/healthz" Public => super::healthz;
     GET "/" Public => assets::index;
     GET "/static/{file}" Public => assets::file;
     POST "/v1/chat/completions" UnifiedKey => chat::chat_completions;
@@ -98,7 +99,8 @@ mod tests {
             .filter(|r| r.access == Access::Public)
             .map(|r| r.path)
             .collect();
-        assert_eq!(public, ["/healthz", "/", "/static/{file}"]);
+        assert_eq!(public, ["/healthz", "/healthz", "/", "/static/{file}"]);
+        assert!(is_public(&Method::HEAD, "/healthz"));
         assert!(is_public(&Method::GET, "/healthz"));
         assert!(is_public(&Method::GET, "/static/app.js"));
         assert!(!is_public(&Method::POST, "/healthz"));

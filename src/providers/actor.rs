@@ -18,6 +18,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 use super::{Failure, FailureKind, Flow, Provider, QuotaNews, StreamDecoder, UpstreamRequest};
 use crate::openai::chat::Usage;
 use crate::openai::sse::SseParser;
+use crate::redact::Redactor;
 
 /// How many events may wait between the upstream reader and the client writer.
 const CHANNEL_DEPTH: usize = 32;
@@ -126,6 +127,7 @@ pub struct Probe {
 /// Owns one awc client on its own arbiter.
 pub struct ProviderActor {
     client: awc::Client,
+    redactor: Redactor,
 }
 
 impl Actor for ProviderActor {
@@ -133,7 +135,7 @@ impl Actor for ProviderActor {
 }
 
 impl ProviderActor {
-    fn new(connect_timeout: Duration) -> ProviderActor {
+    fn new(connect_timeout: Duration, redactor: Redactor) -> ProviderActor {
         let connector = awc::Connector::new().timeout(connect_timeout).limit(0);
         let client = awc::Client::builder()
             .connector(connector)
@@ -141,14 +143,16 @@ impl ProviderActor {
             .disable_redirects()
             .no_default_headers()
             .finish();
-        ProviderActor { client }
+        ProviderActor { client, redactor }
     }
 }
 
-/// The sending end of an attempt's channel; masks the attempt's secrets in any failure it carries.
+/// The sending end of an attempt's channel; masks secrets in any failure it carries (every known secret, and
+/// the ones this attempt sent) before it leaves the actor.
 struct Events {
     tx: mpsc::Sender<UpstreamEvent>,
     secrets: Vec<String>,
+    redactor: Redactor,
 }
 
 impl Events {
@@ -158,7 +162,7 @@ impl Events {
     ) -> Result<(), mpsc::error::SendError<UpstreamEvent>> {
         let event = match event {
             UpstreamEvent::Failed(failure) => {
-                UpstreamEvent::Failed(failure.redacted(&self.secrets))
+                UpstreamEvent::Failed(failure.sanitized(&self.redactor, &self.secrets))
             }
             other => other,
         };
@@ -178,6 +182,7 @@ impl Handler<Dispatch> for ProviderActor {
         let tx = Events {
             tx,
             secrets: msg.request.secrets(),
+            redactor: self.redactor.clone(),
         };
         let client = self.client.clone();
         actix_rt::spawn(async move {
@@ -196,6 +201,7 @@ impl Handler<Probe> for ProviderActor {
     fn handle(&mut self, msg: Probe, _ctx: &mut Context<Self>) -> Self::Result {
         let client = self.client.clone();
         let secrets = msg.request.secrets();
+        let redactor = self.redactor.clone();
         Box::pin(async move {
             let limit = msg.timeouts.first_byte;
             let mut response = match timeout(limit, send(&client, msg.request)).await {
@@ -205,7 +211,7 @@ impl Handler<Probe> for ProviderActor {
                         "no answer to the probe in time",
                     ))
                 }
-                Ok(Err(f)) => return Err(f),
+                Ok(Err(f)) => return Err(f.sanitized(&redactor, &secrets)),
                 Ok(Ok(r)) => r,
             };
             let status = response.status().as_u16();
@@ -217,7 +223,7 @@ impl Handler<Probe> for ProviderActor {
             } else {
                 Err(msg.provider.classify(status, &headers, &body))
             };
-            outcome.map_err(|failure| failure.redacted(&secrets))
+            outcome.map_err(|failure| failure.sanitized(&redactor, &secrets))
         })
     }
 }
@@ -435,8 +441,8 @@ pub struct LocalProvider(pub Addr<ProviderActor>);
 
 impl LocalProvider {
     /// Starts a ProviderActor on the current arbiter; must run inside an actix System.
-    pub fn start(connect_timeout: Duration) -> LocalProvider {
-        LocalProvider(ProviderActor::new(connect_timeout).start())
+    pub fn start(connect_timeout: Duration, redactor: Redactor) -> LocalProvider {
+        LocalProvider(ProviderActor::new(connect_timeout, redactor).start())
     }
 }
 
@@ -449,13 +455,14 @@ pub struct ProviderPool {
 
 impl ProviderPool {
     /// Starts `count` ProviderActors, each on a new arbiter; must run inside an actix System.
-    pub fn start(count: usize, connect_timeout: Duration) -> ProviderPool {
+    pub fn start(count: usize, connect_timeout: Duration, redactor: &Redactor) -> ProviderPool {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let actors: Vec<_> = (0..count.max(1))
             .map(|_| {
                 let arbiter = Arbiter::new();
+                let redactor = redactor.clone();
                 ProviderActor::start_in_arbiter(&arbiter.handle(), move |_| {
-                    ProviderActor::new(connect_timeout)
+                    ProviderActor::new(connect_timeout, redactor)
                 })
             })
             .collect();

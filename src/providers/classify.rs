@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use awc::http::header::HeaderMap;
 use serde_json::Value;
 
+use crate::redact::Redactor;
 use crate::routing::day::DayWindow;
 
 /// What went wrong with one attempt, as far as routing cares.
@@ -66,16 +67,12 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// The same failure with every occurrence of a secret in the provider's message masked, so a provider that
-    /// echoes the key it was sent never puts it into logs, key status or the request log.
-    pub fn redacted(mut self, secrets: &[String]) -> Failure {
-        for secret in secrets.iter().filter(|s| s.len() >= 4) {
-            if self.message.contains(secret.as_str()) {
-                self.message = self
-                    .message
-                    .replace(secret.as_str(), &crate::crypto::mask(secret));
-            }
-        }
+    /// The failure as it may be kept and shown: every piece of a secret in the provider's message masked (known
+    /// secrets, and `also`, the ones the attempt sent), then the message shortened. Masking comes first, so a cut
+    /// never leaves part of a key behind, and a provider that echoes a key never puts it into answers, key
+    /// status, the request log, the server log or the database.
+    pub fn sanitized(mut self, redactor: &Redactor, also: &[String]) -> Failure {
+        self.message = shorten(redactor.redact(&self.message, also).trim());
         self
     }
 
@@ -201,7 +198,7 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], table: &ErrorTabl
     Failure {
         kind,
         status: Some(status),
-        message: shorten(message.trim()),
+        message,
     }
 }
 
@@ -483,6 +480,7 @@ mod tests {
         let long = "x".repeat(1000);
         assert!(
             classify_openai(500, &HeaderMap::new(), long.as_bytes())
+                .sanitized(&Redactor::default(), &[])
                 .message
                 .chars()
                 .count()
@@ -590,8 +588,20 @@ mod tests {
             &HeaderMap::new(),
             br#"{"error":{"message":"Incorrect API key provided: sk-secret-abcdef1234."}}"#,
         );
-        let f = f.redacted(&["sk-secret-abcdef1234".to_owned()]);
-        assert_eq!(f.message, "Incorrect API key provided: …1234.");
+        let f = f.sanitized(&Redactor::default(), &["sk-secret-abcdef1234".to_owned()]);
+        assert_eq!(f.message, "Incorrect API key provided: [redacted].");
+    }
+
+    #[test]
+    fn a_key_at_the_cut_is_masked_before_the_message_is_shortened() {
+        let key = "sk-secret-abcdef1234567890";
+        let body = serde_json::json!({"error": {"message": format!("{}{key}", "x".repeat(MAX_MESSAGE_CHARS - 5))}});
+        let f = classify_openai(401, &HeaderMap::new(), body.to_string().as_bytes());
+        let redactor = Redactor::default();
+        redactor.learn(key);
+        let f = f.sanitized(&redactor, &[]);
+        assert!(!f.message.contains("sk-secr"), "{}", f.message);
+        assert!(f.message.ends_with('…'), "{}", f.message);
     }
 
     #[test]

@@ -900,7 +900,7 @@ pub fn classify_gemini(status: u16, headers: &HeaderMap, body: &[u8]) -> Failure
     Failure {
         kind,
         status: Some(status),
-        message: message.chars().take(300).collect(),
+        message,
     }
 }
 

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use actix_web::http::header::HeaderValue;
 use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::OsRng;
 
 use super::actor::{GetKey, KeyMaterial, ListKeys, Reload, RouterActor};
 use crate::crypto::{key_aad, Cipher};
+use crate::hops;
 use crate::providers::actor::{Probe, ProviderPool, Timeouts};
 use crate::providers::{Registry, Target};
 use crate::routing::candidates::KeyId;
@@ -31,6 +33,8 @@ pub struct ProbeDeps {
     pub registry: Arc<Registry>,
     /// Opens sealed keys.
     pub cipher: Arc<Cipher>,
+    /// This instance's hop list, sent with every probe so a key that leads back here is caught.
+    pub hops: HeaderValue,
     /// Time limits of one probe.
     pub timeouts: Timeouts,
 }
@@ -136,11 +140,12 @@ async fn probe(deps: &ProbeDeps, key: &KeyMaterial) -> (&'static str, Option<Str
             Some("the stored key could not be decrypted".to_owned()),
         );
     };
-    let request = provider.probe_request(&Target {
+    let mut request = provider.probe_request(&Target {
         base_url: &key.base_url,
         model: "",
         secret: &secret,
     });
+    request.headers.push((hops::HEADER, deps.hops.clone()));
     drop(secret);
     let probe = Probe {
         provider,

@@ -2,7 +2,7 @@
 //! commands that must not run beside it (encryption-key rotation, a second server on the same file) can tell.
 //! The kernel releases it when the process ends, however it ends.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 /// Held while this process owns the database; released on drop or exit.
@@ -41,12 +41,13 @@ impl InstanceLock {
         let mut name = database.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
-        let file = OpenOptions::new()
+        let file = super::private::open_options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
             .map_err(|e| LockError::Io(path.clone(), e))?;
+        super::private::restrict(&path).map_err(|e| LockError::Io(path.clone(), e))?;
         match file.try_lock() {
             Ok(()) => Ok(InstanceLock { _file: file }),
             Err(TryLockError::WouldBlock) => Err(LockError::Held(path)),

@@ -7,6 +7,7 @@ pub mod budgets;
 pub mod chain;
 pub mod keys;
 pub mod lock;
+pub mod private;
 pub mod requests;
 pub mod rollup;
 pub mod schema;
@@ -114,13 +115,20 @@ impl From<diesel::result::Error> for StoreError {
 /// Opens (creating if needed) the database, sets the pragmas and runs pending migrations.
 pub fn open(path: &Path) -> Result<Conn, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        private::create_dir(dir).map_err(|e| {
             StoreError::Open(format!(
                 "cannot create the data directory {}: {e}. Check its permissions or set DATABASE_URL to a writable path.",
                 dir.display()
             ))
         })?;
     }
+    private::restrict_database(path).map_err(|e| {
+        StoreError::Open(format!(
+            "cannot make the database {} private to its owner: {e}. Check its permissions or set DATABASE_URL to a \
+             writable path.",
+            path.display()
+        ))
+    })?;
     let url = path
         .to_str()
         .ok_or_else(|| StoreError::Open(format!("{} is not a UTF-8 path", path.display())))?;

@@ -24,6 +24,18 @@ fn concrete(pattern: &str) -> String {
     pattern.replace("{id}", "1").replace("{file}", "app.js")
 }
 
+/// The same path with the first letter of every segment percent-encoded (`/api/keys` → `/%61pi/%6Beys`): the
+/// router decodes it to the same route, so the guard must judge it as that route.
+fn encoded(path: &str) -> String {
+    path.split('/')
+        .map(|segment| match segment.chars().next() {
+            Some(c) if c.is_ascii_alphanumeric() => format!("%{:02X}{}", c as u8, &segment[1..]),
+            _ => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[actix_rt::test]
 async fn every_route_needs_the_unified_key() {
     let gw = Gateway::start(&[("AUTH_FAILURES_PER_MINUTE", "1000")]);
@@ -31,7 +43,8 @@ async fn every_route_needs_the_unified_key() {
         .iter()
         .filter(|r| r.access != Access::Public)
         .map(|r| (r.method, concrete(r.path)))
-        .chain(UNROUTED.iter().map(|(m, p)| (*m, p.to_string())));
+        .chain(UNROUTED.iter().map(|(m, p)| (*m, p.to_string())))
+        .flat_map(|(method, path)| [(method, encoded(&path)), (method, path)]);
     let mut checked = 0;
     for (method, path) in protected {
         for token in [None, Some("freellmapi-wrong"), Some("")] {
@@ -46,11 +59,15 @@ async fn every_route_needs_the_unified_key() {
         }
         checked += 1;
     }
-    assert!(checked >= 18, "only {checked} routes audited");
+    assert!(checked >= 36, "only {checked} routes audited");
     for route in ROUTES.iter().filter(|r| r.access == Access::Public) {
-        let res = send(route.method, &gw.url(&concrete(route.path)), None, None).await;
-        assert_eq!(res.status, 200, "{} {}", route.method, route.path);
+        for path in [concrete(route.path), encoded(&concrete(route.path))] {
+            let res = send(route.method, &gw.url(&path), None, None).await;
+            assert_eq!(res.status, 200, "{} {path}", route.method);
+        }
     }
+    let head = send("HEAD", &gw.url("/healthz"), None, None).await;
+    assert_eq!((head.status, head.body.len()), (200, 0), "HEAD /healthz");
     let health = send("GET", &gw.url("/healthz"), None, None).await;
     assert_eq!(
         (health.status, health.json()),
@@ -108,6 +125,28 @@ async fn the_admin_api_refuses_other_origins_even_with_the_key() {
     .await;
     assert_eq!(preflight.status, 403);
     assert_eq!(preflight.header("access-control-allow-origin"), None);
+}
+
+#[actix_rt::test]
+async fn an_encoded_admin_path_gets_the_same_origin_check() {
+    let gw = Gateway::start(&[]);
+    let evil = [("origin", "https://evil.example")];
+    for (method, path) in [
+        ("GET", "/%61pi/keys"),
+        ("POST", "/%61pi/token/rotate"),
+        ("GET", "/api/%6Beys"),
+    ] {
+        let res = send_with(method, &gw.url(path), Some(TOKEN), &evil, None).await;
+        assert_eq!(res.status, 403, "{method} {path}: {}", res.text());
+        assert_eq!(res.json()["error"]["code"], "cross_origin_forbidden");
+    }
+    let still = send("GET", &gw.url("/api/keys"), Some(TOKEN), None).await;
+    assert_eq!(still.status, 200, "the key was not rotated");
+    let plain = send("GET", &gw.url("/%61pi/keys"), Some(TOKEN), None).await;
+    assert_eq!(
+        plain.status, 200,
+        "without an Origin the encoded path is the same route"
+    );
 }
 
 #[actix_rt::test]

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::support::client::{
-    add_custom_key, admin, chat, chat_body, eventually, send, sse_payloads,
+    add_custom_key, chat, chat_body, logged_requests, send, sse_payloads,
 };
 use crate::support::gateway::{Gateway, TOKEN};
 use crate::support::mock::{chunk_payloads, completion, Mock, Reply};
@@ -90,21 +90,7 @@ async fn every_request_is_logged() {
     add_custom_key(&gw, "k1", &mock.base_url(), json!(["m1"])).await;
     assert_eq!(chat(&gw, &chat_body("m1")).await.status, 200);
     assert_eq!(chat(&gw, &chat_body("nope")).await.status, 404);
-    eventually(
-        "two log rows",
-        std::time::Duration::from_secs(5),
-        async || {
-            admin(&gw, "GET", "/api/requests?limit=10", None)
-                .await
-                .json()
-                .as_array()
-                .is_some_and(|a| a.len() == 2)
-        },
-    )
-    .await;
-    let rows = admin(&gw, "GET", "/api/requests?limit=10", None)
-        .await
-        .json();
+    let rows = logged_requests(&gw, 2).await;
     let ok = &rows[1];
     assert_eq!(
         (

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::support::client::{add_custom_key, admin, chat, send_raw, send_raw_as};
-use crate::support::gateway::Gateway;
+use crate::support::gateway::{Gateway, TOKEN};
 use crate::support::mock::Mock;
 
 fn assert_invalid(res: &crate::support::client::Reply, status: u16) {
@@ -174,5 +174,129 @@ async fn admin_input_errors_are_openai_shaped() {
     assert_invalid(
         &admin(&gw, "GET", "/api/analytics?range=1y", None).await,
         400,
+    );
+    for key in [
+        "gsk_caf\u{e9}_1234",
+        "gsk_del\u{7f}_1234",
+        "gsk_\u{2028}_1234",
+    ] {
+        let res = admin(
+            &gw,
+            "POST",
+            "/api/keys",
+            Some(&json!({"platform": "groq", "key": key})),
+        )
+        .await;
+        assert_invalid(&res, 400);
+        assert!(res.text().contains("HTTP header"), "{}", res.text());
+    }
+    let with_userinfo = json!({"platform": "custom", "key": "k", "models": ["m"],
+        "base_url": "http://user:s3cretpass@127.0.0.1:1/v1"});
+    let res = admin(&gw, "POST", "/api/keys", Some(&with_userinfo)).await;
+    assert_invalid(&res, 400);
+    assert!(
+        res.text().contains("'key'"),
+        "says where credentials go: {}",
+        res.text()
+    );
+    assert!(!res.text().contains("s3cretpass"), "{}", res.text());
+    let keys = admin(&gw, "GET", "/api/keys", None).await.text();
+    assert!(
+        !keys.contains("s3cretpass") && !keys.contains("caf"),
+        "{keys}"
+    );
+}
+
+#[actix_rt::test]
+async fn oversized_admin_bodies_get_the_documented_413() {
+    let gw = Gateway::start(&[]);
+    let label = "a".repeat(2 * 1024 * 1024);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/keys",
+            json!({"platform": "groq", "key": "gsk_big_12345678", "label": label}),
+        ),
+        (
+            "PUT",
+            "/api/chain",
+            json!([{"platform": "groq", "model": label}]),
+        ),
+        ("PATCH", "/api/keys/1", json!({"label": label})),
+    ] {
+        let res = admin(&gw, method, path, Some(&body)).await;
+        assert_invalid(&res, 413);
+        assert_eq!(
+            res.json()["error"]["code"],
+            "request_too_large",
+            "{method} {path}"
+        );
+        assert!(
+            res.text().contains("1048576"),
+            "names the limit: {}",
+            res.text()
+        );
+    }
+    let fits =
+        json!({"platform": "groq", "key": "gsk_fits_12345678", "label": "a".repeat(900 * 1024)});
+    assert_eq!(
+        admin(&gw, "POST", "/api/keys", Some(&fits)).await.status,
+        201
+    );
+}
+
+/// Sends a request head promising `declared` body bytes, then only `sent` of them, and returns what the gateway
+/// answers and how long it took to answer and then close the connection.
+fn stall_body(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    declared: usize,
+    sent: usize,
+) -> (String, std::time::Duration) {
+    use std::io::{Read, Write};
+    let address = gw.url("").trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n{}",
+        "{".repeat(sent)
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[actix_rt::test]
+async fn a_body_that_never_arrives_times_out() {
+    let gw = Gateway::start(&[("BODY_READ_TIMEOUT_SECS", "1")]);
+    for (method, path) in [
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/api/keys"),
+        ("PUT", "/api/chain"),
+    ] {
+        let (answer, took) = stall_body(&gw, method, path, 100, 10);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains(r#""code":"request_timeout""#),
+            "{path}: {answer}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{path} took {took:?}"
+        );
+    }
+    assert_eq!(
+        admin(&gw, "GET", "/api/keys", None).await.status,
+        200,
+        "the server keeps serving"
     );
 }

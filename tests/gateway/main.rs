@@ -23,6 +23,7 @@ mod operations;
 mod persistence;
 mod quota_yield;
 mod secrets;
+mod self_loop;
 mod startup;
 mod stickiness;
 mod streaming;

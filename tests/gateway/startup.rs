@@ -91,3 +91,41 @@ async fn log_format_json_writes_one_object_per_line() {
     assert!(!status.success());
     assert!(err.contains("LOG_FORMAT=yaml: use text or json"), "{err}");
 }
+
+/// Permission bits of a file in the gateway's data directory.
+fn mode_of(gw: &Gateway, name: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let path = gw.dir().join("data").join(name);
+    let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    meta.permissions().mode() & 0o777
+}
+
+#[actix_rt::test]
+async fn the_data_files_are_private_to_the_owner() {
+    let mock = Mock::start();
+    let mut gw = Gateway::start(&[("ENCRYPTION_KEY", "")]);
+    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    assert_eq!(chat(&gw, &chat_body("a")).await.status, 200);
+    for name in [
+        "freellmapi.db",
+        "freellmapi.db-wal",
+        "freellmapi.db-shm",
+        "freellmapi.db.lock",
+        "encryption.key",
+    ] {
+        assert_eq!(mode_of(&gw, name), 0o600, "{name}");
+    }
+    assert_eq!(mode_of(&gw, ""), 0o700, "the data directory it created");
+    gw.stop();
+    // Files an older version left readable by others are made private on the next start.
+    for name in ["freellmapi.db", "freellmapi.db.lock"] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = gw.dir().join("data").join(name);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    gw.restart_with(&[]).unwrap();
+    assert_eq!(admin(&gw, "GET", "/api/keys", None).await.status, 200);
+    for name in ["freellmapi.db", "freellmapi.db-wal", "freellmapi.db.lock"] {
+        assert_eq!(mode_of(&gw, name), 0o600, "{name} after a restart");
+    }
+}

@@ -190,6 +190,23 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMu
     panic!("timed out waiting for: {what}");
 }
 
+/// Waits until the request log holds `count` rows (it is written off the request path) and returns them, newest
+/// first.
+pub async fn logged_requests(gw: &Gateway, count: usize) -> Value {
+    let path = format!("/api/requests?limit={}", count + 5);
+    let mut rows = Value::Null;
+    eventually(
+        &format!("{count} requests logged"),
+        Duration::from_secs(5),
+        async || {
+            rows = admin(gw, "GET", &path, None).await.json();
+            rows.as_array().is_some_and(|r| r.len() == count)
+        },
+    )
+    .await;
+    rows
+}
+
 /// A minimal chat body. Every call is the same conversation as far as derived stickiness is concerned.
 pub fn chat_body(model: &str) -> Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hello"}]})

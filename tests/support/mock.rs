@@ -499,3 +499,49 @@ pub fn refusing_base_url() -> String {
         .port();
     format!("http://127.0.0.1:{port}/v1")
 }
+
+/// A plain TCP relay to another address (as a reverse proxy or a second name for a host would be), counting the
+/// connections it took.
+pub struct Relay {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    /// Listens on a free port in its own thread and pipes every connection to `target` (`host:port`).
+    pub fn start(target: String) -> Relay {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for inbound in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let Ok(outbound) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                };
+                if let (Ok(a), Ok(b)) = (inbound.try_clone(), outbound.try_clone()) {
+                    pipe(a, outbound);
+                    pipe(b, inbound);
+                }
+            }
+        });
+        Relay { port, accepted }
+    }
+
+    /// Its base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Connections taken so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
