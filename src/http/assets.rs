@@ -1,7 +1,9 @@
 //! The dashboard's static files, embedded in the binary and served without authentication.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
+
+use crate::error::ApiError;
 
 /// One embedded file.
 struct Asset {
@@ -55,6 +57,6 @@ fn serve(path: &str) -> HttpResponse {
                 "default-src 'self'; frame-ancestors 'none'",
             ))
             .body(asset.body),
-        None => HttpResponse::NotFound().finish(),
+        None => ApiError::not_found("No such dashboard file.").error_response(),
     }
 }
