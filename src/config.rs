@@ -75,6 +75,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "time-to-first-token limit while another candidate remains: past it the next one is tried (the last candidate gets UPSTREAM_TIMEOUT_SECS)",
     },
     Setting {
+        env: "UPSTREAM_CA_FILE",
+        default: "unset",
+        help: "PEM file of extra root certificates trusted for upstream TLS (a private CA, a TLS-inspecting proxy), besides Mozilla's",
+    },
+    Setting {
         env: "FREELLMAPI_FIRST_BYTE_TIMEOUT_<PLATFORM>",
         default: "UPSTREAM_FIRST_BYTE_TIMEOUT_SECS",
         help: "the same limit for one provider, in seconds (e.g. longer for a slow reasoning host)",
@@ -149,6 +154,8 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Limit until the first upstream event of one attempt while another candidate remains.
     pub first_byte_timeout: Duration,
+    /// Extra root certificates (PEM) trusted for upstream TLS.
+    pub upstream_ca_file: Option<PathBuf>,
     /// Per-platform overrides of `first_byte_timeout`.
     pub first_byte_timeouts: HashMap<Platform, Duration>,
     /// Origins allowed to call `/v1` from a browser (`*` for any); empty allows none.
@@ -297,6 +304,7 @@ impl Config {
             connect_timeout: Duration::from_secs(connect_secs),
             first_byte_timeout: Duration::from_secs(first_byte_secs.min(timeout_secs)),
             first_byte_timeouts,
+            upstream_ca_file: get("UPSTREAM_CA_FILE").map(PathBuf::from),
             cors_allowed_origins,
             max_body_bytes,
             body_read_timeout: Duration::from_secs(body_read_secs),

@@ -17,7 +17,7 @@ use crate::http::{self, AppState, UnifiedKey};
 use crate::logging;
 use crate::metrics::InFlight;
 use crate::providers::actor::{LocalProvider, ProviderPool, Timeouts};
-use crate::providers::Registry;
+use crate::providers::{connector, Registry};
 use crate::redact::Redactor;
 use crate::router::actor::{RoutingData, SaveBudgets};
 use crate::router::health::ProbeDeps;
@@ -54,6 +54,7 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let data = RoutingData::load(&mut conn).map_err(|e| e.to_string())?;
     let redactor = known_secrets(&prepared, &data, &config);
+    let tls = connector::tls_config(config.upstream_ca_file.as_deref())?;
     let saved_budgets = store::budgets::list(&mut conn).map_err(|e| e.to_string())?;
     drop(conn);
     let listener = TcpListener::bind((config.host, config.port)).map_err(|e| {
@@ -73,7 +74,8 @@ pub fn run(config: Config) -> Result<(), String> {
         let db = store::Db::start(config.database_path.clone(), DB_THREADS)
             .map_err(|e| e.to_string())?;
         let registry = Arc::new(Registry::new(&config));
-        let providers = ProviderPool::start(PROBE_ARBITERS, config.connect_timeout, &redactor);
+        let providers =
+            ProviderPool::start(PROBE_ARBITERS, config.connect_timeout, &tls, &redactor);
         let router = RouterActor::new(
             db.clone(),
             catalog.clone(),
@@ -124,6 +126,7 @@ pub fn run(config: Config) -> Result<(), String> {
                 .app_data(state.clone())
                 .app_data(web::Data::new(LocalProvider::start(
                     connect_timeout,
+                    tls.clone(),
                     redactor.clone(),
                 )))
                 .app_data(web::Data::new(

@@ -15,10 +15,12 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
 
+use super::connector::{wire_url, UpstreamConnector};
 use super::{Failure, FailureKind, Flow, Provider, QuotaNews, StreamDecoder, UpstreamRequest};
 use crate::openai::chat::Usage;
 use crate::openai::sse::SseParser;
 use crate::redact::Redactor;
+use actix_tls::connect::rustls_0_23::reexports::ClientConfig;
 
 /// How many events may wait between the upstream reader and the client writer.
 const CHANNEL_DEPTH: usize = 32;
@@ -135,8 +137,11 @@ impl Actor for ProviderActor {
 }
 
 impl ProviderActor {
-    fn new(connect_timeout: Duration, redactor: Redactor) -> ProviderActor {
-        let connector = awc::Connector::new().timeout(connect_timeout).limit(0);
+    fn new(connect_timeout: Duration, tls: Arc<ClientConfig>, redactor: Redactor) -> ProviderActor {
+        let connector = awc::Connector::new()
+            .connector(UpstreamConnector::new(tls))
+            .timeout(connect_timeout)
+            .limit(0);
         let client = awc::Client::builder()
             .connector(connector)
             .disable_timeout()
@@ -231,7 +236,7 @@ impl Handler<Probe> for ProviderActor {
 type Response = awc::ClientResponse;
 
 async fn send(client: &awc::Client, request: UpstreamRequest) -> Result<Response, Failure> {
-    let mut req = client.request(request.method, request.url.as_str());
+    let mut req = client.request(request.method, wire_url(&request.url).as_ref());
     for (name, value) in request.headers {
         req = req.insert_header((name, value));
     }
@@ -441,8 +446,12 @@ pub struct LocalProvider(pub Addr<ProviderActor>);
 
 impl LocalProvider {
     /// Starts a ProviderActor on the current arbiter; must run inside an actix System.
-    pub fn start(connect_timeout: Duration, redactor: Redactor) -> LocalProvider {
-        LocalProvider(ProviderActor::new(connect_timeout, redactor).start())
+    pub fn start(
+        connect_timeout: Duration,
+        tls: Arc<ClientConfig>,
+        redactor: Redactor,
+    ) -> LocalProvider {
+        LocalProvider(ProviderActor::new(connect_timeout, tls, redactor).start())
     }
 }
 
@@ -455,14 +464,18 @@ pub struct ProviderPool {
 
 impl ProviderPool {
     /// Starts `count` ProviderActors, each on a new arbiter; must run inside an actix System.
-    pub fn start(count: usize, connect_timeout: Duration, redactor: &Redactor) -> ProviderPool {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+    pub fn start(
+        count: usize,
+        connect_timeout: Duration,
+        tls: &Arc<ClientConfig>,
+        redactor: &Redactor,
+    ) -> ProviderPool {
         let actors: Vec<_> = (0..count.max(1))
             .map(|_| {
                 let arbiter = Arbiter::new();
-                let redactor = redactor.clone();
+                let (tls, redactor) = (tls.clone(), redactor.clone());
                 ProviderActor::start_in_arbiter(&arbiter.handle(), move |_| {
-                    ProviderActor::new(connect_timeout, redactor)
+                    ProviderActor::new(connect_timeout, tls, redactor)
                 })
             })
             .collect();

@@ -6,6 +6,7 @@
 pub mod actor;
 pub mod classify;
 pub mod cohere;
+pub mod connector;
 pub mod gemini;
 pub mod openai_compat;
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod crash;
 mod errors;
 mod failover;
 mod faults;
+mod framing;
 mod gemini;
 mod health;
 mod mock_upstream;

@@ -129,3 +129,19 @@ async fn the_data_files_are_private_to_the_owner() {
         assert_eq!(mode_of(&gw, name), 0o600, "{name} after a restart");
     }
 }
+
+#[test]
+fn an_unusable_upstream_ca_file_is_explained() {
+    let dir = TempDir::new();
+    let not_pem = dir.0.join("ca.pem");
+    std::fs::write(&not_pem, b"not a certificate").unwrap();
+    for path in [not_pem.display().to_string(), "/nowhere/ca.pem".to_owned()] {
+        let env = base_env(&dir.0, &[("UPSTREAM_CA_FILE", &path)]);
+        let (status, _, err) = run_cli(&dir.0, &env, &["serve"]);
+        assert!(!status.success());
+        assert!(
+            err.contains("UPSTREAM_CA_FILE") && err.contains("PEM"),
+            "{err}"
+        );
+    }
+}

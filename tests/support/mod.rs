@@ -5,3 +5,4 @@ pub mod client;
 pub mod gateway;
 pub mod mock;
 pub mod provider_sim;
+pub mod raw;
