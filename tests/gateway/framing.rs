@@ -7,6 +7,11 @@ use crate::support::client::{add_custom_key, add_platform_key, chat, sse_payload
 use crate::support::gateway::Gateway;
 use crate::support::raw::{RawAnswer, RawUpstream};
 
+/// A custom key for model `m` on `raw`.
+async fn add_raw_key(gw: &Gateway, raw: &RawUpstream) {
+    add_custom_key(gw, "raw-key", &format!("{}/v1", raw.origin()), json!(["m"])).await;
+}
+
 /// One gateway whose custom key, Google key and Cohere key all lead to `raw`.
 async fn gateway_on(raw: &RawUpstream) -> Gateway {
     let gw = Gateway::start(&[
@@ -16,13 +21,7 @@ async fn gateway_on(raw: &RawUpstream) -> Gateway {
         ),
         ("FREELLMAPI_BASE_URL_COHERE", &raw.origin()),
     ]);
-    add_custom_key(
-        &gw,
-        "raw-key",
-        &format!("{}/v1", raw.origin()),
-        json!(["m"]),
-    )
-    .await;
+    add_raw_key(&gw, raw).await;
     add_platform_key(&gw, "google", "AIza-raw-0001").await;
     add_platform_key(&gw, "cohere", "co-raw-0001").await;
     gw
@@ -207,13 +206,7 @@ async fn over_tls_the_same_bodies_arrive_whole_and_an_unknown_ca_is_refused() {
     let ca_file = dir.0.join("upstream-ca.pem");
     let raw = RawUpstream::start_tls(&ca_file);
     let gw = Gateway::start(&[("UPSTREAM_CA_FILE", &ca_file.display().to_string())]);
-    add_custom_key(
-        &gw,
-        "raw-key",
-        &format!("{}/v1", raw.origin()),
-        json!(["m"]),
-    )
-    .await;
+    add_raw_key(&gw, &raw).await;
     raw.push(RawAnswer::until_close(
         "HTTP/1.1",
         "text/event-stream",
@@ -241,13 +234,7 @@ async fn over_tls_the_same_bodies_arrive_whole_and_an_unknown_ca_is_refused() {
     );
 
     let untrusting = Gateway::start(&[]);
-    add_custom_key(
-        &untrusting,
-        "raw-key",
-        &format!("{}/v1", raw.origin()),
-        json!(["m"]),
-    )
-    .await;
+    add_raw_key(&untrusting, &raw).await;
     let refused = chat(&untrusting, &request("m", false)).await;
     assert_eq!(refused.status, 502, "{}", refused.text());
     assert!(refused.text().contains("certificate"), "{}", refused.text());
