@@ -37,6 +37,7 @@ use crate::router::{Candidate, RouterActor};
 use crate::routing::budget::{Denial, Outcome, Settlement};
 use crate::routing::candidates::Unroutable;
 use crate::routing::estimate::{self, Cost};
+use crate::routing::repeats::{Repeats, Stop};
 use crate::timefmt::now_unix_ms;
 
 /// Most upstream attempts for one client request.
@@ -143,6 +144,7 @@ impl Trial {
         let mut next_page = planned.next;
         let mut second_chance = Vec::new();
         let mut second_pass = false;
+        let mut repeats = Repeats::default();
         while self.attempts.len() < MAX_ATTEMPTS {
             let candidate = match pending.pop_front() {
                 Some(candidate) => candidate,
@@ -185,6 +187,9 @@ impl Trial {
                 Attempt::Answered(response) => return Ok(response),
                 Attempt::Failed(failure) => failure,
             };
+            if let Some(stop) = repeats.observe(candidate.platform, &failure) {
+                return Err(stopped_early(stop));
+            }
             match failure.kind {
                 FailureKind::RateLimited { retry_after }
                 | FailureKind::QuotaExhausted { retry_after } => {
@@ -600,6 +605,24 @@ impl Skip {
                 .zip(self.context_too_small)
                 .is_some_and(|(window, too_small)| window <= too_small)
     }
+}
+
+/// The answer to a request stopped because two platforms failed it the same way that is not theirs to fix.
+fn stopped_early(stop: Stop) -> ApiError {
+    let platforms: Vec<&str> = stop.platforms.iter().map(|p| p.id()).collect();
+    let who = platforms.join(" and ");
+    if stop.kind == FailureKind::BadRequest {
+        return ApiError::upstream_rejected(format!(
+            "{} (refused in the same words by {who}; no further platform was tried)",
+            stop.message
+        ));
+    }
+    ApiError::upstream(format!(
+        "{who} both answered in a form the gateway could not read ({}). It stopped there rather than spend more \
+         quota: the same fault on two platforms points at this request's translation, not at the providers, \
+         and no key was benched for it.",
+        stop.message
+    ))
 }
 
 fn router_gone(e: actix::MailboxError) -> ApiError {

@@ -369,7 +369,7 @@ async fn relay_stream(
             None => {
                 let mut end = parser.finish(&mut events).map_err(|e| {
                     Failure::transport(
-                        FailureKind::Transient,
+                        FailureKind::Undecodable,
                         format!("the upstream stream is malformed: {e}"),
                     )
                 });
@@ -405,7 +405,7 @@ async fn relay_stream(
         };
         if let Err(e) = parser.push(&bytes, &mut events) {
             let failure = Failure::transport(
-                FailureKind::Transient,
+                FailureKind::Undecodable,
                 format!("the upstream stream is malformed: {e}"),
             );
             let _ = tx.send(UpstreamEvent::Failed(failure)).await;

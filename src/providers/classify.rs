@@ -37,6 +37,10 @@ pub enum FailureKind {
     Timeout,
     /// A committed stream broke or went bad mid-answer: the route is unreliable right now.
     Interrupted,
+    /// The upstream answered, but the gateway could not read or translate the answer (malformed JSON or events,
+    /// a shape its adapter does not know): not the route's fault, so it never benches; another wire format may
+    /// read the same request.
+    Undecodable,
 }
 
 impl FailureKind {
@@ -51,7 +55,14 @@ impl FailureKind {
             FailureKind::Transient => "upstream_error",
             FailureKind::Timeout => "timeout",
             FailureKind::Interrupted => "interrupted",
+            FailureKind::Undecodable => "undecodable",
         }
+    }
+
+    /// Whether this failure says something about the (platform, model, key) it happened on, so that it counts
+    /// towards benching it: a refusal of the request itself, or an answer the gateway could not read, does not.
+    pub fn blames_route(self) -> bool {
+        !matches!(self, FailureKind::BadRequest | FailureKind::Undecodable)
     }
 }
 

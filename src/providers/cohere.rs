@@ -45,13 +45,13 @@ impl Provider for Cohere {
     fn decode_body(&self, model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
         let response: Value = serde_json::from_slice(&body).map_err(|e| {
             Failure::transport(
-                FailureKind::Transient,
+                FailureKind::Undecodable,
                 format!("Cohere answered with malformed JSON: {e}"),
             )
         })?;
         let (answer, usage) = translate_response(&response, model)?;
         let out = serde_json::to_vec(&answer)
-            .map_err(|e| Failure::transport(FailureKind::Transient, e.to_string()))?;
+            .map_err(|e| Failure::transport(FailureKind::Undecodable, e.to_string()))?;
         Ok((Bytes::from(out), usage))
     }
 
@@ -286,7 +286,7 @@ impl StreamDecoder for CohereStream {
         }
         let data: Value = serde_json::from_slice(&event.data).map_err(|e| {
             Failure::transport(
-                FailureKind::Transient,
+                FailureKind::Undecodable,
                 format!("Cohere sent a malformed stream event: {e}"),
             )
         })?;

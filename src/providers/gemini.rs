@@ -129,14 +129,14 @@ impl Provider for Gemini {
     fn decode_body(&self, model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
         let response: Value = serde_json::from_slice(&body).map_err(|e| {
             Failure::transport(
-                FailureKind::Transient,
+                FailureKind::Undecodable,
                 format!("Gemini answered with malformed JSON: {e}"),
             )
         })?;
         let answer = translate_response(&response, model)?;
         self.signatures.remember(&answer.calls);
         let out = serde_json::to_vec(&answer.body)
-            .map_err(|e| Failure::transport(FailureKind::Transient, e.to_string()))?;
+            .map_err(|e| Failure::transport(FailureKind::Undecodable, e.to_string()))?;
         Ok((Bytes::from(out), answer.usage))
     }
 
@@ -591,7 +591,7 @@ fn read_candidate(response: &Value) -> Result<Parts, Failure> {
         ) => Some("content_filter"),
         Some("MALFORMED_FUNCTION_CALL") => {
             return Err(Failure::transport(
-                FailureKind::Transient,
+                FailureKind::Undecodable,
                 "Gemini produced a malformed function call",
             ));
         }
@@ -752,7 +752,7 @@ impl StreamDecoder for GeminiStream {
     fn event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, Failure> {
         let response: Value = serde_json::from_slice(&event.data).map_err(|e| {
             Failure::transport(
-                FailureKind::Transient,
+                FailureKind::Undecodable,
                 format!("Gemini sent a malformed stream event: {e}"),
             )
         })?;

@@ -7,6 +7,7 @@ pub mod actor;
 pub mod classify;
 pub mod cohere;
 pub mod connector;
+pub mod framing;
 pub mod gemini;
 pub mod openai_compat;
 #[cfg(test)]

@@ -330,7 +330,7 @@ impl Provider for OpenAiCompat {
     fn decode_body(&self, _model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
         let peek: CompletionPeek = serde_json::from_slice(&body).map_err(|e| {
             Failure::transport(
-                FailureKind::Transient,
+                FailureKind::Undecodable,
                 format!("upstream answered with malformed JSON: {e}"),
             )
         })?;
@@ -339,7 +339,7 @@ impl Provider for OpenAiCompat {
         }
         if peek.choices.is_none() {
             return Err(Failure::transport(
-                FailureKind::Transient,
+                FailureKind::Undecodable,
                 "upstream answer has no choices",
             ));
         }
@@ -596,7 +596,7 @@ impl StreamDecoder for CompatStream {
         }
         let peek: CompletionPeek = serde_json::from_slice(&data).map_err(|e| {
             Failure::transport(
-                FailureKind::Transient,
+                FailureKind::Undecodable,
                 format!("upstream sent a malformed stream event: {e}"),
             )
         })?;

@@ -425,7 +425,10 @@ impl Budget {
             }
             Settlement::Abandoned => self.count(at_ms, 1, reserved),
             Settlement::Failed(failure) => {
-                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                let blamed = failure.kind.blames_route();
+                if blamed {
+                    self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                }
                 let refused = matches!(
                     failure.kind,
                     FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. }
@@ -437,7 +440,9 @@ impl Budget {
                 } else {
                     // The provider may have counted it; its tokens are unknown.
                     self.count(at_ms, 1, 0);
-                    if let Some(cool) = cooldown(failure.kind, self.consecutive_failures) {
+                    if let Some(cool) =
+                        cooldown(failure.kind, self.consecutive_failures).filter(|_| blamed)
+                    {
                         self.bench(now_ms, cool, true);
                     }
                 }
@@ -707,7 +712,10 @@ pub fn cooldown(kind: FailureKind, consecutive_failures: u32) -> Option<Duration
         FailureKind::Timeout => Some(backoff(30, 300)),
         FailureKind::Interrupted => Some(backoff(10, 300)),
         FailureKind::Transient if consecutive_failures >= 2 => Some(backoff(1, 60)),
-        FailureKind::Transient | FailureKind::BadRequest | FailureKind::InvalidKey => None,
+        FailureKind::Transient
+        | FailureKind::BadRequest
+        | FailureKind::InvalidKey
+        | FailureKind::Undecodable => None,
     }
 }
 #[cfg(test)]

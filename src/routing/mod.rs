@@ -7,4 +7,5 @@ pub mod day;
 pub mod estimate;
 pub mod learned;
 pub mod probes;
+pub mod repeats;
 pub mod window;

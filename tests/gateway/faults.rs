@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::client::{add_custom_key, admin, budget_of, chat, eventually, sse_payloads};
+use crate::support::client::{
+    add_custom_key, add_platform_key, admin, budget_of, chat, eventually, sse_payloads,
+};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{refusing_base_url, Hangup, Mock, Reply, StreamPlan};
 
@@ -498,9 +500,11 @@ async fn a_stream_cut_or_stalled_mid_answer_is_reported_and_cooled() {
     }
 }
 
-/// A fault the upstream repeats on the second chance, before any answer: the fallback serves, or, without
-/// one, the client gets a 502 after exactly two attempts.
+/// A fault before any answer: the fallback serves, or, without one, the client gets a 502 after exactly two
+/// attempts, or one for an answer the gateway could not read (trying the same route again would only spend
+/// quota on the same unreadable answer).
 async fn fails_over_before_the_answer(fault: &str, mode: Mode, reply: Reply) {
+    let unreadable = fault.starts_with("malformed");
     let bench = Bench::new(mode, &[]).await;
     for _ in 0..2 {
         bench.mock.push("p", reply.clone());
@@ -512,7 +516,8 @@ async fn fails_over_before_the_answer(fault: &str, mode: Mode, reply: Reply) {
         assert_eq!(bench.primary_attempts(), 1, "{fault}");
     } else {
         answer.refused(502, "upstream_error", mode);
-        assert_eq!(bench.primary_attempts(), 2, "{fault}");
+        let attempts = if unreadable { 1 } else { 2 };
+        assert_eq!(bench.primary_attempts(), attempts, "{fault}");
     }
 }
 
@@ -568,6 +573,102 @@ async fn malformed_or_error_first_events_fail_over() {
         assert!(answer.elapsed < Duration::from_secs(1));
     }
 }
+
+/// A gateway with one key on each of Groq, Cerebras and SambaNova, all served by `mock` (keys `g`, `c`, `s`).
+async fn three_platforms(mock: &Mock) -> Gateway {
+    let base = mock.base_url();
+    let gw = Gateway::start(&[
+        ("FREELLMAPI_BASE_URL_GROQ", &base),
+        ("FREELLMAPI_BASE_URL_CEREBRAS", &base),
+        ("FREELLMAPI_BASE_URL_SAMBANOVA", &base),
+    ]);
+    for (platform, key) in [("groq", "g"), ("cerebras", "c"), ("sambanova", "s")] {
+        add_platform_key(&gw, platform, key).await;
+    }
+    gw
+}
+
+/// The platforms (by key) whose mock saw a chat request, in order.
+fn chat_keys(mock: &Mock) -> Vec<String> {
+    mock.requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/chat/completions"))
+        .map(|r| r.key)
+        .collect()
+}
+
+#[actix_rt::test]
+async fn an_unreadable_answer_benches_nothing_and_stops_at_the_second_platform() {
+    for stream in [false, true] {
+        let mock = Mock::start();
+        let gw = three_platforms(&mock).await;
+        let unreadable = if stream {
+            Reply::RawSse("data: {not json\n\n".into())
+        } else {
+            Reply::Status {
+                status: 200,
+                headers: vec![],
+                body: "{not json".into(),
+            }
+        };
+        for key in ["g", "c", "s"] {
+            for _ in 0..MAX_SCRIPTED {
+                mock.push(key, unreadable.clone());
+            }
+        }
+        let mut body = crate::support::client::new_conversation("auto");
+        body["stream"] = json!(stream);
+        let res = chat(&gw, &body).await;
+        assert_eq!(res.status, 502, "stream {stream}: {}", res.text());
+        let message = res.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("could not read"), "{message}");
+        let tried = chat_keys(&mock);
+        let mut platforms = tried.clone();
+        platforms.dedup();
+        assert_eq!(
+            platforms.len(),
+            2,
+            "stopped at the second platform: {tried:?}"
+        );
+        assert!(!tried.contains(&"s".to_owned()), "{tried:?}");
+        mock.clear_scripts();
+        let next = chat(&gw, &crate::support::client::new_conversation("auto")).await;
+        assert_eq!(next.status, 200, "nothing was benched: {}", next.text());
+        let budgets = admin(&gw, "GET", "/api/budgets", None).await.json();
+        for row in budgets.as_array().unwrap() {
+            assert!(row["cooldown_until"].is_null(), "{row}");
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn the_same_refusal_from_two_platforms_ends_the_request() {
+    let mock = Mock::start();
+    let gw = three_platforms(&mock).await;
+    let refusal = Reply::error(
+        400,
+        "invalid_request_error",
+        "messages.0.content: unknown variant `video`",
+    );
+    for key in ["g", "c", "s"] {
+        for _ in 0..MAX_SCRIPTED {
+            mock.push(key, refusal.clone());
+        }
+    }
+    let res = chat(&gw, &crate::support::client::new_conversation("auto")).await;
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert_eq!(res.json()["error"]["code"], "upstream_rejected_request");
+    let message = res.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("unknown variant") && message.contains("no further platform"),
+        "{message}"
+    );
+    let tried = chat_keys(&mock);
+    assert!(!tried.contains(&"s".to_owned()), "{tried:?}");
+}
+
+/// More scripted answers than one request can use up on one key.
+const MAX_SCRIPTED: usize = 40;
 
 #[actix_rt::test]
 async fn rejected_requests_are_never_retried_on_the_same_model() {

@@ -239,3 +239,37 @@ async fn over_tls_the_same_bodies_arrive_whole_and_an_unknown_ca_is_refused() {
     assert_eq!(refused.status, 502, "{}", refused.text());
     assert!(refused.text().contains("certificate"), "{}", refused.text());
 }
+
+#[actix_rt::test]
+async fn a_body_cut_before_its_declared_end_is_a_transport_failure_not_a_short_answer() {
+    let cut = |head: &str| RawAnswer {
+        pieces: vec![
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{head}\r\n").into_bytes(),
+            br#"{"id":"c1","choices":[{"#.to_vec(),
+        ],
+        pause: std::time::Duration::from_millis(5),
+    };
+    for head in ["Content-Length: 500\r\n", "Transfer-Encoding: chunked\r\n"] {
+        let framed = if head.starts_with("Transfer") {
+            let mut answer = cut(head);
+            answer.pieces[1] = b"1f4\r\n{\"id\":\"c1\",\"choices\":[{".to_vec();
+            answer
+        } else {
+            cut(head)
+        };
+        // A gateway each: two failures bench the route for a moment.
+        let raw = RawUpstream::start();
+        let gw = Gateway::start(&[]);
+        add_raw_key(&gw, &raw).await;
+        raw.push(framed.clone());
+        raw.push(framed);
+        let res = chat(&gw, &request("m", false)).await;
+        assert_eq!(res.status, 502, "{head}: {}", res.text());
+        let message = res.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains("before the end of its answer"),
+            "{head}: {message}"
+        );
+        assert!(!message.contains("malformed"), "{message}");
+    }
+}
