@@ -39,10 +39,13 @@ pub struct AttemptRecord {
     /// The provider's reason, on failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// For the attempt that continued a broken stream: how many characters of the answer came before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_after: Option<u32>,
 }
 
 /// One client request, as the chat handler reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestRecord {
     /// Arrival (Unix ms).
     pub ts_ms: i64,

@@ -115,6 +115,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "longest wait for a request body to arrive in full; past it the request gets 408",
     },
     Setting {
+        env: "STREAM_RESUME",
+        default: "on",
+        help: "continue a stream that breaks after its first byte on another model that continues a partial answer; off ends it with an error",
+    },
+    Setting {
         env: "RUST_LOG",
         default: "info",
         help: "env_logger filter",
@@ -164,6 +169,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest wait for a request body to arrive in full.
     pub body_read_timeout: Duration,
+    /// Whether a stream that breaks after its first byte is continued elsewhere.
+    pub stream_resume: bool,
     /// The env_logger filter (`RUST_LOG`).
     pub log_filter: String,
     /// Text or JSON log lines (`LOG_FORMAT`).
@@ -308,6 +315,10 @@ impl Config {
             cors_allowed_origins,
             max_body_bytes,
             body_read_timeout: Duration::from_secs(body_read_secs),
+            stream_resume: get("STREAM_RESUME")
+                .map(|v| parse_switch("STREAM_RESUME", v))
+                .transpose()?
+                .unwrap_or(true),
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
             metrics_token: get("METRICS_TOKEN")
                 .map(validate_metrics_token)
@@ -440,6 +451,15 @@ pub fn validate_base_url(url: &str) -> Result<(), String> {
     url.parse::<awc::http::Uri>()
         .map(|_| ())
         .map_err(|e| format!("is not a valid URL ({e})"))
+}
+
+/// Parses an on/off setting.
+fn parse_switch(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError(format!("{name}={value}: use on or off"))),
+    }
 }
 
 /// Parses `CORS_ALLOWED_ORIGINS`: `*`, or comma-separated `scheme://host[:port]` origins.

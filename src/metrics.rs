@@ -45,6 +45,7 @@ pub struct RequestMetrics {
     attempts: BTreeMap<(String, String, String), u64>,
     tokens: BTreeMap<(String, String, &'static str), u64>,
     latency: BTreeMap<String, Histogram>,
+    resumed: BTreeMap<String, u64>,
 }
 
 impl RequestMetrics {
@@ -72,6 +73,9 @@ impl RequestMetrics {
             .or_default()
             .observe(f64::from(record.latency_ms) / 1000.0);
         for attempt in &record.attempt_log {
+            if attempt.resumed_after.is_some() {
+                *self.resumed.entry(attempt.platform.clone()).or_default() += 1;
+            }
             *self
                 .attempts
                 .entry((
@@ -101,6 +105,20 @@ impl RequestMetrics {
                     ("model", model),
                     ("status", &status),
                 ],
+                *n as f64,
+            );
+        }
+        family(
+            out,
+            "freellmapi_streams_resumed_total",
+            "counter",
+            "Streams that broke after their first byte and were continued, by the platform that continued them.",
+        );
+        for (platform, n) in &self.resumed {
+            sample(
+                out,
+                "freellmapi_streams_resumed_total",
+                &[("platform", platform)],
                 *n as f64,
             );
         }
@@ -262,15 +280,17 @@ mod tests {
                     status: Some(429),
                     latency_ms: 3,
                     message: None,
+                    resumed_after: None,
                 },
                 AttemptRecord {
                     platform: "cerebras".into(),
                     model: "llama".into(),
                     key_id: 2,
-                    outcome: "ok".into(),
+                    outcome: "resumed".into(),
                     status: Some(200),
                     latency_ms: 300,
                     message: None,
+                    resumed_after: Some(42),
                 },
             ],
         }
@@ -287,6 +307,7 @@ mod tests {
         for line in [
             "freellmapi_requests_total{platform=\"cerebras\",model=\"llama\",status=\"200\"} 2",
             "freellmapi_requests_total{platform=\"none\",model=\"none\",status=\"429\"} 1",
+            "freellmapi_streams_resumed_total{platform=\"cerebras\"} 3",
             "freellmapi_upstream_attempts_total{platform=\"groq\",model=\"llama\",outcome=\"rate_limited\"} 3",
             "freellmapi_tokens_total{platform=\"cerebras\",model=\"llama\",kind=\"prompt\"} 20",
             "freellmapi_request_duration_seconds_bucket{platform=\"cerebras\",le=\"0.5\"} 1",

@@ -42,7 +42,8 @@ export async function showAnalytics() {
 }
 
 function requestRow(r) {
-  const attempts = (r.attempt_log || []).map((a) => `${a.platform}/${a.model}: ${a.status ?? a.outcome}`).join(", ");
+  const outcome = (a) => (a.resumed_after != null ? `resumed after ${a.resumed_after} characters` : a.status ?? a.outcome);
+  const attempts = (r.attempt_log || []).map((a) => `${a.platform}/${a.model}: ${outcome(a)}`).join(", ");
   return el("tr", {},
     el("td", {}, new Date(r.ts).toLocaleString()),
     el("td", {}, r.requested_model),

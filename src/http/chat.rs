@@ -1,39 +1,35 @@
 //! `POST /v1/chat/completions`: parse, plan, then try candidates until one answers, relaying its answer.
 //!
-//! Failover is allowed until the first byte of an answer reaches the client; after that a failure ends the
-//! stream with one in-band error event and `[DONE]`. Every outcome is settled with the candidate's budget,
-//! reported to the router (key health, stickiness) and logged off the request path.
+//! Failover is allowed until the first byte of an answer reaches the client; after that the relay continues a
+//! broken answer elsewhere where it can (`relay.rs`), or ends the stream with one in-band error event and
+//! `[DONE]`. Every outcome is settled with the candidate's budget, reported to the router (key health,
+//! stickiness) and logged off the request path.
 
 use std::collections::{HashSet, VecDeque};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use actix_web::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use bytes::Bytes;
-use futures_util::Stream;
-use tokio::sync::mpsc;
 
+use super::attempt::Upstream;
 use super::body::ApiBody;
+use super::relay::{Finish, Relay};
 use super::request_id::RequestId;
+use super::resume::Resumer;
 use super::AppState;
 use crate::analytics::{AttemptRecord, LogBatcher, LogRequest, RequestRecord};
-use crate::crypto::key_aad;
 use crate::error::ApiError;
 use crate::hops;
-use crate::metrics::Tracked;
 use crate::openai::chat::{ChatRequest, Usage};
-use crate::openai::sse;
 use crate::platform::Platform;
-use crate::providers::actor::{Dispatch, LocalProvider, ProviderActor, Timeouts, UpstreamEvent};
-use crate::providers::{Failure, FailureKind, QuotaNews, Target};
-use crate::router::actor::{KeyFailed, Plan, PlanCursor, Planned, Served};
+use crate::providers::actor::{LocalProvider, UpstreamEvent};
+use crate::providers::{Failure, FailureKind, QuotaNews};
+use crate::router::actor::{Plan, PlanCursor, Planned, Served};
 use crate::router::limiter::{Acquire, HeldLease};
 use crate::router::sticky::{session_key, SessionKey};
-use crate::router::{Candidate, RouterActor};
+use crate::router::Candidate;
 use crate::routing::budget::{Denial, Outcome, Settlement};
 use crate::routing::candidates::Unroutable;
 use crate::routing::estimate::{self, Cost};
@@ -67,18 +63,26 @@ pub async fn chat_completions(
     let request_id = http.extensions().get::<RequestId>().cloned();
     let hops = state.hops.outgoing(http.headers().get(hops::HEADER));
 
+    let cost = Cost {
+        prompt: u64::from(prompt_estimate),
+        output: u64::from(estimate::output_reserve(request.output_cap())),
+    };
     let mut trial = Trial {
         state: state.clone(),
-        provider: provider.0.clone(),
+        upstream: Upstream {
+            state: state.clone(),
+            provider: provider.0.clone(),
+            hops,
+            request_id,
+        },
         log: log.get_ref().clone(),
-        request,
+        request: Arc::new(request),
         session,
+        cost,
         started,
         ts_ms: now_unix_ms(),
         prompt_estimate,
         attempts: Vec::new(),
-        request_id,
-        hops,
     };
     match trial.run().await {
         Ok(response) => Ok(response),
@@ -97,18 +101,17 @@ pub async fn chat_completions(
 /// One client request working through its candidates.
 struct Trial {
     state: web::Data<AppState>,
-    provider: Addr<ProviderActor>,
+    /// How attempts are sent.
+    upstream: Upstream,
     log: Addr<LogBatcher>,
-    request: ChatRequest,
+    request: Arc<ChatRequest>,
     session: SessionKey,
+    /// The request's estimated cost, for leases.
+    cost: Cost,
     started: Instant,
     ts_ms: i64,
     prompt_estimate: u32,
     attempts: Vec<AttemptRecord>,
-    /// For log lines; `None` only when the app runs without the request-id middleware.
-    request_id: Option<RequestId>,
-    /// The hop list every attempt carries, so a key that leads back here is caught on entry.
-    hops: HeaderValue,
 }
 
 /// What happened to the candidates that were not answered.
@@ -131,10 +134,7 @@ impl Misses {
 
 impl Trial {
     async fn run(&mut self) -> Result<HttpResponse, ApiError> {
-        let cost = Cost {
-            prompt: u64::from(self.prompt_estimate),
-            output: u64::from(estimate::output_reserve(self.request.output_cap())),
-        };
+        let cost = self.cost;
         let planned = self.plan(None, cost).await?;
         // The router already asked the first candidate's budget; the first pass through the loop uses its answer.
         let mut first_lease = planned.first_lease;
@@ -241,9 +241,6 @@ impl Trial {
     }
 
     /// Sends one attempt and waits for its first event; commits the response if there is one.
-    ///
-    /// With an `alternative` left, the platform's time-to-first-token limit applies so a slow route gives way;
-    /// the last candidate may take the whole upstream timeout.
     async fn attempt(
         &mut self,
         candidate: &Candidate,
@@ -251,38 +248,24 @@ impl Trial {
         alternative: bool,
     ) -> Attempt {
         let attempt_started = Instant::now();
-        let upstream = match self.build_request(candidate) {
-            Ok(upstream) => upstream,
-            Err(failure) => return self.unsent(candidate, lease, failure, attempt_started),
-        };
-        let (provider, request) = upstream;
-        let config = &self.state.config;
-        let dispatch = Dispatch {
-            provider,
-            request,
-            stream: self.request.stream,
-            client_wants_usage: self.request.wants_stream_usage(),
-            model: candidate.model.clone(),
-            timeouts: Timeouts::for_attempt(config, candidate.platform, alternative),
-        };
-        let mut events = match self.provider.send(dispatch).await {
-            Ok(rx) => rx,
-            Err(e) => {
-                let failure = Failure::transport(
-                    FailureKind::Transient,
-                    format!("provider actor unavailable: {e}"),
-                );
-                return self.unsent(candidate, lease, failure, attempt_started);
+        let opened = match self
+            .upstream
+            .open(candidate, &self.request, alternative)
+            .await
+        {
+            Ok(opened) => opened,
+            Err(failure) => {
+                return self.failed(
+                    candidate,
+                    lease,
+                    failure,
+                    QuotaNews::default(),
+                    attempt_started,
+                )
             }
         };
-        let mut news = QuotaNews::default();
-        let first = loop {
-            match events.recv().await {
-                Some(UpstreamEvent::Quota(said)) => news = said,
-                other => break other,
-            }
-        };
-        match first {
+        let (events, news) = (opened.events, opened.news);
+        match opened.first {
             Some(UpstreamEvent::Complete {
                 body,
                 usage: reported,
@@ -311,6 +294,12 @@ impl Trial {
             Some(UpstreamEvent::Chunk(first)) => {
                 self.record(candidate, "ok", Some(200), attempt_started);
                 self.served(candidate);
+                let resumer = self.state.config.stream_resume.then(|| Resumer {
+                    upstream: self.upstream.clone(),
+                    request: self.request.clone(),
+                    session: self.session,
+                    cost: self.cost,
+                });
                 let response = self
                     .response_head(candidate)
                     .insert_header((CONTENT_TYPE, "text/event-stream"))
@@ -320,6 +309,7 @@ impl Trial {
                         first,
                         events,
                         self.finish(candidate, lease, news),
+                        resumer,
                         self.state.streams.track(),
                     ));
                 Attempt::Answered(response)
@@ -340,65 +330,6 @@ impl Trial {
         }
     }
 
-    fn build_request(
-        &self,
-        candidate: &Candidate,
-    ) -> Result<
-        (
-            Arc<dyn crate::providers::Provider>,
-            crate::providers::UpstreamRequest,
-        ),
-        Failure,
-    > {
-        let key = &candidate.key;
-        let provider = self
-            .state
-            .registry
-            .adapter(candidate.platform)
-            .cloned()
-            .ok_or_else(|| {
-                Failure::transport(
-                    FailureKind::ModelUnavailable,
-                    format!("no adapter for {}", candidate.platform),
-                )
-            })?;
-        let secret = self
-            .state
-            .cipher
-            .open(
-                &key.nonce,
-                &key.ciphertext,
-                &key_aad(key.id, key.platform.id()),
-            )
-            .map_err(|_| {
-                Failure::transport(
-                    FailureKind::InvalidKey,
-                    "the stored key could not be decrypted",
-                )
-            })?;
-        let target = Target {
-            base_url: &key.base_url,
-            model: &candidate.model,
-            secret: &secret,
-        };
-        let mut request = provider
-            .chat_request(&target, &self.request)
-            .map_err(|m| Failure::transport(FailureKind::BadRequest, m))?;
-        request.headers.push((hops::HEADER, self.hops.clone()));
-        Ok((provider, request))
-    }
-
-    /// An attempt that failed before the upstream could say anything.
-    fn unsent(
-        &mut self,
-        candidate: &Candidate,
-        lease: HeldLease,
-        failure: Failure,
-        since: Instant,
-    ) -> Attempt {
-        self.failed(candidate, lease, failure, QuotaNews::default(), since)
-    }
-
     fn failed(
         &mut self,
         candidate: &Candidate,
@@ -407,32 +338,8 @@ impl Trial {
         news: QuotaNews,
         since: Instant,
     ) -> Attempt {
-        log::info!(
-            "request {}: attempt {}/{} key {} failed: {} {}",
-            self.request_id.as_ref().map_or("-", RequestId::as_str),
-            candidate.platform,
-            candidate.model,
-            candidate.key.id,
-            failure.kind.label(),
-            failure
-        );
-        lease.settle(Outcome {
-            settlement: Settlement::Failed(failure.clone()),
-            answered_ms: now_unix_ms(),
-            news,
-        });
-        if matches!(
-            failure.kind,
-            FailureKind::InvalidKey
-                | FailureKind::RateLimited { .. }
-                | FailureKind::QuotaExhausted { .. }
-        ) {
-            self.state.router.do_send(KeyFailed {
-                key: candidate.key.id,
-                kind: failure.kind,
-                message: failure.to_string(),
-            });
-        }
+        self.upstream
+            .settle_failure(candidate, lease, &failure, news);
         self.record(candidate, failure.kind.label(), failure.status, since);
         if let Some(last) = self.attempts.last_mut() {
             last.message = Some(failure.message.clone());
@@ -455,6 +362,7 @@ impl Trial {
             status,
             latency_ms: elapsed_ms(since),
             message: None,
+            resumed_after: None,
         });
     }
 
@@ -540,6 +448,7 @@ impl Trial {
             router: self.state.router.clone(),
             logger: self.log.clone(),
             key: candidate.key.id,
+            model: candidate.model.clone(),
             record: self.record_for(200, Some(candidate), Usage::default(), None),
             started: self.started,
             prompt_estimate: self.prompt_estimate,
@@ -631,189 +540,4 @@ fn router_gone(e: actix::MailboxError) -> ApiError {
 
 fn elapsed_ms(since: Instant) -> u32 {
     u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
-}
-
-/// What must happen once when a committed stream ends, however it ends.
-struct Finish {
-    lease: Option<HeldLease>,
-    /// When the upstream's first event arrived: the stream's use counts from then.
-    answered_ms: i64,
-    /// What the upstream's headers said about the quota.
-    news: QuotaNews,
-    router: Addr<RouterActor>,
-    logger: Addr<LogBatcher>,
-    key: i64,
-    record: RequestRecord,
-    started: Instant,
-    prompt_estimate: u32,
-}
-
-/// How a committed stream ended.
-enum End {
-    /// The upstream completed the answer.
-    Done(Option<Usage>),
-    /// The upstream failed mid-answer.
-    Failed(Failure),
-    /// The client went away; the upstream request is cancelled.
-    ClientGone,
-}
-
-impl Finish {
-    fn complete(&mut self, end: End, chunks: usize) {
-        let Some(lease) = self.lease.take() else {
-            return;
-        };
-        let estimated = Usage {
-            prompt_tokens: self.prompt_estimate,
-            completion_tokens: estimate::completion_tokens_from_chunks(chunks),
-        };
-        let (settlement, usage, status, error) = match end {
-            End::Done(reported) => {
-                let usage = reported.unwrap_or(estimated);
-                (
-                    Settlement::Served {
-                        tokens: Some(u64::from(usage.total())),
-                        reported_prompt: reported.map(|u| u64::from(u.prompt_tokens)),
-                    },
-                    usage,
-                    200,
-                    None,
-                )
-            }
-            End::ClientGone => (
-                Settlement::Served {
-                    tokens: Some(u64::from(estimated.total())),
-                    reported_prompt: None,
-                },
-                estimated,
-                499,
-                Some("the client closed the connection".to_owned()),
-            ),
-            End::Failed(mut failure) => {
-                if failure.kind == FailureKind::Transient {
-                    failure.kind = FailureKind::Interrupted;
-                }
-                if matches!(
-                    failure.kind,
-                    FailureKind::InvalidKey | FailureKind::RateLimited { .. }
-                ) {
-                    self.router.do_send(KeyFailed {
-                        key: self.key,
-                        kind: failure.kind,
-                        message: failure.to_string(),
-                    });
-                }
-                let error = failure.to_string();
-                (Settlement::Failed(failure), estimated, 502, Some(error))
-            }
-        };
-        lease.settle(Outcome {
-            settlement,
-            answered_ms: self.answered_ms,
-            news: std::mem::take(&mut self.news),
-        });
-        let mut record = self.record.clone();
-        record.status = status;
-        record.latency_ms = elapsed_ms(self.started);
-        record.prompt_tokens = usage.prompt_tokens;
-        record.completion_tokens = usage.completion_tokens;
-        record.error = error;
-        self.logger.do_send(LogRequest(record));
-    }
-}
-
-/// The body of a committed stream: relays upstream chunks as SSE, then exactly one `[DONE]`.
-struct Relay {
-    first: Option<Bytes>,
-    events: mpsc::Receiver<UpstreamEvent>,
-    finish: Finish,
-    chunks: usize,
-    closed: bool,
-    /// Counts this stream in `freellmapi_streams_in_flight` until the relay is dropped.
-    _in_flight: Tracked,
-}
-
-impl Relay {
-    fn new(
-        first: Bytes,
-        events: mpsc::Receiver<UpstreamEvent>,
-        finish: Finish,
-        in_flight: Tracked,
-    ) -> Relay {
-        Relay {
-            _in_flight: in_flight,
-            first: Some(first),
-            events,
-            finish,
-            chunks: 0,
-            closed: false,
-        }
-    }
-
-    fn frame(&mut self, payload: &[u8]) -> Bytes {
-        self.chunks += 1;
-        Bytes::from(sse::encode_data(payload))
-    }
-
-    fn fail(&mut self, failure: Failure) -> Bytes {
-        let error = ApiError::upstream(format!(
-            "The upstream failed mid-answer: {}",
-            failure.message
-        ));
-        let chunks = self.chunks;
-        self.finish.complete(End::Failed(failure), chunks);
-        self.closed = true;
-        let mut out = sse::encode_data(error.body().to_string().as_bytes());
-        out.extend_from_slice(sse::DONE);
-        Bytes::from(out)
-    }
-}
-
-impl Stream for Relay {
-    type Item = Result<Bytes, actix_web::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if let Some(first) = self.first.take() {
-            return Poll::Ready(Some(Ok(self.frame(&first))));
-        }
-        if self.closed {
-            return Poll::Ready(None);
-        }
-        loop {
-            let out = match self.events.poll_recv(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(UpstreamEvent::Quota(news))) => {
-                    self.finish.news = news;
-                    continue;
-                }
-                Poll::Ready(Some(UpstreamEvent::Chunk(chunk))) => self.frame(&chunk),
-                Poll::Ready(Some(UpstreamEvent::KeepAlive)) => Bytes::from_static(sse::PING),
-                Poll::Ready(Some(UpstreamEvent::Done { usage })) => {
-                    let chunks = self.chunks;
-                    self.finish.complete(End::Done(usage), chunks);
-                    self.closed = true;
-                    Bytes::from_static(sse::DONE)
-                }
-                Poll::Ready(Some(UpstreamEvent::Failed(failure))) => self.fail(failure),
-                Poll::Ready(Some(UpstreamEvent::Complete { .. })) => self.fail(Failure::transport(
-                    FailureKind::Transient,
-                    "upstream switched from streaming to a whole answer",
-                )),
-                Poll::Ready(None) => self.fail(Failure::transport(
-                    FailureKind::Transient,
-                    "the upstream reader stopped",
-                )),
-            };
-            return Poll::Ready(Some(Ok(out)));
-        }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if !self.closed {
-            let chunks = self.chunks;
-            self.finish.complete(End::ClientGone, chunks);
-        }
-    }
 }

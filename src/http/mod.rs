@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod assets;
+mod attempt;
 pub mod auth;
 pub mod body;
 pub mod chat;
@@ -10,7 +11,9 @@ pub mod guard;
 pub mod live;
 pub mod metrics;
 pub mod models;
+mod relay;
 pub mod request_id;
+mod resume;
 pub mod routes;
 
 use std::net::SocketAddr;

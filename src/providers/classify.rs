@@ -64,6 +64,17 @@ impl FailureKind {
     pub fn blames_route(self) -> bool {
         !matches!(self, FailureKind::BadRequest | FailureKind::Undecodable)
     }
+
+    /// Whether this failure says something about the key itself (wrong, revoked, out of quota), which its status
+    /// and the dashboard show.
+    pub fn implicates_key(self) -> bool {
+        matches!(
+            self,
+            FailureKind::InvalidKey
+                | FailureKind::RateLimited { .. }
+                | FailureKind::QuotaExhausted { .. }
+        )
+    }
 }
 
 /// One failed attempt: its kind, the upstream status (if any answer came) and the provider's reason.

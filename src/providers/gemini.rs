@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::classify::{error_message, parse_go_duration, retry_after, Failure, FailureKind};
 use super::quota::{QuotaNews, WindowReport};
-use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
+use super::{secret_header, Flow, Prefill, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::catalog::Window;
 use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::openai::sse::SseEvent;
@@ -146,6 +146,11 @@ impl Provider for Gemini {
             client_wants_usage,
             self.signatures.clone(),
         ))
+    }
+
+    fn prefill(&self) -> Prefill {
+        // A trailing `model` turn in `contents` is continued, not answered anew.
+        Prefill::Continues
     }
 
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {

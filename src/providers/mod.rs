@@ -103,6 +103,18 @@ impl UpstreamRequest {
     }
 }
 
+/// How a platform treats a conversation whose last message is a partial assistant answer (a prefill), which is
+/// how a broken stream is continued elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefill {
+    /// It continues the trailing assistant message.
+    Continues,
+    /// It continues it when the message carries `"prefix": true` (Mistral).
+    Flagged,
+    /// Not known to continue one: never asked to.
+    Unknown,
+}
+
 /// What a stream decoder says after each upstream event.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -143,6 +155,10 @@ pub trait Provider: Send + Sync {
     /// and limit it names. `body` is empty for successful answers (their headers are read before the body).
     fn quota_news(&self, _status: u16, _headers: &HeaderMap, _body: &[u8]) -> QuotaNews {
         QuotaNews::default()
+    }
+    /// Whether and how the platform continues a partial assistant answer.
+    fn prefill(&self) -> Prefill {
+        Prefill::Unknown
     }
     /// Looks inside a successful probe answer for an error some platforms send with HTTP 200.
     fn check_probe(&self, _body: &[u8]) -> Result<(), Failure> {

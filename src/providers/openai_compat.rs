@@ -13,7 +13,7 @@ use super::classify::{classify, ErrorTable, Failure, FailureKind, Signal, OPENAI
 use super::quota::{
     self, HeaderSpec, QuotaNews, CEREBRAS_HEADERS, GROQ_HEADERS, MISTRAL_HEADERS, SAMBANOVA_HEADERS,
 };
-use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
+use super::{secret_header, Flow, Prefill, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::openai::sse::SseEvent;
 use crate::platform::Platform;
@@ -62,6 +62,8 @@ struct Quirks {
     temperature: Option<(f64, f64)>,
     /// The rate-limit headers it sends, by window.
     quota_headers: &'static [HeaderSpec],
+    /// Whether it continues a trailing assistant message (a broken stream is continued only where it does).
+    prefill: Prefill,
 }
 
 const BASELINE: Quirks = Quirks {
@@ -78,6 +80,7 @@ const BASELINE: Quirks = Quirks {
     default_cap: None,
     string_content: false,
     short_tool_ids: false,
+    prefill: Prefill::Unknown,
     temperature: None,
     quota_headers: &[],
 };
@@ -167,6 +170,8 @@ fn quirks(platform: Platform) -> Option<Quirks> {
     Some(match platform {
         Platform::Groq => Quirks {
             strip: &["logprobs", "top_logprobs", "logit_bias"],
+            // console.groq.com/docs/prompting, "Assistant Message Prefilling".
+            prefill: Prefill::Continues,
             quota_headers: GROQ_HEADERS,
             ..BASELINE
         },
@@ -193,6 +198,8 @@ fn quirks(platform: Platform) -> Option<Quirks> {
                 "reasoning_effort",
             ],
             rename: &[("seed", "random_seed")],
+            // Mistral's API reference: an assistant message with `prefix: true` conditions the answer's start.
+            prefill: Prefill::Flagged,
             short_tool_ids: true,
             cap: CapField::MaxTokens,
             stream_usage: false,
@@ -206,6 +213,8 @@ fn quirks(platform: Platform) -> Option<Quirks> {
         Platform::Openrouter => Quirks {
             errors: &OPENROUTER_ERRORS,
             probe_path: "/key",
+            // openrouter.ai/docs, "Assistant Prefill": a trailing assistant message is completed.
+            prefill: Prefill::Continues,
             headers: &[
                 ("http-referer", "https://github.com/freellmapi/freellmapi"),
                 ("x-title", "freellmapi"),
@@ -242,6 +251,9 @@ fn quirks(platform: Platform) -> Option<Quirks> {
         Platform::Huggingface => BASELINE,
         Platform::Custom => Quirks {
             stream_usage: false,
+            // llama.cpp's server and Ollama continue a trailing assistant message; a server that starts over
+            // instead is caught by the splice and not used.
+            prefill: Prefill::Continues,
             ..BASELINE
         },
         Platform::Cloudflare => Quirks {
@@ -318,6 +330,10 @@ impl Provider for OpenAiCompat {
             quirks: &self.quirks,
         };
         UpstreamRequest::post_json(url, self.headers(token)?, &body)
+    }
+
+    fn prefill(&self) -> Prefill {
+        self.quirks.prefill
     }
 
     fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest {

@@ -79,6 +79,15 @@ impl HeldLease {
         }
     }
 
+    /// Gives the lease back unused: nothing was sent with it.
+    pub fn release(self) {
+        self.settle(Outcome {
+            settlement: Settlement::Unused,
+            answered_ms: now_unix_ms(),
+            news: QuotaNews::default(),
+        });
+    }
+
     /// Returns the lease with how its request ended.
     pub fn settle(mut self, outcome: Outcome) {
         if let Some(lease) = self.lease.take() {

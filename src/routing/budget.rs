@@ -121,6 +121,8 @@ pub enum Settlement {
     Failed(Failure),
     /// The request was dropped mid-attempt (its client went away): the upstream may have counted it.
     Abandoned,
+    /// The lease was never used: nothing was sent, so nothing counts.
+    Unused,
 }
 
 /// Everything a budget learns from one finished attempt.
@@ -424,6 +426,7 @@ impl Budget {
                 self.consecutive_failures = 0;
             }
             Settlement::Abandoned => self.count(at_ms, 1, reserved),
+            Settlement::Unused => {}
             Settlement::Failed(failure) => {
                 let blamed = failure.kind.blames_route();
                 if blamed {
@@ -820,6 +823,42 @@ mod tests {
         assert_eq!(
             s.rpm.used, 2,
             "but counts as a request the provider may have seen"
+        );
+    }
+
+    #[test]
+    fn an_unused_lease_counts_nothing_and_a_refusal_of_the_request_benches_nothing() {
+        let mut b = Budget::new(limits(Some(1), None, Some(100), None));
+        let unused = b.acquire(cost(60), T0).unwrap();
+        b.settle(
+            unused,
+            Outcome {
+                settlement: Settlement::Unused,
+                answered_ms: T0,
+                news: QuotaNews::default(),
+            },
+            T0,
+        );
+        let s = b.snapshot(T0);
+        assert_eq!((s.in_flight, s.rpm.used, s.tpm.used), (0, 0, 0));
+        let mut b = Budget::new(limits(None, None, None, None));
+        for kind in [
+            FailureKind::Undecodable,
+            FailureKind::BadRequest,
+            FailureKind::Undecodable,
+        ] {
+            let l = b.acquire(cost(1), T0).unwrap();
+            b.settle(l, failed(kind, T0, QuotaNews::default()), T0);
+        }
+        let l = b.acquire(cost(1), T0).unwrap();
+        b.settle(
+            l,
+            failed(FailureKind::Transient, T0, QuotaNews::default()),
+            T0,
+        );
+        assert!(
+            b.acquire(cost(1), T0).is_ok(),
+            "one transient failure after failures that were not the route's is a first failure"
         );
     }
 

@@ -13,16 +13,21 @@ pub const MAX_OUTPUT_RESERVE: u32 = 4096;
 /// ASCII text averages about four bytes per token; each non-ASCII character (CJK, emoji) is counted as a token of
 /// its own, which is what tokenizers roughly do for them.
 pub fn prompt_tokens(body: &[u8]) -> u32 {
+    text_tokens(body).saturating_add(8)
+}
+
+/// Estimates the tokens of a text by the same rule (an answer relayed so far, say).
+pub fn text_tokens(text: &[u8]) -> u32 {
     let mut ascii = 0usize;
     let mut other = 0usize;
-    for &b in body {
+    for &b in text {
         if b < 0x80 {
             ascii += 1;
         } else if b >= 0xC0 {
             other += 1;
         }
     }
-    u32::try_from(ascii / 4 + other + 8).unwrap_or(u32::MAX)
+    u32::try_from(ascii / 4 + other).unwrap_or(u32::MAX)
 }
 
 /// Tokens reserved for the answer: the client's cap, bounded.

@@ -8,4 +8,5 @@ pub mod estimate;
 pub mod learned;
 pub mod probes;
 pub mod repeats;
+pub mod resume;
 pub mod window;

@@ -23,6 +23,7 @@ mod mock_upstream;
 mod operations;
 mod persistence;
 mod quota_yield;
+mod resume;
 mod secrets;
 mod self_loop;
 mod startup;

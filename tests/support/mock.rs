@@ -34,6 +34,8 @@ pub enum Reply {
     Delayed(Duration, Box<Reply>),
     /// A 200 JSON answer whose body breaks off after these bytes.
     Truncated(String),
+    /// A stream of these content pieces that then goes silent, neither finishing nor closing.
+    StallAfter(Vec<String>),
 }
 
 /// How a scripted stream behaves.
@@ -339,6 +341,17 @@ async fn respond(mut reply: Reply, request: &Value, dropped: Arc<AtomicUsize>) -
             HttpResponse::Ok()
                 .content_type("application/json")
                 .streaming(Box::pin(paced))
+        }
+        Reply::StallAfter(pieces) => {
+            let mut payloads = chunk_payloads(&model, &pieces, false);
+            payloads.pop();
+            let frames: Vec<Result<Bytes, std::io::Error>> = payloads
+                .into_iter()
+                .map(|p| Ok(Bytes::from(format!("data: {p}\n\n"))))
+                .collect();
+            HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .streaming(stream::iter(frames).chain(stream::pending()))
         }
         Reply::Answer(text) if !streaming => HttpResponse::Ok().json(completion(&model, &text)),
         Reply::Answer(text) => sse(StreamPlan::whole(text), &model, request, dropped),

@@ -1,0 +1,176 @@
+//! One upstream attempt, the same for a request's answer and for the continuation of a broken stream: open the
+//! candidate's key, build its platform's request, send it through this worker's ProviderActor and wait for the
+//! first event; and, when an attempt fails, the one place that tells the router about the key. It decides
+//! nothing about failover: callers do.
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::http::header::HeaderValue;
+use actix_web::web;
+use tokio::sync::mpsc;
+
+use super::request_id::RequestId;
+use super::AppState;
+use crate::crypto::key_aad;
+use crate::hops;
+use crate::openai::chat::ChatRequest;
+use crate::providers::actor::{Dispatch, ProviderActor, Timeouts, UpstreamEvent};
+use crate::providers::{Failure, FailureKind, Provider, QuotaNews, UpstreamRequest};
+use crate::router::actor::KeyFailed;
+use crate::router::limiter::HeldLease;
+use crate::router::Candidate;
+use crate::routing::budget::{Outcome, Settlement};
+use crate::timefmt::now_unix_ms;
+
+/// What every attempt of one client request shares.
+#[derive(Clone)]
+pub(super) struct Upstream {
+    /// Settings, keys, registry and the router.
+    pub state: web::Data<AppState>,
+    /// This worker's ProviderActor.
+    pub provider: Addr<ProviderActor>,
+    /// The hop list every attempt carries, so a key that leads back here is caught on entry.
+    pub hops: HeaderValue,
+    /// For log lines; `None` only when the app runs without the request-id middleware.
+    pub request_id: Option<RequestId>,
+}
+
+/// An attempt the upstream answered: its first event (never a quota report) and the rest to come.
+pub(super) struct Opened {
+    /// The first event: a complete answer, a chunk, or a failure.
+    pub first: Option<UpstreamEvent>,
+    /// The events after it.
+    pub events: mpsc::Receiver<UpstreamEvent>,
+    /// What the upstream's headers said about the key's quota.
+    pub news: QuotaNews,
+}
+
+impl Upstream {
+    /// Sends `request` to `candidate` and waits for its first event. With an `alternative` left, the platform's
+    /// time-to-first-token limit applies so a slow route gives way; the last candidate may take the whole
+    /// upstream timeout.
+    pub async fn open(
+        &self,
+        candidate: &Candidate,
+        request: &ChatRequest,
+        alternative: bool,
+    ) -> Result<Opened, Failure> {
+        let (provider, upstream) = self.prepare(candidate, request)?;
+        let dispatch = Dispatch {
+            provider,
+            request: upstream,
+            stream: request.stream,
+            client_wants_usage: request.wants_stream_usage(),
+            model: candidate.model.clone(),
+            timeouts: Timeouts::for_attempt(&self.state.config, candidate.platform, alternative),
+        };
+        let mut events = self.provider.send(dispatch).await.map_err(|e| {
+            Failure::transport(
+                FailureKind::Transient,
+                format!("provider actor unavailable: {e}"),
+            )
+        })?;
+        let mut news = QuotaNews::default();
+        let first = loop {
+            match events.recv().await {
+                Some(UpstreamEvent::Quota(said)) => news = said,
+                other => break other,
+            }
+        };
+        Ok(Opened {
+            first,
+            events,
+            news,
+        })
+    }
+
+    /// The platform's adapter and its request for `candidate`, with the key opened for this call only.
+    fn prepare(
+        &self,
+        candidate: &Candidate,
+        request: &ChatRequest,
+    ) -> Result<(Arc<dyn Provider>, UpstreamRequest), Failure> {
+        let key = &candidate.key;
+        let provider = self
+            .state
+            .registry
+            .adapter(candidate.platform)
+            .cloned()
+            .ok_or_else(|| {
+                Failure::transport(
+                    FailureKind::ModelUnavailable,
+                    format!("no adapter for {}", candidate.platform),
+                )
+            })?;
+        let secret = self
+            .state
+            .cipher
+            .open(
+                &key.nonce,
+                &key.ciphertext,
+                &key_aad(key.id, key.platform.id()),
+            )
+            .map_err(|_| {
+                Failure::transport(
+                    FailureKind::InvalidKey,
+                    "the stored key could not be decrypted",
+                )
+            })?;
+        let target = crate::providers::Target {
+            base_url: &key.base_url,
+            model: &candidate.model,
+            secret: &secret,
+        };
+        let mut upstream = provider
+            .chat_request(&target, request)
+            .map_err(|m| Failure::transport(FailureKind::BadRequest, m))?;
+        upstream.headers.push((hops::HEADER, self.hops.clone()));
+        Ok((provider, upstream))
+    }
+
+    /// Settles a failed attempt: logged, the router told when the key is at fault, the lease settled as failed.
+    pub fn settle_failure(
+        &self,
+        candidate: &Candidate,
+        lease: HeldLease,
+        failure: &Failure,
+        news: QuotaNews,
+    ) {
+        self.report_failure(candidate, failure);
+        lease.settle(Outcome {
+            settlement: Settlement::Failed(failure.clone()),
+            answered_ms: now_unix_ms(),
+            news,
+        });
+    }
+
+    /// Logs a failed attempt and tells the router when the failure says something about the key.
+    fn report_failure(&self, candidate: &Candidate, failure: &Failure) {
+        log::info!(
+            "request {}: attempt {}/{} key {} failed: {} {}",
+            self.request_id.as_ref().map_or("-", RequestId::as_str),
+            candidate.platform,
+            candidate.model,
+            candidate.key.id,
+            failure.kind.label(),
+            failure
+        );
+        report_key(&self.state.router, candidate.key.id, failure);
+    }
+}
+
+/// Tells the router about a failure that implicates the key (its status and the dashboard show it).
+pub(super) fn report_key(
+    router: &Addr<crate::router::RouterActor>,
+    key: crate::routing::candidates::KeyId,
+    failure: &Failure,
+) {
+    if failure.kind.implicates_key() {
+        router.do_send(KeyFailed {
+            key,
+            kind: failure.kind,
+            message: failure.to_string(),
+        });
+    }
+}
