@@ -1,6 +1,6 @@
 //! Micro-benchmarks for the hot paths a request crosses inside the gateway: the router's candidate selection
-//! (10,000 keys × 200 models), a budget's lease taken and settled, the SSE parser, and the Gemini translation
-//! both ways.
+//! (10,000 keys × 200 models), a budget's lease taken and settled, the SSE parser, following a streamed answer
+//! for continuation, and the Gemini translation both ways.
 //!
 //! `cargo bench --bench micro`; the selection benchmark also prints its p50/p99/max per call, since the target
 //! (≤ 20 µs p99) is about the tail, which criterion's mean does not show.
@@ -26,6 +26,7 @@ use freellmapi::router::actor::{RouterActor, RoutingData};
 use freellmapi::routing::budget::{Budget, Outcome, Settlement};
 use freellmapi::routing::day::DayWindow;
 use freellmapi::routing::estimate::Cost;
+use freellmapi::routing::resume::Partial;
 use freellmapi::store::chain::ChainRow;
 use freellmapi::store::keys::KeyRow;
 use freellmapi::store::Db;
@@ -184,6 +185,28 @@ fn sse_parser(c: &mut Criterion) {
     group.finish();
 }
 
+/// What following a stream for continuation costs per relayed chunk (every streamed answer pays it).
+fn partial_answer(c: &mut Criterion) {
+    let chunks: Vec<Vec<u8>> = (0..50)
+        .map(|i| {
+            json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                "model": "llama-3.3-70b", "choices": [{"index": 0,
+                "delta": {"content": format!("token {i} of the answer ")}, "finish_reason": null}]})
+            .to_string()
+            .into_bytes()
+        })
+        .collect();
+    c.bench_function("stream resume: follow a 50-chunk answer", |b| {
+        b.iter(|| {
+            let mut partial = Partial::default();
+            for chunk in &chunks {
+                partial.observe(black_box(chunk));
+            }
+            black_box(partial.text.len())
+        })
+    });
+}
+
 /// A realistic agent turn: system prompt, a few exchanges, a tool call and its result, two tools offered.
 fn agent_request() -> ChatRequest {
     let body = json!({
@@ -334,5 +357,12 @@ fn budget(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, selection, budget, sse_parser, gemini_translation);
+criterion_group!(
+    benches,
+    selection,
+    budget,
+    sse_parser,
+    partial_answer,
+    gemini_translation
+);
 criterion_main!(benches);

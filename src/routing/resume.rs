@@ -3,7 +3,11 @@
 //! answer rather than starting over, with the first answer's ids and one combined usage. Pure: OpenAI chunk JSON
 //! in, chunk JSON out; no IO, no routing.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::openai::chat::Usage;
@@ -24,25 +28,28 @@ pub struct Partial {
 }
 
 impl Partial {
-    /// Takes in one relayed chunk payload.
+    /// Takes in one relayed chunk payload. Every chunk of every stream passes here, so it reads only what it
+    /// needs, borrowing from the payload.
     pub fn observe(&mut self, chunk: &[u8]) {
-        let Ok(Value::Object(chunk)) = serde_json::from_slice::<Value>(chunk) else {
-            return;
-        };
         if self.ids.is_empty() {
-            for key in ["id", "model", "created"] {
-                if let Some(v) = chunk.get(key) {
-                    self.ids.insert(key.to_owned(), v.clone());
+            if let Ok(Value::Object(first)) = serde_json::from_slice::<Value>(chunk) {
+                for key in ["id", "model", "created"] {
+                    if let Some(v) = first.get(key) {
+                        self.ids.insert(key.to_owned(), v.clone());
+                    }
                 }
             }
         }
-        let Some(delta) = chunk.pointer_delta() else {
+        let Ok(view) = serde_json::from_slice::<ChunkView<'_>>(chunk) else {
             return;
         };
-        if let Some(text) = delta.get("content").and_then(Value::as_str) {
-            self.text.push_str(text);
+        let Some(delta) = view.choices.into_iter().next().and_then(|c| c.delta) else {
+            return;
+        };
+        if let Some(text) = delta.content {
+            self.text.push_str(&text);
         }
-        if delta.get("tool_calls").is_some_and(|c| !c.is_null()) {
+        if delta.tool_calls.is_some() {
             self.tool_calls = true;
         }
     }
@@ -51,6 +58,27 @@ impl Partial {
     pub fn resumable(&self) -> bool {
         !self.text.is_empty() && !self.tool_calls
     }
+}
+
+/// What [`Partial::observe`] reads of a chunk.
+#[derive(Deserialize)]
+struct ChunkView<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChoiceView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(default, borrow)]
+    delta: Option<DeltaView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaView<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<IgnoredAny>,
 }
 
 /// `choices[0].delta` of a chunk.
