@@ -42,7 +42,9 @@ export async function showAnalytics() {
 }
 
 function requestRow(r) {
-  const outcome = (a) => (a.resumed_after != null ? `resumed after ${a.resumed_after} characters` : a.status ?? a.outcome);
+  // An attempt that broke after its 200 says how it ended; a continuation says where it took over.
+  const outcome = (a) => (a.resumed_after != null ? `resumed after ${a.resumed_after} characters`
+    : a.status === 200 && a.outcome !== "ok" ? a.outcome : a.status ?? a.outcome);
   const attempts = (r.attempt_log || []).map((a) => `${a.platform}/${a.model}: ${outcome(a)}`).join(", ");
   return el("tr", {},
     el("td", {}, new Date(r.ts).toLocaleString()),

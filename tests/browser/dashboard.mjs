@@ -43,7 +43,8 @@ function startGateway(mockUrl) {
 const REFUSAL = { error: { type: "requests", code: "rate_limit_exceeded", message: "Rate limit reached for model "
   + "`llama-3.3-70b-versatile` on requests per minute (RPM): Limit 1, Used 1, Requested 1. Please try again in 1s." } };
 
-// A minimal OpenAI-compatible upstream that streams a fixed answer, and refuses "refuse me" as Groq would.
+// A minimal OpenAI-compatible upstream that streams a fixed answer, refuses "refuse me" as Groq would, breaks off
+// "break off" after "Hello", and continues an answer given as a trailing assistant message.
 function startMock() {
   const server = createServer((req, res) => {
     let body = "";
@@ -60,7 +61,17 @@ function startMock() {
       const chunk = (delta, finish = null) => ({ id: "c1", object: "chat.completion.chunk", created: 1, model: "mock-model",
         choices: [{ index: 0, delta, finish_reason: finish }] });
       const slow = body.includes("take your time");
-      const words = slow ? Array.from({ length: 100 }, (_, i) => chunk({ content: `word${i} ` })) : [chunk({ content: "Hello" }), chunk({ content: " from the mock" })];
+      const messages = JSON.parse(body).messages ?? [];
+      const prefilled = messages.at(-1)?.role === "assistant";
+      if (body.includes("break off") && !prefilled) {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(`data: ${JSON.stringify(chunk({ role: "assistant", content: "" }))}\n\n`);
+        res.write(`data: ${JSON.stringify(chunk({ content: "Hello" }))}\n\n`);
+        setTimeout(() => res.destroy(), 50);
+        return;
+      }
+      const words = slow ? Array.from({ length: 100 }, (_, i) => chunk({ content: `word${i} ` }))
+        : prefilled ? [chunk({ content: " from the mock" })] : [chunk({ content: "Hello" }), chunk({ content: " from the mock" })];
       const events = [chunk({ role: "assistant", content: "" }), ...words,
         chunk({}, "stop"), { id: "c1", object: "chat.completion.chunk", created: 1, model: "mock-model", choices: [],
           usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 } }];
@@ -204,6 +215,24 @@ async function run() {
       }
       await page.screenshot({ path: join(shots, `playground-${colorScheme}.png`) });
 
+      if (colorScheme === "light") {
+        // A second key for the same model, so a stream that breaks on one is continued on the other.
+        const second = await fetch(`${gateway.url}/api/keys`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ platform: "custom", key: "mock-key-2", base_url: mock.url, models: ["mock-model"] }),
+        });
+        assert.equal(second.status, 201, await second.text());
+        const broken = await fetch(`${gateway.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ model: "mock-model", stream: true, messages: [{ role: "user", content: "break off" }] }),
+        });
+        const text = (await broken.text()).split("\n").filter((l) => l.startsWith("data: {"))
+          .map((l) => JSON.parse(l.slice(6)).choices?.[0]?.delta?.content ?? "").join("");
+        assert.equal(text, "Hello from the mock", "the broken stream was continued");
+      }
+
       await page.getByRole("link", { name: "Analytics" }).click();
       const served = page.locator("#an-recent tr", { hasText: "custom/mock-model" }).first();
       for (let i = 0; i < 20 && !(await served.isVisible()); i++) {
@@ -214,6 +243,16 @@ async function run() {
       assert.match(await page.locator("#an-totals").innerText(), /requests/);
       await page.getByRole("radio", { name: "7 days" }).click();
       await page.locator("#an-recent tr", { hasText: "custom/mock-model" }).first().waitFor();
+      if (colorScheme === "light") {
+        // The request log is written off the request path: look again until the continued stream's row is in.
+        const resumed = page.locator("#an-recent tr", { hasText: "resumed after 5 characters" }).first();
+        for (let i = 0; i < 20 && !(await resumed.isVisible()); i++) {
+          await page.waitForTimeout(250);
+          await page.getByRole("radio", { name: i % 2 ? "7 days" : "24 h" }).click();
+        }
+        await resumed.waitFor();
+        assert.match(await resumed.innerText(), /mock-model: interrupted[\s\S]*resumed after 5 characters/);
+      }
       await page.screenshot({ path: join(shots, `analytics-${colorScheme}.png`), fullPage: true });
 
       await page.setViewportSize({ width: 390, height: 800 });
