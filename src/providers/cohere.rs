@@ -232,8 +232,22 @@ pub fn translate_response(
         "content".into(),
         collect("text", "text").map_or(Value::Null, Value::String),
     );
-    if let Some(thinking) = collect("thinking", "thinking") {
-        message.insert("reasoning_content".into(), json!(thinking));
+    // The plan Cohere states before calling tools is reasoning: it goes to `reasoning_content` after any
+    // thinking, and stays in its own `tool_plan` field for clients that read it.
+    let plan = response
+        .pointer("/message/tool_plan")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty());
+    let reasoning: String = collect("thinking", "thinking")
+        .into_iter()
+        .chain(plan.map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    if !reasoning.is_empty() {
+        message.insert("reasoning_content".into(), json!(reasoning));
+    }
+    if let Some(plan) = plan {
+        message.insert("tool_plan".into(), json!(plan));
     }
     if let Some(calls) = calls {
         message.insert("tool_calls".into(), Value::Array(calls.clone()));
@@ -315,6 +329,16 @@ impl StreamDecoder for CohereStream {
                     .and_then(Value::as_str)
                 {
                     out.push(self.chunk(json!({"reasoning_content": thinking}), None));
+                }
+            }
+            "tool-plan-delta" => {
+                let plan = message
+                    .and_then(|m| m.get("tool_plan"))
+                    .and_then(Value::as_str);
+                if let Some(plan) = plan.filter(|p| !p.is_empty()) {
+                    out.push(
+                        self.chunk(json!({"reasoning_content": plan, "tool_plan": plan}), None),
+                    );
                 }
             }
             "tool-call-start" => {
@@ -459,6 +483,14 @@ mod tests {
         assert_eq!(
             calls["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
             "{\"a\":1}"
+        );
+        assert_eq!(
+            (
+                &calls["choices"][0]["message"]["reasoning_content"],
+                &calls["choices"][0]["message"]["tool_plan"]
+            ),
+            (&json!("p"), &json!("p")),
+            "the tool plan is reasoning, and keeps its own field"
         );
         assert!(
             translate_response_for_test(&json!({"finish_reason": "ERROR", "message": {}})).is_err()

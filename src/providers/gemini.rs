@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::classify::{error_message, parse_go_duration, retry_after, Failure, FailureKind};
+use super::gemini_calls::{CallPart, Calls};
 use super::quota::{QuotaNews, WindowReport};
 use super::{secret_header, Flow, Prefill, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::catalog::Window;
@@ -543,7 +544,7 @@ pub struct Answer {
 struct Parts {
     text: Option<String>,
     reasoning: Option<String>,
-    calls: Vec<(String, String, String, Option<String>)>,
+    calls: Vec<CallPart>,
     finish: Option<&'static str>,
 }
 
@@ -562,22 +563,7 @@ fn read_candidate(response: &Value) -> Result<Parts, Failure> {
         .unwrap_or_default()
     {
         if let Some(call) = part.get("functionCall") {
-            let name = call
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let args = call.get("args").cloned().unwrap_or_else(|| json!({}));
-            let arguments = args.to_string();
-            let id = call
-                .get("id")
-                .and_then(Value::as_str)
-                .map_or_else(|| synthesized_call_id(&name, &arguments), str::to_owned);
-            let signature = part
-                .get("thoughtSignature")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            parts.calls.push((id, name, arguments, signature));
+            parts.calls.push(CallPart::read(part, call));
         } else if let Some(text) = part.get("text").and_then(Value::as_str) {
             let slot = if part.get("thought").and_then(Value::as_bool) == Some(true) {
                 &mut parts.reasoning
@@ -603,14 +589,6 @@ fn read_candidate(response: &Value) -> Result<Parts, Failure> {
         Some(_) => Some("stop"),
     };
     Ok(parts)
-}
-
-/// A stable id for a call Gemini gave none: the same call always gets the same id.
-fn synthesized_call_id(name: &str, arguments: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (name, arguments).hash(&mut h);
-    format!("call_{:016x}", h.finish())
 }
 
 fn read_usage(response: &Value) -> Option<Usage> {
@@ -662,7 +640,10 @@ fn tool_calls_json(
 
 /// Turns a `generateContent` answer into an OpenAI chat.completion.
 pub fn translate_response(response: &Value, model: &str) -> Result<Answer, Failure> {
-    let parts = read_candidate(response)?;
+    let mut parts = read_candidate(response)?;
+    let mut assembler = Calls::default();
+    let mut calls = assembler.take(std::mem::take(&mut parts.calls));
+    calls.extend(assembler.finish());
     let usage = read_usage(response);
     let mut message = Map::new();
     message.insert("role".into(), json!("assistant"));
@@ -673,14 +654,14 @@ pub fn translate_response(response: &Value, model: &str) -> Result<Answer, Failu
     if let Some(reasoning) = &parts.reasoning {
         message.insert("reasoning_content".into(), json!(reasoning));
     }
-    let finish = if parts.calls.is_empty() {
+    let finish = if calls.is_empty() {
         parts.finish.unwrap_or("stop")
     } else {
         "tool_calls"
     };
-    if !parts.calls.is_empty() {
-        let calls = tool_calls_json(&parts.calls, 0);
-        let calls: Vec<Value> = calls
+    if !calls.is_empty() {
+        let listed = tool_calls_json(&calls, 0);
+        let listed: Vec<Value> = listed
             .as_array()
             .map(|a| {
                 a.iter()
@@ -694,7 +675,7 @@ pub fn translate_response(response: &Value, model: &str) -> Result<Answer, Failu
                     .collect()
             })
             .unwrap_or_default();
-        message.insert("tool_calls".into(), Value::Array(calls));
+        message.insert("tool_calls".into(), Value::Array(listed));
     }
     let body = json!({
         "id": response_id(response),
@@ -704,11 +685,14 @@ pub fn translate_response(response: &Value, model: &str) -> Result<Answer, Failu
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": usage.unwrap_or_default().to_json(),
     });
-    Ok(Answer {
-        body,
-        usage,
-        calls: parts.calls,
-    })
+    Ok(Answer { body, usage, calls })
+}
+
+fn hash_of(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// Translates a Gemini SSE stream into OpenAI chunks.
@@ -719,8 +703,10 @@ struct GeminiStream {
     model: Value,
     created: i64,
     started: bool,
-    calls_sent: usize,
-    seen_calls: Vec<(String, String)>,
+    /// The answer's calls, assembled across events.
+    calls: Calls,
+    /// The last event that held calls (a hash of its bytes): an event Gemini repeats is taken once.
+    last_call_event: Option<u64>,
     finish: Option<&'static str>,
     usage: Option<Usage>,
 }
@@ -734,8 +720,8 @@ impl GeminiStream {
             model: json!(model),
             created: now_unix_secs(),
             started: false,
-            calls_sent: 0,
-            seen_calls: Vec::new(),
+            calls: Calls::default(),
+            last_call_event: None,
             finish: None,
             usage: None,
         }
@@ -771,7 +757,14 @@ impl StreamDecoder for GeminiStream {
         if let Some(usage) = read_usage(&response) {
             self.usage = Some(usage);
         }
-        let parts = read_candidate(&response)?;
+        let mut parts = read_candidate(&response)?;
+        if !parts.calls.is_empty() {
+            let repeat = Some(hash_of(&event.data));
+            if self.last_call_event == repeat {
+                return Ok(Flow::Continue);
+            }
+            self.last_call_event = repeat;
+        }
         let mut delta = Map::new();
         if !self.started {
             delta.insert("role".into(), json!("assistant"));
@@ -782,25 +775,11 @@ impl StreamDecoder for GeminiStream {
         if let Some(reasoning) = parts.reasoning {
             delta.insert("reasoning_content".into(), json!(reasoning));
         }
-        let fresh: Vec<_> = parts
-            .calls
-            .into_iter()
-            .filter(|(_, name, arguments, _)| {
-                let key = (name.clone(), arguments.clone());
-                let new = !self.seen_calls.contains(&key);
-                if new {
-                    self.seen_calls.push(key);
-                }
-                new
-            })
-            .collect();
+        let fresh = self.calls.take(std::mem::take(&mut parts.calls));
         if !fresh.is_empty() {
             self.signatures.remember(&fresh);
-            delta.insert(
-                "tool_calls".into(),
-                tool_calls_json(&fresh, self.calls_sent),
-            );
-            self.calls_sent += fresh.len();
+            let first = self.calls.count() - fresh.len();
+            delta.insert("tool_calls".into(), tool_calls_json(&fresh, first));
         }
         if parts.finish.is_some() {
             self.finish = parts.finish;
@@ -822,7 +801,13 @@ impl StreamDecoder for GeminiStream {
                 "Gemini closed the stream before the answer was complete",
             ));
         };
-        let finish = if self.calls_sent > 0 {
+        let rest = self.calls.finish();
+        if !rest.is_empty() {
+            self.signatures.remember(&rest);
+            let first = self.calls.count() - rest.len();
+            out.push(self.chunk(json!({"tool_calls": tool_calls_json(&rest, first)}), None));
+        }
+        let finish = if self.calls.count() > 0 {
             "tool_calls"
         } else {
             finish
@@ -1147,7 +1132,7 @@ mod tests {
         );
         assert_eq!(
             message["tool_calls"][0]["id"],
-            synthesized_call_id("f", "{\"a\":1}")
+            super::super::gemini_calls::synthesized_id("f", "{\"a\":1}", 0)
         );
         assert_eq!(call.calls[0].3.as_deref(), Some("s"));
 
@@ -1218,7 +1203,7 @@ mod tests {
         assert_eq!(
             chunks[2]["choices"][0]["delta"]["tool_calls"],
             json!([
-                {"index": 0, "id": synthesized_call_id("f", "{\"x\":1}"), "type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}}
+                {"index": 0, "id": super::super::gemini_calls::synthesized_id("f", "{\"x\":1}", 0), "type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}}
             ])
         );
         assert_eq!(

@@ -6,13 +6,16 @@
 pub mod actor;
 pub mod classify;
 pub mod cohere;
+mod compat_answer;
 pub mod connector;
 pub mod framing;
 pub mod gemini;
+mod gemini_calls;
 pub mod openai_compat;
 #[cfg(test)]
 mod properties;
 pub mod quota;
+mod reasoning;
 
 use std::collections::HashMap;
 use std::sync::Arc;

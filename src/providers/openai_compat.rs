@@ -6,16 +6,16 @@
 use awc::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use bytes::Bytes;
 use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use super::classify::{classify, ErrorTable, Failure, FailureKind, Signal, OPENAI_ERRORS};
+use super::classify::{classify, ErrorTable, Failure, Signal, OPENAI_ERRORS};
+use super::compat_answer;
 use super::quota::{
     self, HeaderSpec, QuotaNews, CEREBRAS_HEADERS, GROQ_HEADERS, MISTRAL_HEADERS, SAMBANOVA_HEADERS,
 };
-use super::{secret_header, Flow, Prefill, Provider, StreamDecoder, Target, UpstreamRequest};
+use super::{secret_header, Prefill, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::openai::chat::{ChatRequest, Message, Usage};
-use crate::openai::sse::SseEvent;
 use crate::platform::Platform;
 
 /// Which name the platform wants for the output cap.
@@ -344,31 +344,11 @@ impl Provider for OpenAiCompat {
     }
 
     fn decode_body(&self, _model: &str, body: Bytes) -> Result<(Bytes, Option<Usage>), Failure> {
-        let peek: CompletionPeek = serde_json::from_slice(&body).map_err(|e| {
-            Failure::transport(
-                FailureKind::Undecodable,
-                format!("upstream answered with malformed JSON: {e}"),
-            )
-        })?;
-        if let Some(failure) = peek.embedded_error(&body, self.quirks.errors) {
-            return Err(failure);
-        }
-        if peek.choices.is_none() {
-            return Err(Failure::transport(
-                FailureKind::Undecodable,
-                "upstream answer has no choices",
-            ));
-        }
-        Ok((body, peek.usage))
+        compat_answer::decode_body(body, self.quirks.errors)
     }
 
     fn stream_decoder(&self, _model: &str, client_wants_usage: bool) -> Box<dyn StreamDecoder> {
-        Box::new(CompatStream {
-            client_wants_usage,
-            usage: None,
-            finished: false,
-            errors: self.quirks.errors,
-        })
+        compat_answer::stream_decoder(client_wants_usage, self.quirks.errors)
     }
 
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
@@ -385,12 +365,7 @@ impl Provider for OpenAiCompat {
     }
 
     fn check_probe(&self, body: &[u8]) -> Result<(), Failure> {
-        match serde_json::from_slice::<CompletionPeek>(body) {
-            Ok(peek) => peek
-                .embedded_error(body, self.quirks.errors)
-                .map_or(Ok(()), Err),
-            Err(_) => Ok(()),
-        }
+        compat_answer::check_probe(body, self.quirks.errors)
     }
 }
 
@@ -533,128 +508,10 @@ pub fn short_tool_id(id: &str) -> String {
         .collect()
 }
 
-/// The few fields of an answer or chunk the gateway reads; everything else is relayed unread.
-#[derive(Deserialize)]
-struct CompletionPeek {
-    #[serde(default)]
-    choices: Option<Vec<ChoicePeek>>,
-    #[serde(default)]
-    usage: Option<Usage>,
-    #[serde(default)]
-    error: Option<Value>,
-    #[serde(default)]
-    base_resp: Option<BaseResp>,
-}
-
-/// MiniMax's status envelope, which can carry an error inside an HTTP 200.
-#[derive(Deserialize)]
-struct BaseResp {
-    #[serde(default)]
-    status_code: i64,
-}
-
-impl CompletionPeek {
-    /// The error an HTTP-200 body carries, if any: an `error` object or a failing `base_resp`.
-    fn embedded_error(&self, body: &[u8], errors: &ErrorTable) -> Option<Failure> {
-        if let Some(error) = &self.error {
-            return Some(in_band_error(error));
-        }
-        let failed = self.base_resp.as_ref().is_some_and(|b| b.status_code != 0);
-        failed.then(|| classify(200, &HeaderMap::new(), body, errors))
-    }
-}
-
-#[derive(Deserialize)]
-struct ChoicePeek {
-    #[serde(default)]
-    finish_reason: Option<Value>,
-    /// Moonshot puts stream usage inside the final choice.
-    #[serde(default)]
-    usage: Option<Usage>,
-}
-
-fn in_band_error(error: &Value) -> Failure {
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .or_else(|| error.as_str())
-        .unwrap_or("upstream reported an error inside its answer");
-    let status = error
-        .get("code")
-        .and_then(Value::as_u64)
-        .and_then(|c| u16::try_from(c).ok());
-    let kind = match status {
-        Some(429) => FailureKind::RateLimited { retry_after: None },
-        Some(401 | 403) => FailureKind::InvalidKey,
-        Some(402) => FailureKind::QuotaExhausted { retry_after: None },
-        _ => FailureKind::Transient,
-    };
-    Failure {
-        kind,
-        status,
-        message: message.to_owned(),
-    }
-}
-
-/// Relays OpenAI chunks byte for byte, reading usage, completion and in-band errors on the way.
-struct CompatStream {
-    client_wants_usage: bool,
-    usage: Option<Usage>,
-    finished: bool,
-    errors: &'static ErrorTable,
-}
-
-impl StreamDecoder for CompatStream {
-    fn event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<Flow, Failure> {
-        let data = event.data;
-        if data.trim_ascii() == b"[DONE]" {
-            return Ok(Flow::Done);
-        }
-        let peek: CompletionPeek = serde_json::from_slice(&data).map_err(|e| {
-            Failure::transport(
-                FailureKind::Undecodable,
-                format!("upstream sent a malformed stream event: {e}"),
-            )
-        })?;
-        if let Some(failure) = peek.embedded_error(&data, self.errors) {
-            return Err(failure);
-        }
-        let choices = peek.choices.unwrap_or_default();
-        if let Some(usage) = peek.usage.or_else(|| choices.iter().find_map(|c| c.usage)) {
-            self.usage = Some(usage);
-        }
-        if choices
-            .iter()
-            .any(|c| c.finish_reason.as_ref().is_some_and(|f| !f.is_null()))
-        {
-            self.finished = true;
-        }
-        let usage_only = choices.is_empty() && peek.usage.is_some();
-        if !usage_only || self.client_wants_usage {
-            out.push(Bytes::from(data));
-        }
-        Ok(Flow::Continue)
-    }
-
-    fn finish(&mut self, _out: &mut Vec<Bytes>) -> Result<(), Failure> {
-        if self.finished {
-            Ok(())
-        } else {
-            Err(Failure::transport(
-                FailureKind::Transient,
-                "upstream closed the stream before the answer was complete",
-            ))
-        }
-    }
-
-    fn usage(&self) -> Option<Usage> {
-        self.usage
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::FailureKind;
 
     fn request(json: &str) -> ChatRequest {
         ChatRequest::parse(json.as_bytes()).unwrap()
@@ -722,61 +579,6 @@ mod tests {
             r#"{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
         );
         assert_eq!(b["parallel_tool_calls"], false);
-    }
-
-    fn event(data: &str) -> SseEvent {
-        SseEvent {
-            event: None,
-            data: data.as_bytes().to_vec(),
-        }
-    }
-
-    #[test]
-    fn stream_relays_bytes_and_hides_unrequested_usage() {
-        let mut d = CompatStream {
-            client_wants_usage: false,
-            usage: None,
-            finished: false,
-            errors: &OPENAI_ERRORS,
-        };
-        let mut out = Vec::new();
-        let chunk = r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
-        assert_eq!(d.event(event(chunk), &mut out), Ok(Flow::Continue));
-        assert_eq!(out[0], chunk.as_bytes());
-        let usage =
-            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
-        d.event(event(usage), &mut out).unwrap();
-        assert_eq!(
-            out.len(),
-            1,
-            "usage-only chunk must not reach a client that did not ask"
-        );
-        assert_eq!(
-            d.usage(),
-            Some(Usage {
-                prompt_tokens: 3,
-                completion_tokens: 2
-            })
-        );
-        assert!(
-            d.finish(&mut out).is_err(),
-            "no finish_reason seen: incomplete"
-        );
-        assert_eq!(d.event(event("[DONE]"), &mut out), Ok(Flow::Done));
-    }
-
-    #[test]
-    fn in_band_error_fails_the_stream() {
-        let mut d = CompatStream {
-            client_wants_usage: true,
-            usage: None,
-            finished: false,
-            errors: &OPENAI_ERRORS,
-        };
-        let err = d
-            .event(event(r#"{"error":{"code":429,"message":"Provider returned error"},"choices":[{"finish_reason":"error"}]}"#), &mut Vec::new())
-            .unwrap_err();
-        assert_eq!(err.kind, FailureKind::RateLimited { retry_after: None });
     }
 
     #[test]
@@ -936,14 +738,15 @@ mod tests {
 
     #[test]
     fn moonshot_usage_inside_the_final_choice_is_read() {
-        let mut d = CompatStream {
-            client_wants_usage: false,
-            usage: None,
-            finished: false,
-            errors: &OPENAI_ERRORS,
-        };
+        let mut d = OpenAiCompat::for_platform(Platform::Moonshot)
+            .unwrap()
+            .stream_decoder("m", false);
         let last = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":8,"completion_tokens":2,"total_tokens":10}}]}"#;
-        d.event(event(last), &mut Vec::new()).unwrap();
+        let event = crate::openai::sse::SseEvent {
+            event: None,
+            data: last.as_bytes().to_vec(),
+        };
+        d.event(event, &mut Vec::new()).unwrap();
         assert_eq!(
             d.usage(),
             Some(Usage {
