@@ -12,7 +12,7 @@ use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
 /// Each platform and the path its real base URL has after the host.
-const PLATFORMS: &[(&str, &str)] = &[
+pub(crate) const PLATFORMS: &[(&str, &str)] = &[
     ("google", "/v1beta"),
     ("groq", "/openai/v1"),
     ("cerebras", "/v1"),
@@ -29,7 +29,7 @@ const PLATFORMS: &[(&str, &str)] = &[
     ("minimax", "/v1"),
 ];
 
-fn fixtures(platform: &str) -> Vec<(String, Value)> {
+pub(crate) fn fixtures(platform: &str) -> Vec<(String, Value)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(platform);
@@ -49,7 +49,7 @@ fn fixtures(platform: &str) -> Vec<(String, Value)> {
     cases
 }
 
-fn upstream_reply(upstream: &Value) -> Reply {
+pub(crate) fn upstream_reply(upstream: &Value) -> Reply {
     let status = upstream["status"].as_u64().unwrap() as u16;
     if let Some(sse) = upstream["sse"].as_str() {
         return Reply::RawSse(sse.to_owned());
@@ -253,7 +253,7 @@ fn expect_upstream_keys(fixture: &Value) -> Vec<String> {
 }
 
 /// A gateway whose every platform's base URL points at `mock`, under `/<platform><real base path>`.
-fn every_platform_on(mock: &Mock) -> Gateway {
+pub(crate) fn every_platform_on(mock: &Mock) -> Gateway {
     let root = mock.base_url().trim_end_matches("/v1").to_owned();
     let overrides: Vec<(String, String)> = PLATFORMS
         .iter()
@@ -272,7 +272,7 @@ fn every_platform_on(mock: &Mock) -> Gateway {
 }
 
 /// Adds a key whose bearer token is `token` (Cloudflare keys carry an account id before it); returns its id.
-async fn add_keyed(gw: &Gateway, platform: &str, token: &str) -> i64 {
+pub(crate) async fn add_keyed(gw: &Gateway, platform: &str, token: &str) -> i64 {
     let key = if platform == "cloudflare" {
         format!("account1:{token}")
     } else {

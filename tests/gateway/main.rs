@@ -24,6 +24,7 @@ mod operations;
 mod persistence;
 mod quota_yield;
 mod resume;
+mod sdk;
 mod secrets;
 mod self_loop;
 mod startup;
