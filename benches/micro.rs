@@ -21,7 +21,7 @@ use freellmapi::openai::chat::ChatRequest;
 use freellmapi::openai::sse::{SseEvent, SseParser};
 use freellmapi::platform::Platform;
 use freellmapi::providers::quota::WindowReport;
-use freellmapi::providers::{QuotaNews, Registry, Target};
+use freellmapi::providers::{Provider, QuotaNews, Registry, Target};
 use freellmapi::router::actor::{RouterActor, RoutingData};
 use freellmapi::routing::budget::{Budget, Outcome, Settlement};
 use freellmapi::routing::day::DayWindow;
@@ -183,6 +183,29 @@ fn sse_parser(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// What reading an OpenAI-compatible stream costs per chunk: the peek that finds usage, the finish and reasoning
+/// outside `reasoning_content`; chunks without such reasoning are relayed as they came.
+fn compat_stream(c: &mut Criterion) {
+    let stream = openai_stream(50);
+    let mut events: Vec<SseEvent> = Vec::new();
+    let mut parser = SseParser::new();
+    parser
+        .push(&stream, &mut events)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let adapter = freellmapi::providers::openai_compat::OpenAiCompat::for_platform(Platform::Groq)
+        .unwrap_or_else(|| panic!("groq is OpenAI-compatible"));
+    c.bench_function("openai-compatible stream: read 50 chunks", |b| {
+        b.iter(|| {
+            let mut decoder = adapter.stream_decoder("m", false);
+            let mut out = Vec::with_capacity(64);
+            for event in &events {
+                let _ = decoder.event(black_box(event.clone()), &mut out);
+            }
+            black_box(out.len())
+        })
+    });
 }
 
 /// What following a stream for continuation costs per relayed chunk (every streamed answer pays it).
@@ -363,6 +386,7 @@ criterion_group!(
     budget,
     sse_parser,
     partial_answer,
+    compat_stream,
     gemini_translation
 );
 criterion_main!(benches);
