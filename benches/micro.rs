@@ -17,14 +17,14 @@ use serde_json::json;
 
 use freellmapi::catalog::{Catalog, Limits, Window};
 use freellmapi::config::Config;
+use freellmapi::day_window::DayWindow;
 use freellmapi::openai::chat::ChatRequest;
 use freellmapi::openai::sse::{SseEvent, SseParser};
 use freellmapi::platform::Platform;
-use freellmapi::providers::quota::WindowReport;
 use freellmapi::providers::{Provider, QuotaNews, Registry, Target};
+use freellmapi::quota_news::WindowReport;
 use freellmapi::router::actor::{RouterActor, RoutingData};
 use freellmapi::routing::budget::{Budget, Outcome, Settlement};
-use freellmapi::routing::day::DayWindow;
 use freellmapi::routing::estimate::Cost;
 use freellmapi::routing::resume::Partial;
 use freellmapi::store::chain::ChainRow;

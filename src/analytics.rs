@@ -6,9 +6,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use actix::prelude::*;
-use serde::Serialize;
 
 use crate::metrics::RequestMetrics;
+use crate::request_record::RequestRecord;
 use crate::store::requests::{self, LogEntry};
 use crate::store::Db;
 use crate::timefmt::now_unix_ms;
@@ -20,58 +20,6 @@ const FLUSH_AT: usize = 512;
 /// Most records kept while the database is failing; the oldest go first.
 const MAX_PENDING: usize = 50_000;
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// One upstream attempt of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AttemptRecord {
-    /// Platform tried.
-    pub platform: String,
-    /// Model tried.
-    pub model: String,
-    /// Key used.
-    pub key_id: i64,
-    /// `ok` or the failure label.
-    pub outcome: String,
-    /// Upstream status, if it answered.
-    pub status: Option<u16>,
-    /// Time the attempt took.
-    pub latency_ms: u32,
-    /// The provider's reason, on failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// For the attempt that continued a broken stream: how many characters of the answer came before it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resumed_after: Option<u32>,
-}
-
-/// One client request, as the chat handler reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestRecord {
-    /// Arrival (Unix ms).
-    pub ts_ms: i64,
-    /// Model asked for.
-    pub requested_model: String,
-    /// Serving platform.
-    pub platform: Option<String>,
-    /// Serving model.
-    pub model: Option<String>,
-    /// Client-visible status (499: client went away).
-    pub status: u16,
-    /// Time until the answer ended.
-    pub latency_ms: u32,
-    /// Prompt tokens.
-    pub prompt_tokens: u32,
-    /// Completion tokens.
-    pub completion_tokens: u32,
-    /// Upstream attempts.
-    pub attempts: u32,
-    /// Whether it streamed.
-    pub stream: bool,
-    /// What went wrong.
-    pub error: Option<String>,
-    /// Every attempt.
-    pub attempt_log: Vec<AttemptRecord>,
-}
 
 fn clamp(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::day_window::DayWindow;
 use crate::platform::Platform;
-use crate::routing::day::DayWindow;
 
 /// One of the four windows a provider limits a key by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -342,7 +342,7 @@ pub fn remove(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::day::DayWindow;
+    use crate::day_window::DayWindow;
     use crate::store::test_db::TempDb;
 
     fn new(platform: &str, key: &str) -> NewKey {

@@ -1,14 +1,29 @@
 //! freellmapi: a self-hosted, OpenAI-compatible gateway over free-tier LLM API keys.
 //!
-//! Layers point one way: `http → router → providers → openai`; `router → store` only through messages;
-//! nothing points back at `http`. `routing` holds the pure decisions the actors call.
+//! Layers, lowest first. A module imports only from modules of its own layer or a lower one, never from a
+//! higher one, and no two files import each other (`tests/layers.rs` checks both). `routing` holds the pure
+//! decisions the actors (`router`) call; `router → store` goes only through messages.
+//!
+//! - layer 0: hex timefmt error platform logging redact openai healthcheck
+//! - layer 1: crypto config day_window failure hops request_record
+//! - layer 2: catalog quota_news
+//! - layer 3: store
+//! - layer 4: keys secrets key_rotation
+//! - layer 5: routing
+//! - layer 6: providers
+//! - layer 7: router
+//! - layer 8: metrics analytics
+//! - layer 9: http
+//! - layer 10: server cli
 
 pub mod analytics;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod day_window;
 pub mod error;
+pub mod failure;
 pub mod healthcheck;
 pub mod hex;
 pub mod hops;
@@ -20,7 +35,9 @@ pub mod metrics;
 pub mod openai;
 pub mod platform;
 pub mod providers;
+pub mod quota_news;
 pub mod redact;
+pub mod request_record;
 pub mod router;
 pub mod routing;
 pub mod secrets;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::analytics::RequestRecord;
+use crate::request_record::RequestRecord;
 
 /// Upper bounds of the latency histogram's buckets, in seconds: LLM answers take from tens of milliseconds
 /// (cached, tiny) to minutes (long streams).
@@ -256,7 +256,7 @@ pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::AttemptRecord;
+    use crate::request_record::AttemptRecord;
 
     fn record(platform: Option<&str>, status: u16, latency_ms: u32) -> RequestRecord {
         RequestRecord {

@@ -19,13 +19,14 @@ use tokio::sync::mpsc;
 
 use super::attempt::report_key;
 use super::resume::{Resumer, Search};
-use crate::analytics::{LogBatcher, LogRequest, RequestRecord};
+use crate::analytics::{LogBatcher, LogRequest};
 use crate::error::ApiError;
 use crate::metrics::Tracked;
 use crate::openai::chat::Usage;
 use crate::openai::sse;
 use crate::providers::actor::UpstreamEvent;
 use crate::providers::{Failure, FailureKind, QuotaNews};
+use crate::request_record::RequestRecord;
 use crate::router::limiter::HeldLease;
 use crate::router::RouterActor;
 use crate::routing::budget::{Outcome, Settlement};

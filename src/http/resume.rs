@@ -12,10 +12,10 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::attempt::Upstream;
-use crate::analytics::AttemptRecord;
 use crate::openai::chat::{ChatRequest, Message};
 use crate::providers::actor::UpstreamEvent;
 use crate::providers::{Failure, FailureKind, Prefill, QuotaNews};
+use crate::request_record::AttemptRecord;
 use crate::router::actor::{Plan, Planned};
 use crate::router::limiter::{Acquire, HeldLease};
 use crate::router::sticky::SessionKey;

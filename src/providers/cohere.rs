@@ -5,8 +5,9 @@ use awc::http::header::{HeaderMap, AUTHORIZATION};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::classify::{classify, ErrorTable, Failure, FailureKind, Signal};
+use super::classify::{classify, ErrorTable, Signal};
 use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
+use crate::failure::{Failure, FailureKind};
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse::SseEvent;
 use crate::timefmt::now_unix_secs;

@@ -11,9 +11,10 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::classify::{classify, ErrorTable, Failure, FailureKind};
+use super::classify::{classify, ErrorTable};
 use super::reasoning::{carry_reasoning, Think};
 use super::{Flow, StreamDecoder};
+use crate::failure::{Failure, FailureKind};
 use crate::openai::chat::Usage;
 use crate::openai::sse::SseEvent;
 

@@ -11,14 +11,15 @@ use awc::http::header::{HeaderMap, HeaderName};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::classify::{error_message, parse_go_duration, retry_after, Failure, FailureKind};
+use super::classify::{error_message, parse_go_duration, retry_after};
 use super::gemini_calls::{CallPart, Calls};
-use super::quota::{QuotaNews, WindowReport};
 use super::{secret_header, Flow, Prefill, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::catalog::Window;
+use crate::day_window::DayWindow;
+use crate::failure::{Failure, FailureKind};
 use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::openai::sse::SseEvent;
-use crate::routing::day::DayWindow;
+use crate::quota_news::{QuotaNews, WindowReport};
 use crate::timefmt::now_unix_secs;
 
 /// The header Gemini reads the key from.

@@ -267,47 +267,6 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_keeps_identical_calls_and_takes_a_repeated_event_once() {
-        use crate::openai::sse::SseEvent;
-        use crate::providers::Provider;
-        let mut d = crate::providers::gemini::Gemini::default().stream_decoder("m", false);
-        let event = |v: &Value| SseEvent {
-            event: None,
-            data: v.to_string().into_bytes(),
-        };
-        let call = json!({"functionCall": {"name": "read_screen", "args": {}}});
-        let two = json!({"candidates": [{"content": {"role": "model", "parts": [call, call]}}]});
-        let close = json!({"candidates": [{"content": {"parts": [{"functionCall": {}}]}, "finishReason": "STOP"}]});
-        let mut out = Vec::new();
-        for e in [&two, &two, &close] {
-            assert!(d.event(event(e), &mut out).is_ok());
-        }
-        assert!(d.finish(&mut out).is_ok());
-        let chunks: Vec<Value> = out
-            .iter()
-            .map(|b| serde_json::from_slice(b).unwrap_or_default())
-            .collect();
-        let ids: Vec<&str> = chunks
-            .iter()
-            .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array())
-            .flatten()
-            .filter_map(|c| c["id"].as_str())
-            .collect();
-        assert_eq!(
-            ids.len(),
-            2,
-            "both calls, the repeated event once: {chunks:?}"
-        );
-        assert_ne!(ids[0], ids[1]);
-        assert_eq!(
-            chunks
-                .last()
-                .map(|c| c["choices"][0]["finish_reason"].clone()),
-            Some(json!("tool_calls"))
-        );
-    }
-
-    #[test]
     fn a_call_left_open_is_handed_on_at_the_end() {
         let mut calls = Calls::default();
         let _ = calls.take(vec![part(json!({"name": "f", "willContinue": true,

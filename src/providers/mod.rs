@@ -25,11 +25,11 @@ use awc::http::Method;
 use bytes::Bytes;
 
 use crate::config::Config;
+pub use crate::failure::{Failure, FailureKind};
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse::SseEvent;
 use crate::platform::Platform;
-pub use classify::{Failure, FailureKind};
-pub use quota::QuotaNews;
+pub use crate::quota_news::QuotaNews;
 
 /// Where one attempt goes: the key's base URL, the upstream model id and the key in plaintext (for this call only).
 pub struct Target<'a> {

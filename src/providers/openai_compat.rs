@@ -9,14 +9,16 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::classify::{classify, ErrorTable, Failure, Signal, OPENAI_ERRORS};
+use super::classify::{classify, ErrorTable, Signal, OPENAI_ERRORS};
 use super::compat_answer;
 use super::quota::{
-    self, HeaderSpec, QuotaNews, CEREBRAS_HEADERS, GROQ_HEADERS, MISTRAL_HEADERS, SAMBANOVA_HEADERS,
+    self, HeaderSpec, CEREBRAS_HEADERS, GROQ_HEADERS, MISTRAL_HEADERS, SAMBANOVA_HEADERS,
 };
 use super::{secret_header, Prefill, Provider, StreamDecoder, Target, UpstreamRequest};
+use crate::failure::Failure;
 use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::platform::Platform;
+use crate::quota_news::QuotaNews;
 
 /// Which name the platform wants for the output cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

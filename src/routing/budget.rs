@@ -21,13 +21,14 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
-use super::day::DayWindow;
 use super::estimate::{Calibration, Cost};
 use super::learned::{Learned, Misses};
 use super::window::{Entry, UsageLog};
 use crate::catalog::{Limits, Window};
-use crate::providers::quota::WindowReport;
-use crate::providers::{Failure, FailureKind, QuotaNews};
+use crate::day_window::DayWindow;
+use crate::failure::{Failure, FailureKind};
+use crate::quota_news::QuotaNews;
+use crate::quota_news::WindowReport;
 
 const MINUTE_MS: i64 = 60_000;
 /// Minute-window uses closer together than this are kept as one (at the later expiry).
@@ -724,7 +725,7 @@ pub fn cooldown(kind: FailureKind, consecutive_failures: u32) -> Option<Duration
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::quota::WindowReport;
+    use crate::quota_news::WindowReport;
 
     const T0: i64 = 1_795_000_000_000;
 

@@ -3,7 +3,6 @@
 
 pub mod budget;
 pub mod candidates;
-pub mod day;
 pub mod estimate;
 pub mod learned;
 pub mod probes;

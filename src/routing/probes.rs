@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::failure::FailureKind;
 use crate::platform::Platform;
-use crate::providers::FailureKind;
 use crate::routing::candidates::KeyId;
 
 /// The key status a probe outcome implies; a transport blip is `error`, never `invalid`.

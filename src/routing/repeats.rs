@@ -3,8 +3,8 @@
 //! third platform would only spend quota and time, so the request ends there with a plain account of what
 //! happened. Pure: it sees failures and platform ids, never keys, budgets or IO.
 
+use crate::failure::{Failure, FailureKind};
 use crate::platform::Platform;
-use crate::providers::{Failure, FailureKind};
 
 /// Why a request stopped before its candidates ran out.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -79,8 +79,23 @@ pub fn insert_batch(conn: &mut Conn, rows: &[LogEntry]) -> Result<(), StoreError
             }
             query.execute(conn)?;
         }
-        rollup::add_batch(conn, rows)
+        rollup::add_batch(conn, rows.iter().map(LogEntry::sample))
     })
+}
+
+impl LogEntry {
+    /// What the hourly aggregates take from this row.
+    fn sample(&self) -> rollup::Sample<'_> {
+        rollup::Sample {
+            ts: self.ts,
+            platform: self.platform.as_deref(),
+            model: self.model.as_deref(),
+            status: self.status,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            latency_ms: self.latency_ms,
+        }
+    }
 }
 
 /// The newest `limit` rows, newest first.
@@ -331,5 +346,41 @@ mod tests {
             "the pruned hour's aggregate is gone too"
         );
         assert_eq!(analytics(&mut c, 3 * H, H).unwrap().totals.requests, 0);
+    }
+
+    #[test]
+    fn migration_backfill_matches_the_live_rollup() {
+        use diesel::connection::SimpleConnection;
+        let db = TempDb::new();
+        let mut c = db.conn();
+        let row = |ts: i64, platform: Option<&str>, status: i32, latency_ms: i32| LogEntry {
+            ts,
+            requested_model: "auto".into(),
+            platform: platform.map(str::to_owned),
+            model: platform.map(|_| "m".to_owned()),
+            status,
+            latency_ms,
+            prompt_tokens: 3,
+            completion_tokens: 2,
+            attempts: 1,
+            stream: false,
+            error: None,
+            attempt_log: None,
+        };
+        let rows = [
+            row(10, Some("groq"), 200, 40),
+            row(20, Some("groq"), 200, 70_000),
+            row(rollup::HOUR_MS + 5, None, 502, 150),
+        ];
+        insert_batch(&mut c, &rows).unwrap();
+        insert_batch(&mut c, &rows[..1]).unwrap();
+        let live = rollup::since(&mut c, 0).unwrap();
+        assert_eq!(live.len(), 2);
+        assert_eq!(live[0].requests, 3);
+        let migration = include_str!("../../migrations/2026-11-25-000001_request_rollup/up.sql");
+        let backfill = &migration[migration.find("INSERT INTO").unwrap()..];
+        c.batch_execute("DELETE FROM request_rollup;").unwrap();
+        c.batch_execute(backfill).unwrap();
+        assert_eq!(rollup::since(&mut c, 0).unwrap(), live);
     }
 }

