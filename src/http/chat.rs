@@ -5,7 +5,7 @@
 //! `[DONE]`. Every outcome is settled with the candidate's budget, reported to the router (key health,
 //! stickiness) and logged off the request path.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,6 @@ use crate::analytics::{LogBatcher, LogRequest};
 use crate::error::ApiError;
 use crate::hops;
 use crate::openai::chat::{ChatRequest, Usage};
-use crate::platform::Platform;
 use crate::providers::actor::{LocalProvider, UpstreamEvent};
 use crate::providers::{Failure, FailureKind, QuotaNews};
 use crate::request_record::{AttemptRecord, RequestRecord};
@@ -31,9 +30,10 @@ use crate::router::actor::{Plan, PlanCursor, Planned, Served};
 use crate::router::limiter::{Acquire, HeldLease};
 use crate::router::sticky::{session_key, SessionKey};
 use crate::router::Candidate;
-use crate::routing::budget::{Denial, Outcome, Settlement};
+use crate::routing::budget::{Outcome, Settlement};
 use crate::routing::candidates::Unroutable;
 use crate::routing::estimate::{self, Cost};
+use crate::routing::failover::{GiveUp, Misses, Skip, Verdict};
 use crate::routing::repeats::{Repeats, Stop};
 use crate::timefmt::now_unix_ms;
 
@@ -115,24 +115,6 @@ struct Trial {
     attempts: Vec<AttemptRecord>,
 }
 
-/// What happened to the candidates that were not answered.
-#[derive(Default)]
-struct Misses {
-    soonest_retry_secs: Option<u64>,
-    rate_limited: usize,
-    benched_after_failures: usize,
-    bad_request: Option<String>,
-    other: usize,
-}
-
-impl Misses {
-    fn retry_in(&mut self, secs: Option<u64>) {
-        if let Some(s) = secs {
-            self.soonest_retry_secs = Some(self.soonest_retry_secs.map_or(s, |t| t.min(s)));
-        }
-    }
-}
-
 impl Trial {
     async fn run(&mut self) -> Result<HttpResponse, ApiError> {
         let cost = self.cost;
@@ -163,7 +145,7 @@ impl Trial {
                 }
                 None => break,
             };
-            if skip.excludes(&candidate) {
+            if skip.excludes(candidate.platform, &candidate.model, candidate.context) {
                 continue;
             }
             let acquired = match first_lease.take() {
@@ -173,17 +155,14 @@ impl Trial {
             let lease = match acquired {
                 Ok(Ok(lease)) => HeldLease::new(lease, candidate.limiter.clone()),
                 Ok(Err(denial)) => {
-                    misses.retry_in(denial.retry_after_secs(now_unix_ms()));
-                    if matches!(denial, Denial::Cooling { outage: true, .. }) {
-                        misses.benched_after_failures += 1;
-                    } else {
-                        misses.rate_limited += 1;
-                    }
+                    misses.denied(&denial, now_unix_ms());
                     continue;
                 }
                 Err(_) => continue,
             };
-            let alternative = pending.iter().any(|c| !skip.excludes(c));
+            let alternative = pending
+                .iter()
+                .any(|c| !skip.excludes(c.platform, &c.model, c.context));
             let failure = match self.attempt(&candidate, lease, alternative).await {
                 Attempt::Answered(response) => return Ok(response),
                 Attempt::Failed(failure) => failure,
@@ -191,31 +170,17 @@ impl Trial {
             if let Some(stop) = repeats.observe(candidate.platform, &failure) {
                 return Err(stopped_early(stop));
             }
-            match failure.kind {
-                FailureKind::RateLimited { retry_after }
-                | FailureKind::QuotaExhausted { retry_after } => {
-                    misses.rate_limited += 1;
-                    let cool = crate::routing::budget::cooldown(failure.kind, 1);
-                    misses.retry_in(retry_after.or(cool).map(|d| d.as_secs().max(1)));
-                }
-                FailureKind::BadRequest => {
-                    skip.reject(&candidate, failure.exceeds_context());
-                    misses
-                        .bad_request
-                        .get_or_insert_with(|| failure.message.clone());
-                }
-                FailureKind::ModelUnavailable => {
-                    skip.reject(&candidate, false);
-                    misses.other += 1;
-                }
-                FailureKind::Transient if !second_pass => {
-                    second_chance.push(candidate);
-                    misses.other += 1;
-                }
-                _ => misses.other += 1,
+            skip.observe(
+                candidate.platform,
+                &candidate.model,
+                candidate.context,
+                &failure,
+            );
+            if misses.failed(&failure, second_pass) == Verdict::SecondChance {
+                second_chance.push(candidate);
             }
         }
-        Err(self.give_up(misses))
+        Err(self.give_up(&misses))
     }
 
     /// Asks the router for a page of candidates; the first page's failures are the client's answer.
@@ -388,36 +353,38 @@ impl Trial {
         head
     }
 
-    fn give_up(&self, misses: Misses) -> ApiError {
-        if self.attempts.is_empty() {
-            return match misses.soonest_retry_secs {
-                Some(secs) if misses.rate_limited == 0 => ApiError::rate_limited(
-                    secs,
-                    format!("Every candidate for '{}' is cooling down after upstream failures (errors or timeouts); retry in {secs}s", self.request.model),
-                ),
-                Some(secs) => ApiError::rate_limited(
-                    secs,
-                    format!("Every candidate for '{}' is rate-limited or cooling down; retry in {secs}s", self.request.model),
-                ),
-                None => ApiError::invalid_request(
-                    "request_too_large_for_budgets",
-                    "The request needs more tokens than any available model's token budget allows",
-                ),
-            };
-        }
-        if misses.other == 0 && misses.bad_request.is_none() {
-            let secs = misses.soonest_retry_secs.unwrap_or(60);
-            return ApiError::rate_limited(
+    /// The client's answer when no candidate answered, worded from the policy's reason.
+    fn give_up(&self, misses: &Misses) -> ApiError {
+        let model = &self.request.model;
+        match misses.give_up(!self.attempts.is_empty()) {
+            GiveUp::Cooling {
+                retry_after_secs: secs,
+                after_failures: true,
+            } => ApiError::rate_limited(
                 secs,
-                format!(
-                    "Every candidate for '{}' is rate-limited or cooling down; retry in {secs}s",
-                    self.request.model
-                ),
-            );
+                format!("Every candidate for '{model}' is cooling down after upstream failures (errors or timeouts); retry in {secs}s"),
+            ),
+            GiveUp::Cooling {
+                retry_after_secs: secs,
+                ..
+            }
+            | GiveUp::RateLimited {
+                retry_after_secs: secs,
+            } => ApiError::rate_limited(
+                secs,
+                format!("Every candidate for '{model}' is rate-limited or cooling down; retry in {secs}s"),
+            ),
+            GiveUp::TooLargeForBudgets => ApiError::invalid_request(
+                "request_too_large_for_budgets",
+                "The request needs more tokens than any available model's token budget allows",
+            ),
+            GiveUp::Rejected(reason) => ApiError::upstream_rejected(reason),
+            GiveUp::Failed => self.all_failed(),
         }
-        if let (Some(reason), 0, 0) = (&misses.bad_request, misses.other, misses.rate_limited) {
-            return ApiError::upstream_rejected(reason.clone());
-        }
+    }
+
+    /// The 502 that lists every attempt.
+    fn all_failed(&self) -> ApiError {
         let listed: Vec<String> = self
             .attempts
             .iter()
@@ -488,33 +455,6 @@ impl Trial {
 enum Attempt {
     Answered(HttpResponse),
     Failed(Failure),
-}
-
-/// Candidates a request's failures rule out: models that rejected the request itself, and, after a context
-/// overflow, every model whose window is no larger than the one that overflowed.
-#[derive(Default)]
-struct Skip {
-    rejected_models: HashSet<(Platform, Arc<str>)>,
-    context_too_small: Option<u32>,
-}
-
-impl Skip {
-    fn reject(&mut self, candidate: &Candidate, context_overflow: bool) {
-        self.rejected_models
-            .insert((candidate.platform, candidate.model.clone()));
-        if let (true, Some(window)) = (context_overflow, candidate.context) {
-            self.context_too_small = Some(self.context_too_small.map_or(window, |w| w.max(window)));
-        }
-    }
-
-    fn excludes(&self, candidate: &Candidate) -> bool {
-        self.rejected_models
-            .contains(&(candidate.platform, candidate.model.clone()))
-            || candidate
-                .context
-                .zip(self.context_too_small)
-                .is_some_and(|(window, too_small)| window <= too_small)
-    }
 }
 
 /// The answer to a request stopped because two platforms failed it the same way that is not theirs to fix.

@@ -4,6 +4,7 @@
 pub mod budget;
 pub mod candidates;
 pub mod estimate;
+pub mod failover;
 pub mod learned;
 pub mod probes;
 pub mod repeats;
