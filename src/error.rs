@@ -176,13 +176,15 @@ impl ApiError {
         )
     }
 
-    /// 500 for a failure inside the gateway (database unavailable, actor gone).
-    pub fn internal(message: impl Into<String>) -> Self {
+    /// 500 for a failure inside the gateway (database unavailable, actor gone). The cause goes to the server's
+    /// log, not to the client, which is told only that the gateway failed and where to look.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        log::error!("internal error answered with 500: {cause}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
             "internal_error",
-            message,
+            "The gateway failed to handle this request; its log has the cause.",
         )
     }
 
@@ -241,6 +243,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         assert_eq!(v["error"]["type"], "rate_limit_error");
         assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    }
+
+    #[test]
+    fn an_internal_cause_stays_out_of_the_answer() {
+        let e = ApiError::internal("router unavailable: Mailbox has closed");
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains("router"), "{}", e.message);
     }
 
     #[test]
