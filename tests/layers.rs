@@ -1,5 +1,6 @@
-//! The layer order `src/lib.rs` declares holds: no module imports from a higher layer, every module has a
-//! layer, and no two source files import each other.
+//! House rules of the source tree: the layer order `src/lib.rs` declares holds (no module imports from a higher
+//! layer, every module has a layer, no two source files import each other), and no source file is over 1,000
+//! lines.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -150,4 +151,21 @@ fn no_module_imports_from_a_higher_layer_and_no_files_import_each_other() {
         "files that import each other:\n{}",
         mutual.join("\n")
     );
+}
+
+#[test]
+fn no_source_file_is_over_a_thousand_lines() {
+    let mut all = Vec::new();
+    files(&src(), &mut all);
+    let long: Vec<String> = all
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(src().join(f))
+                .unwrap()
+                .lines()
+                .count();
+            (lines > 1000).then(|| format!("{} has {lines} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "{}", long.join("\n"));
 }

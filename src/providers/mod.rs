@@ -10,7 +10,6 @@ mod compat_answer;
 pub mod connector;
 pub mod framing;
 pub mod gemini;
-mod gemini_calls;
 pub mod openai_compat;
 #[cfg(test)]
 mod properties;
