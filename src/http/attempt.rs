@@ -17,6 +17,7 @@ use crate::hops;
 use crate::openai::chat::ChatRequest;
 use crate::providers::actor::{Dispatch, ProviderActor, Timeouts, UpstreamEvent};
 use crate::providers::{Failure, FailureKind, Provider, QuotaNews, UpstreamRequest};
+use crate::request_record::AttemptRecord;
 use crate::router::actor::KeyFailed;
 use crate::router::limiter::HeldLease;
 use crate::router::Candidate;
@@ -158,6 +159,31 @@ impl Upstream {
         );
         report_key(&self.state.router, candidate.key.id, failure);
     }
+}
+
+/// The request log's entry for one attempt on `candidate`, started at `since`.
+pub(super) fn attempt_record(
+    candidate: &Candidate,
+    outcome: &str,
+    status: Option<u16>,
+    since: std::time::Instant,
+    message: Option<String>,
+) -> AttemptRecord {
+    AttemptRecord {
+        platform: candidate.platform.id().to_owned(),
+        model: candidate.model.to_string(),
+        key_id: candidate.key.id,
+        outcome: outcome.to_owned(),
+        status,
+        latency_ms: elapsed_ms(since),
+        message,
+        resumed_after: None,
+    }
+}
+
+/// Milliseconds since `since`, as the request log keeps them.
+pub(super) fn elapsed_ms(since: std::time::Instant) -> u32 {
+    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
 }
 
 /// Tells the router about a failure that implicates the key (its status and the dashboard show it).

@@ -13,7 +13,7 @@ use actix::Addr;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 
-use super::attempt::Upstream;
+use super::attempt::{attempt_record, elapsed_ms, Upstream};
 use super::body::ApiBody;
 use super::relay::{Finish, Relay};
 use super::request_id::RequestId;
@@ -306,10 +306,13 @@ impl Trial {
     ) -> Attempt {
         self.upstream
             .settle_failure(candidate, lease, &failure, news);
-        self.record(candidate, failure.kind.label(), failure.status, since);
-        if let Some(last) = self.attempts.last_mut() {
-            last.message = Some(failure.message.clone());
-        }
+        self.attempts.push(attempt_record(
+            candidate,
+            failure.kind.label(),
+            failure.status,
+            since,
+            Some(failure.message.clone()),
+        ));
         Attempt::Failed(failure)
     }
 
@@ -320,16 +323,8 @@ impl Trial {
         status: Option<u16>,
         since: Instant,
     ) {
-        self.attempts.push(AttemptRecord {
-            platform: candidate.platform.id().to_owned(),
-            model: candidate.model.to_string(),
-            key_id: candidate.key.id,
-            outcome: outcome.to_owned(),
-            status,
-            latency_ms: elapsed_ms(since),
-            message: None,
-            resumed_after: None,
-        });
+        self.attempts
+            .push(attempt_record(candidate, outcome, status, since, None));
     }
 
     fn served(&self, candidate: &Candidate) {
@@ -477,8 +472,4 @@ fn stopped_early(stop: Stop) -> ApiError {
 
 fn router_gone(e: actix::MailboxError) -> ApiError {
     ApiError::internal(format!("router unavailable: {e}"))
-}
-
-fn elapsed_ms(since: Instant) -> u32 {
-    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
-use super::attempt::report_key;
+use super::attempt::{elapsed_ms, report_key};
 use super::resume::{Resumer, Search};
 use crate::analytics::{LogBatcher, LogRequest};
 use crate::error::ApiError;
@@ -131,7 +131,7 @@ impl Finish {
     fn log(&self, status: u16, usage: Usage, error: Option<String>) {
         let mut record = self.record.clone();
         record.status = status;
-        record.latency_ms = u32::try_from(self.started.elapsed().as_millis()).unwrap_or(u32::MAX);
+        record.latency_ms = elapsed_ms(self.started);
         record.prompt_tokens = usage.prompt_tokens;
         record.completion_tokens = usage.completion_tokens;
         record.attempts = u32::try_from(record.attempt_log.len()).unwrap_or(u32::MAX);

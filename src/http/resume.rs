@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::attempt::Upstream;
+use super::attempt::{attempt_record, Upstream};
 use crate::openai::chat::{ChatRequest, Message};
 use crate::providers::actor::UpstreamEvent;
 use crate::providers::{Failure, FailureKind, Prefill, QuotaNews};
@@ -132,14 +132,15 @@ impl Resumer {
             let splice = Splice::new(partial, partial_tokens);
             match self.try_one(&candidate, &request, lease, splice).await {
                 Ok(continued) => {
-                    let mut resumed = record(&candidate, "resumed", Some(200), started, None);
+                    let mut resumed =
+                        attempt_record(&candidate, "resumed", Some(200), started, None);
                     resumed.resumed_after =
                         Some(u32::try_from(partial.text.chars().count()).unwrap_or(u32::MAX));
                     attempts.push(resumed);
                     return Ok(continued);
                 }
                 Err(failure) => {
-                    attempts.push(record(
+                    attempts.push(attempt_record(
                         &candidate,
                         failure.kind.label(),
                         failure.status,
@@ -246,23 +247,4 @@ fn with_prefill(request: &ChatRequest, partial: &str, style: Prefill) -> ChatReq
     });
     request.stream = true;
     request
-}
-
-fn record(
-    candidate: &Candidate,
-    outcome: &str,
-    status: Option<u16>,
-    since: Instant,
-    message: Option<String>,
-) -> AttemptRecord {
-    AttemptRecord {
-        platform: candidate.platform.id().to_owned(),
-        model: candidate.model.to_string(),
-        key_id: candidate.key.id,
-        outcome: outcome.to_owned(),
-        status,
-        latency_ms: u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX),
-        message,
-        resumed_after: None,
-    }
 }

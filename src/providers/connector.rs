@@ -115,7 +115,7 @@ impl Service<ConnectInfo<Uri>> for UpstreamConnector {
             let connection = tcp.await?;
             if !secure {
                 let (stream, connection) = connection.replace_io(());
-                let (_, connection) = connection.replace_io(UpstreamIo::new(Wire::Plain(stream)));
+                let (_, connection) = connection.replace_io(HeadGuard::new(Wire::Plain(stream)));
                 return Ok(connection);
             }
             let connection = TlsConnector::service(tls)
@@ -124,14 +124,14 @@ impl Service<ConnectInfo<Uri>> for UpstreamConnector {
                 .map_err(ConnectError::Io)?;
             let (stream, connection) = connection.replace_io(());
             let (_, connection) =
-                connection.replace_io(UpstreamIo::new(Wire::Tls(Box::new(stream))));
+                connection.replace_io(HeadGuard::new(Wire::Tls(Box::new(stream))));
             Ok(connection)
         })
     }
 }
 
 /// A connection's byte stream, plain or TLS.
-enum Wire {
+pub enum Wire {
     Plain(TcpStream),
     Tls(Box<AsyncTlsStream<TcpStream>>),
 }
@@ -186,17 +186,11 @@ impl AsyncWrite for Wire {
 }
 
 /// An upstream connection as awc sees it: the wire under a [`HeadGuard`].
-pub struct UpstreamIo(HeadGuard<Wire>);
+pub type UpstreamIo = HeadGuard<Wire>;
 
-impl UpstreamIo {
-    fn new(wire: Wire) -> UpstreamIo {
-        UpstreamIo(HeadGuard::new(wire))
-    }
-}
-
-impl fmt::Debug for UpstreamIo {
+impl fmt::Debug for HeadGuard<Wire> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.0.get_ref() {
+        let kind = match self.get_ref() {
             Wire::Plain(_) => "plain",
             Wire::Tls(_) => "tls",
         };
@@ -204,41 +198,13 @@ impl fmt::Debug for UpstreamIo {
     }
 }
 
-impl AsyncRead for UpstreamIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for UpstreamIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
-impl ActixStream for UpstreamIo {
+impl ActixStream for HeadGuard<Wire> {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
-        ActixStream::poll_read_ready(self.0.get_ref().socket(), cx)
+        ActixStream::poll_read_ready(self.get_ref().socket(), cx)
     }
 
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
-        ActixStream::poll_write_ready(self.0.get_ref().socket(), cx)
+        ActixStream::poll_write_ready(self.get_ref().socket(), cx)
     }
 }
 

@@ -82,14 +82,8 @@ struct DeltaView<'a> {
 }
 
 /// `choices[0].delta` of a chunk.
-trait DeltaOf {
-    fn pointer_delta(&self) -> Option<&Map<String, Value>>;
-}
-
-impl DeltaOf for Map<String, Value> {
-    fn pointer_delta(&self) -> Option<&Map<String, Value>> {
-        self.get("choices")?.get(0)?.get("delta")?.as_object()
-    }
+fn delta_of(chunk: &Map<String, Value>) -> Option<&Map<String, Value>> {
+    chunk.get("choices")?.get(0)?.get("delta")?.as_object()
 }
 
 /// What a continuation turned out to be.
@@ -138,8 +132,7 @@ impl Splice {
         if self.echo.is_some() {
             return Spliced::Continues(self.rewrite(chunk).into_iter().collect());
         }
-        if let Some(text) = chunk
-            .pointer_delta()
+        if let Some(text) = delta_of(&chunk)
             .and_then(|d| d.get("content"))
             .and_then(Value::as_str)
         {

@@ -112,6 +112,16 @@ fn last_of(list: &Value) -> Value {
         .unwrap_or_default()
 }
 
+/// Asserts the client read exactly the full answer, once: no error, one finish, one `[DONE]`.
+fn assert_whole(answer: &Read, fault: &str) {
+    assert_eq!(answer.text, FULL, "{fault}: {answer:?}");
+    assert_eq!(
+        (answer.errors, answer.done, answer.finishes),
+        (0, 1, 1),
+        "{fault}: {answer:?}"
+    );
+}
+
 async fn ask(gw: &Gateway) -> Read {
     let mut body = new_conversation("auto");
     body["stream"] = json!(true);
@@ -130,12 +140,7 @@ async fn a_broken_stream_is_continued_by_an_openai_compatible_fallback() {
         mock.push("p", broken(fault));
         mock.push("f", Reply::stream(&REST, std::time::Duration::ZERO));
         let answer = ask(&gw).await;
-        assert_eq!(answer.text, FULL, "{fault}: {answer:?}");
-        assert_eq!(
-            (answer.errors, answer.done, answer.finishes),
-            (0, 1, 1),
-            "{fault}: {answer:?}"
-        );
+        assert_whole(&answer, fault);
         assert_eq!(answer.ids.len(), 1, "{fault}: one answer's id: {answer:?}");
         let asked = mock.requests().into_iter().find(|r| r.key == "f").unwrap();
         assert_eq!(
@@ -190,12 +195,7 @@ async fn a_broken_stream_is_continued_by_gemini() {
         mock.push("p", broken(fault));
         mock.push(GEMINI_KEY, gemini_rest());
         let answer = ask(&gw).await;
-        assert_eq!(answer.text, FULL, "{fault}: {answer:?}");
-        assert_eq!(
-            (answer.errors, answer.done, answer.finishes),
-            (0, 1, 1),
-            "{fault}: {answer:?}"
-        );
+        assert_whole(&answer, fault);
         let asked = mock
             .requests()
             .into_iter()
