@@ -15,6 +15,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 
+use freellmapi::actors::router::{RouterActor, RoutingData};
 use freellmapi::catalog::{Catalog, Limits, Window};
 use freellmapi::config::Config;
 use freellmapi::day_window::DayWindow;
@@ -23,7 +24,6 @@ use freellmapi::openai::sse::{SseEvent, SseParser};
 use freellmapi::platform::Platform;
 use freellmapi::providers::{Provider, QuotaNews, Registry, Target};
 use freellmapi::quota_news::WindowReport;
-use freellmapi::router::actor::{RouterActor, RoutingData};
 use freellmapi::routing::budget::{Budget, Outcome, Settlement};
 use freellmapi::routing::estimate::Cost;
 use freellmapi::routing::resume::Partial;

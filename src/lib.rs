@@ -2,7 +2,7 @@
 //!
 //! Layers, lowest first. A module imports only from modules of its own layer or a lower one, never from a
 //! higher one, and no two files import each other (`tests/layers.rs` checks both). `routing` holds the pure
-//! decisions the actors (`router`) call; `router → store` goes only through messages.
+//! decisions the actors (`actors`) call; `actors → store` goes only through messages.
 //!
 //! - layer 0: hex timefmt error platform logging redact openai healthcheck
 //! - layer 1: crypto config day_window failure hops request_record
@@ -11,11 +11,12 @@
 //! - layer 4: keys secrets key_rotation
 //! - layer 5: routing
 //! - layer 6: providers
-//! - layer 7: router
+//! - layer 7: actors
 //! - layer 8: metrics analytics
 //! - layer 9: http
 //! - layer 10: server cli
 
+pub mod actors;
 pub mod analytics;
 pub mod catalog;
 pub mod cli;
@@ -38,7 +39,6 @@ pub mod providers;
 pub mod quota_news;
 pub mod redact;
 pub mod request_record;
-pub mod router;
 pub mod routing;
 pub mod secrets;
 pub mod server;

@@ -7,6 +7,10 @@ use std::sync::Arc;
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 
+use crate::actors::health::ProbeDeps;
+use crate::actors::provider::{LocalProvider, ProviderPool, Timeouts};
+use crate::actors::router::{RoutingData, SaveBudgets};
+use crate::actors::{HealthProbeActor, RouterActor};
 use crate::analytics::{Flush, LogBatcher, RequestLogger};
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -16,12 +20,8 @@ use crate::http::auth::FailedAuthLimiter;
 use crate::http::{self, AppState, UnifiedKey};
 use crate::logging;
 use crate::metrics::InFlight;
-use crate::providers::actor::{LocalProvider, ProviderPool, Timeouts};
 use crate::providers::{connector, Registry};
 use crate::redact::Redactor;
-use crate::router::actor::{RoutingData, SaveBudgets};
-use crate::router::health::ProbeDeps;
-use crate::router::{HealthProbeActor, RouterActor};
 use crate::{secrets, store};
 
 /// Seconds in-flight requests get to finish after a stop signal.

@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 
 use super::body::AdminBody;
 use super::{reload, AppState};
+use crate::actors::health::KeyAdded;
 use crate::error::ApiError;
 use crate::keys::{self, AddKeyError, CustomModel, NewKey};
 use crate::platform::Platform;
-use crate::router::health::KeyAdded;
 use crate::secrets;
 use crate::store::{chain, requests, StoreError};
 use crate::timefmt::{iso8601_ms, now_unix_ms};

@@ -12,15 +12,15 @@ use tokio::sync::mpsc;
 
 use super::request_id::RequestId;
 use super::AppState;
+use crate::actors::limiter::HeldLease;
+use crate::actors::provider::{Dispatch, ProviderActor, Timeouts, UpstreamEvent};
+use crate::actors::router::KeyFailed;
+use crate::actors::Candidate;
 use crate::crypto::key_aad;
 use crate::hops;
 use crate::openai::chat::ChatRequest;
-use crate::providers::actor::{Dispatch, ProviderActor, Timeouts, UpstreamEvent};
 use crate::providers::{Failure, FailureKind, Provider, QuotaNews, UpstreamRequest};
 use crate::request_record::AttemptRecord;
-use crate::router::actor::KeyFailed;
-use crate::router::limiter::HeldLease;
-use crate::router::Candidate;
 use crate::routing::budget::{Outcome, Settlement};
 use crate::timefmt::now_unix_ms;
 
@@ -188,7 +188,7 @@ pub(super) fn elapsed_ms(since: std::time::Instant) -> u32 {
 
 /// Tells the router about a failure that implicates the key (its status and the dashboard show it).
 pub(super) fn report_key(
-    router: &Addr<crate::router::RouterActor>,
+    router: &Addr<crate::actors::RouterActor>,
     key: crate::routing::candidates::KeyId,
     failure: &Failure,
 ) {

@@ -19,22 +19,22 @@ use super::relay::{Finish, Relay};
 use super::request_id::RequestId;
 use super::resume::Resumer;
 use super::AppState;
+use crate::actors::limiter::{Acquire, HeldLease};
+use crate::actors::provider::{LocalProvider, UpstreamEvent};
+use crate::actors::router::{Plan, PlanCursor, Planned, Served};
+use crate::actors::Candidate;
 use crate::analytics::{LogBatcher, LogRequest};
 use crate::error::ApiError;
 use crate::hops;
 use crate::openai::chat::{ChatRequest, Usage};
-use crate::providers::actor::{LocalProvider, UpstreamEvent};
 use crate::providers::{Failure, FailureKind, QuotaNews};
 use crate::request_record::{AttemptRecord, RequestRecord};
-use crate::router::actor::{Plan, PlanCursor, Planned, Served};
-use crate::router::limiter::{Acquire, HeldLease};
-use crate::router::sticky::{session_key, SessionKey};
-use crate::router::Candidate;
 use crate::routing::budget::{Outcome, Settlement};
 use crate::routing::candidates::Unroutable;
 use crate::routing::estimate::{self, Cost};
 use crate::routing::failover::{GiveUp, Misses, Skip, Verdict};
 use crate::routing::repeats::{Repeats, Stop};
+use crate::routing::sticky::{session_key, SessionKey};
 use crate::timefmt::now_unix_ms;
 
 /// Most upstream attempts for one client request.

@@ -7,12 +7,12 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::actors::health::Check;
+use crate::actors::limiter::ReadBudget;
+use crate::actors::router::ListBudgets;
 use crate::catalog::Window;
 use crate::error::ApiError;
 use crate::platform::Platform;
-use crate::router::actor::ListBudgets;
-use crate::router::health::Check;
-use crate::router::limiter::ReadBudget;
 use crate::routing::budget::{Snapshot, WindowUse};
 use crate::routing::candidates::KeyId;
 use crate::timefmt::iso8601_ms;

@@ -24,6 +24,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::actors::{HealthProbeActor, RouterActor};
 use crate::analytics::RequestLogger;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -33,7 +34,6 @@ use crate::hops::Hops;
 use crate::metrics::InFlight;
 use crate::providers::Registry;
 use crate::redact::Redactor;
-use crate::router::{HealthProbeActor, RouterActor};
 use crate::store::Db;
 pub use auth::UnifiedKey;
 
@@ -84,7 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Makes the router re-read keys and chain, so the caller's change is in effect when it answers.
 pub(crate) async fn reload(state: &AppState) {
-    if let Err(e) = state.router.send(crate::router::Reload).await {
+    if let Err(e) = state.router.send(crate::actors::Reload).await {
         log::warn!("router did not reload: {e}");
     }
 }

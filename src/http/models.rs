@@ -4,8 +4,8 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::AppState;
+use crate::actors::router::ListModels;
 use crate::error::ApiError;
-use crate::router::actor::ListModels;
 
 /// Lists servable models.
 pub async fn list_models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

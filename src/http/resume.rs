@@ -12,17 +12,17 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::attempt::{attempt_record, Upstream};
+use crate::actors::limiter::{Acquire, HeldLease};
+use crate::actors::provider::UpstreamEvent;
+use crate::actors::router::{Plan, Planned};
+use crate::actors::Candidate;
 use crate::openai::chat::{ChatRequest, Message};
-use crate::providers::actor::UpstreamEvent;
 use crate::providers::{Failure, FailureKind, Prefill, QuotaNews};
 use crate::request_record::AttemptRecord;
-use crate::router::actor::{Plan, Planned};
-use crate::router::limiter::{Acquire, HeldLease};
-use crate::router::sticky::SessionKey;
-use crate::router::Candidate;
 use crate::routing::budget::{Outcome, Settlement};
 use crate::routing::estimate::{self, Cost};
 use crate::routing::resume::{Partial, Splice, Spliced};
+use crate::routing::sticky::SessionKey;
 use crate::timefmt::now_unix_ms;
 
 /// Most candidates asked to continue one broken stream.

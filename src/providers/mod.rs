@@ -3,7 +3,6 @@
 //! Adapters only translate shapes and classify errors; routing, retries and budgets live elsewhere and know
 //! nothing of any provider's JSON. Providers never touch the database.
 
-pub mod actor;
 pub mod classify;
 pub mod cohere;
 mod compat_answer;

@@ -9,4 +9,5 @@ pub mod learned;
 pub mod probes;
 pub mod repeats;
 pub mod resume;
+pub mod sticky;
 pub mod window;

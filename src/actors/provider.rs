@@ -15,10 +15,12 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::connector::{wire_url, UpstreamConnector};
-use super::{Failure, FailureKind, Flow, Provider, QuotaNews, StreamDecoder, UpstreamRequest};
 use crate::openai::chat::Usage;
 use crate::openai::sse::SseParser;
+use crate::providers::connector::{wire_url, UpstreamConnector};
+use crate::providers::{
+    Failure, FailureKind, Flow, Provider, QuotaNews, StreamDecoder, UpstreamRequest,
+};
 use crate::redact::Redactor;
 use actix_tls::connect::rustls_0_23::reexports::ClientConfig;
 

@@ -10,10 +10,10 @@ use actix_web::http::header::HeaderValue;
 use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::OsRng;
 
-use super::actor::{GetKey, KeyMaterial, ListKeys, Reload, RouterActor};
+use super::router::{GetKey, KeyMaterial, ListKeys, Reload, RouterActor};
+use crate::actors::provider::{Probe, ProviderPool, Timeouts};
 use crate::crypto::{key_aad, Cipher};
 use crate::hops;
-use crate::providers::actor::{Probe, ProviderPool, Timeouts};
 use crate::providers::{Registry, Target};
 use crate::routing::candidates::KeyId;
 use crate::routing::probes::{schedule, status_after};

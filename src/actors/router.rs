@@ -11,7 +11,6 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 
 use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits};
-use super::sticky::{SessionKey, StickyMap};
 use crate::catalog::Catalog;
 use crate::keys::CustomModel;
 use crate::platform::Platform;
@@ -19,6 +18,7 @@ use crate::providers::{FailureKind, Registry};
 use crate::routing::budget::{Carried, Denial, Lease};
 use crate::routing::candidates::{KeyId, KeyOffer, RouteTable, Unroutable};
 use crate::routing::estimate::Cost;
+use crate::routing::sticky::{SessionKey, StickyMap};
 use crate::routing::window::Entry;
 use crate::store::budgets::BudgetRow;
 use crate::store::{self, Db};
