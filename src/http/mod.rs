@@ -3,7 +3,6 @@
 
 pub mod admin;
 pub mod assets;
-mod attempt;
 pub mod auth;
 pub mod body;
 pub mod chat;
@@ -11,9 +10,8 @@ pub mod guard;
 pub mod live;
 pub mod metrics;
 pub mod models;
-mod relay;
+pub mod pipeline;
 pub mod request_id;
-mod resume;
 pub mod routes;
 
 use std::net::SocketAddr;

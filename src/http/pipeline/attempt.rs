@@ -10,14 +10,14 @@ use actix_web::http::header::HeaderValue;
 use actix_web::web;
 use tokio::sync::mpsc;
 
-use super::request_id::RequestId;
-use super::AppState;
 use crate::actors::limiter::HeldLease;
 use crate::actors::provider::{Dispatch, ProviderActor, Timeouts, UpstreamEvent};
 use crate::actors::router::KeyFailed;
 use crate::actors::Candidate;
 use crate::crypto::key_aad;
 use crate::hops;
+use crate::http::request_id::RequestId;
+use crate::http::AppState;
 use crate::openai::chat::ChatRequest;
 use crate::providers::{Failure, FailureKind, Provider, QuotaNews, UpstreamRequest};
 use crate::request_record::AttemptRecord;

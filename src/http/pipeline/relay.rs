@@ -1,9 +1,9 @@
-//! The body of a committed stream: relays upstream chunks as SSE and ends with exactly one `[DONE]`. When the
-//! upstream breaks after the first byte (a dropped connection, a stall, a malformed event), the attempt is
-//! settled and, where `STREAM_RESUME` allows and the answer so far is plain text, the answer is continued on
-//! another candidate (`resume.rs`), of which only the continuation reaches the client; otherwise the stream ends
-//! with one in-band error. Every committed stream is settled and logged exactly once, however it ends.
-
+//! The body of a committed stream: relays upstream chunks through the front door's [`Render`] and ends the
+//! stream once, with the door's end or its in-band error. When the upstream breaks after the first byte (a
+//! dropped connection, a stall, a malformed event), the attempt is settled and, where `STREAM_RESUME` allows and
+//! the answer so far is plain text, the answer is continued on another candidate (`resume.rs`), of which only
+//! the continuation reaches the client. Every committed stream is settled and logged exactly once, however it
+//! ends.
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::attempt::{elapsed_ms, report_key};
 use super::resume::{Resumer, Search};
+use super::Render;
 use crate::actors::limiter::HeldLease;
 use crate::actors::provider::UpstreamEvent;
 use crate::actors::RouterActor;
@@ -26,7 +27,6 @@ use crate::analytics::{LogBatcher, LogRequest};
 use crate::error::ApiError;
 use crate::metrics::Tracked;
 use crate::openai::chat::Usage;
-use crate::openai::sse;
 use crate::providers::{Failure, FailureKind, QuotaNews};
 use crate::request_record::RequestRecord;
 use crate::routing::budget::{Outcome, Settlement};
@@ -178,6 +178,8 @@ pub(super) struct Relay {
     queued: VecDeque<Bytes>,
     /// Counts this stream in `freellmapi_streams_in_flight` until the relay is dropped.
     _in_flight: Tracked,
+    /// The front door's shape for what the client sees.
+    render: Box<dyn Render>,
 }
 
 impl Relay {
@@ -188,6 +190,7 @@ impl Relay {
         finish: Finish,
         resumer: Option<Resumer>,
         in_flight: Tracked,
+        render: Box<dyn Render>,
     ) -> Relay {
         Relay {
             first: Some(first),
@@ -201,16 +204,17 @@ impl Relay {
             splice: None,
             queued: VecDeque::new(),
             _in_flight: in_flight,
+            render,
         }
     }
 
-    /// Frames one chunk for the client, taking note of the answer so far.
-    fn relay(&mut self, payload: &[u8]) -> Bytes {
+    /// Renders one chunk for the client, taking note of the answer so far.
+    fn relay(&mut self, payload: &[u8]) -> Option<Bytes> {
         if let Some(partial) = &mut self.partial {
             partial.observe(payload);
         }
         self.chunks += 1;
-        Bytes::from(sse::encode_data(payload))
+        self.render.chunk(payload)
     }
 
     /// The attempt failed mid-answer: looks for a continuation where that is allowed (answering `None`), or
@@ -265,7 +269,7 @@ impl Relay {
         self.splice = Some(continued.splice);
         for chunk in continued.ready {
             let framed = self.relay(&chunk);
-            self.queued.push_back(framed);
+            self.queued.extend(framed);
         }
         None
     }
@@ -277,16 +281,14 @@ impl Relay {
         out
     }
 
-    /// The in-band error and `[DONE]` that end a stream that cannot go on.
+    /// The in-band error that ends a stream that cannot go on.
     fn end_with_error(&mut self, failure: &Failure) -> Bytes {
         self.phase = Phase::Closed;
         let error = ApiError::upstream(format!(
             "The upstream failed mid-answer: {}",
             failure.message
         ));
-        let mut out = sse::encode_data(error.body().to_string().as_bytes());
-        out.extend_from_slice(sse::DONE);
-        Bytes::from(out)
+        self.render.failed(&error)
     }
 
     /// The stream's next piece of output, or `None` to look again.
@@ -298,26 +300,27 @@ impl Relay {
             }
             Some(UpstreamEvent::Chunk(chunk)) => match self.splice.as_mut().map(|s| s.feed(&chunk))
             {
-                None => Some(self.relay(&chunk)),
+                None => self.relay(&chunk),
                 Some(Spliced::Continues(ready)) => {
                     for chunk in ready {
                         let framed = self.relay(&chunk);
-                        self.queued.push_back(framed);
+                        self.queued.extend(framed);
                     }
                     None
                 }
                 Some(Spliced::Undecided | Spliced::StartedOver) => None,
             },
-            Some(UpstreamEvent::KeepAlive) => Some(Bytes::from_static(sse::PING)),
+            Some(UpstreamEvent::KeepAlive) => Some(self.render.keep_alive()),
             Some(UpstreamEvent::Done { usage }) => {
                 let usage = match (&self.splice, usage) {
                     (Some(splice), Some(usage)) => Some(splice.combined(usage)),
                     (_, usage) => usage,
                 };
                 let chunks = self.chunks;
+                let shown = usage.unwrap_or_else(|| self.finish.estimated(chunks));
                 self.finish.complete(End::Done(usage), chunks);
                 self.phase = Phase::Closed;
-                Some(Bytes::from_static(sse::DONE))
+                Some(self.render.done(shown))
             }
             Some(UpstreamEvent::Failed(failure)) => self.break_off(failure),
             Some(UpstreamEvent::Complete { .. }) => self.break_off(Failure::transport(
@@ -339,7 +342,10 @@ impl Stream for Relay {
         let this = &mut *self;
         loop {
             if let Some(first) = this.first.take() {
-                return Poll::Ready(Some(Ok(this.relay(&first))));
+                match this.relay(&first) {
+                    Some(framed) => return Poll::Ready(Some(Ok(framed))),
+                    None => continue,
+                }
             }
             if let Some(framed) = this.queued.pop_front() {
                 return Poll::Ready(Some(Ok(framed)));
