@@ -60,7 +60,7 @@ fn large_routing_data() -> RoutingData {
     let platforms = catalog_platforms();
     let keys = (1..=KEYS)
         .map(|id| KeyRow {
-            id,
+            id: freellmapi::provider_key::KeyId(id),
             platform: platforms[id as usize % platforms.len()].id().to_owned(),
             label: format!("key {id}"),
             ciphertext: vec![0; 48],
@@ -68,7 +68,7 @@ fn large_routing_data() -> RoutingData {
             key_hint: "sk-…abcd".into(),
             base_url: None,
             models: None,
-            status: "healthy".into(),
+            status: freellmapi::provider_key::KeyStatus::Healthy,
             last_error: None,
             last_checked_at: None,
             enabled: true,

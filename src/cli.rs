@@ -8,6 +8,7 @@ use crate::catalog::Catalog;
 use crate::config::{parse_encryption_key, Config, SETTINGS};
 use crate::crypto::generate_key;
 use crate::keys::{self, CustomModel, NewKey};
+use crate::provider_key::KeyId;
 use crate::{healthcheck, hex, key_rotation, secrets, server, store};
 
 /// What the command line asked for.
@@ -207,7 +208,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
             }
         }
         Command::KeysRemove(id) => {
-            if !keys::remove(&mut conn, id).map_err(|e| e.to_string())? {
+            if !keys::remove(&mut conn, KeyId(id)).map_err(|e| e.to_string())? {
                 return Err(format!("no key with id {id}"));
             }
             println!("removed key {id}");

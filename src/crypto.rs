@@ -1,6 +1,7 @@
 //! Sealing and opening provider keys with AES-256-GCM, plus the small secret-handling helpers (tokens,
 //! constant-time comparison, masking). Plaintext keys exist only in memory, only for the call that needs them.
 
+use crate::provider_key::KeyId;
 use std::fmt;
 
 use aes_gcm::aead::rand_core::RngCore;
@@ -80,7 +81,7 @@ impl Cipher {
 }
 
 /// Associated data binding a sealed provider key to its row id and platform, so rows cannot be swapped.
-pub fn key_aad(id: i64, platform: &str) -> Vec<u8> {
+pub fn key_aad(id: KeyId, platform: &str) -> Vec<u8> {
     format!("freellmapi:key:{id}:{platform}").into_bytes()
 }
 
@@ -142,15 +143,15 @@ mod tests {
     #[test]
     fn wrong_key_or_aad_fails() {
         let c = Cipher::new(&generate_key());
-        let s = c.seal(b"gsk_secret", &key_aad(1, "groq"));
+        let s = c.seal(b"gsk_secret", &key_aad(KeyId(1), "groq"));
         assert!(Cipher::new(&generate_key())
-            .open(&s.nonce, &s.ciphertext, &key_aad(1, "groq"))
+            .open(&s.nonce, &s.ciphertext, &key_aad(KeyId(1), "groq"))
             .is_err());
         assert!(c
-            .open(&s.nonce, &s.ciphertext, &key_aad(2, "groq"))
+            .open(&s.nonce, &s.ciphertext, &key_aad(KeyId(2), "groq"))
             .is_err());
         assert!(c
-            .open(&s.nonce[..8], &s.ciphertext, &key_aad(1, "groq"))
+            .open(&s.nonce[..8], &s.ciphertext, &key_aad(KeyId(1), "groq"))
             .is_err());
     }
 

@@ -110,13 +110,14 @@ impl From<diesel::result::Error> for RotationFailed {
 mod tests {
     use super::*;
     use crate::keys::{self, NewKey};
+    use crate::provider_key::KeyId;
     use crate::store::test_db::TempDb;
 
     fn config(db: &TempDb, key: Option<&str>) -> Config {
         db.config(key)
     }
 
-    fn add_key(db: &TempDb, cipher: &Cipher, secret: &str) -> i64 {
+    fn add_key(db: &TempDb, cipher: &Cipher, secret: &str) -> KeyId {
         let new = NewKey {
             platform: "groq".into(),
             key: secret.into(),
@@ -127,7 +128,7 @@ mod tests {
         keys::add(&mut db.conn(), cipher, new).unwrap().id
     }
 
-    fn secret_of(db: &TempDb, cipher: &Cipher, id: i64) -> Result<String, String> {
+    fn secret_of(db: &TempDb, cipher: &Cipher, id: KeyId) -> Result<String, String> {
         let row = store::keys::get(&mut db.conn(), id).unwrap().unwrap();
         cipher
             .open(

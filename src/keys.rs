@@ -1,6 +1,7 @@
 //! Provider-key management shared by the CLI and the admin API: validation, duplicate detection, sealing, and
 //! the masked view shown to users. Key material is never logged, returned or echoed in an error.
 
+use crate::provider_key::{KeyId, KeyStatus};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use diesel::Connection;
@@ -67,7 +68,7 @@ impl TryFrom<serde_json::Value> for CustomModel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyView {
     /// Row id.
-    pub id: i64,
+    pub id: KeyId,
     /// Platform id.
     pub platform: String,
     /// User label.
@@ -75,7 +76,7 @@ pub struct KeyView {
     /// At most the last 4 characters.
     pub masked: String,
     /// `unknown healthy rate_limited invalid error`.
-    pub status: String,
+    pub status: KeyStatus,
     /// Last probe or status change.
     pub last_checked_at: Option<String>,
     /// Last error seen.
@@ -320,14 +321,14 @@ pub fn list(conn: &mut Conn) -> Result<Vec<KeyView>, StoreError> {
 }
 
 /// One key, masked.
-pub fn get(conn: &mut Conn, id: i64) -> Result<Option<KeyView>, StoreError> {
+pub fn get(conn: &mut Conn, id: KeyId) -> Result<Option<KeyView>, StoreError> {
     Ok(table::get(conn, id)?.map(KeyView::from))
 }
 
 /// Changes label and/or enabled; `None` if absent.
 pub fn update(
     conn: &mut Conn,
-    id: i64,
+    id: KeyId,
     label: Option<&str>,
     enabled: Option<bool>,
 ) -> Result<Option<KeyView>, StoreError> {
@@ -335,7 +336,7 @@ pub fn update(
 }
 
 /// Deletes a key; whether it existed.
-pub fn remove(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+pub fn remove(conn: &mut Conn, id: KeyId) -> Result<bool, StoreError> {
     table::delete(conn, id)
 }
 
@@ -367,7 +368,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(view.masked, "…uvwx");
-        assert_eq!(view.status, "unknown");
+        assert_eq!(view.status, KeyStatus::Unknown);
         let json = serde_json::to_string(&list(&mut c).unwrap()).unwrap();
         assert!(!json.contains("gsk_abcdefghijklmnopqrstuvwx"));
         assert!(matches!(

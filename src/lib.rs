@@ -4,7 +4,7 @@
 //! higher one, and no two files import each other (`tests/layers.rs` checks both). `routing` holds the pure
 //! decisions the actors (`actors`) call; `actors → store` goes only through messages.
 //!
-//! - layer 0: hex timefmt error platform logging redact openai healthcheck
+//! - layer 0: hex timefmt error platform logging redact openai healthcheck provider_key
 //! - layer 1: crypto config day_window failure hops request_record
 //! - layer 2: catalog quota_news
 //! - layer 3: store
@@ -35,6 +35,7 @@ pub mod logging;
 pub mod metrics;
 pub mod openai;
 pub mod platform;
+pub mod provider_key;
 pub mod providers;
 pub mod quota_news;
 pub mod redact;

@@ -275,7 +275,7 @@ mod tests {
                 AttemptRecord {
                     platform: "groq".into(),
                     model: "llama".into(),
-                    key_id: 1,
+                    key_id: crate::provider_key::KeyId(1),
                     outcome: "rate_limited".into(),
                     status: Some(429),
                     latency_ms: 3,
@@ -285,7 +285,7 @@ mod tests {
                 AttemptRecord {
                     platform: "cerebras".into(),
                     model: "llama".into(),
-                    key_id: 2,
+                    key_id: crate::provider_key::KeyId(2),
                     outcome: "resumed".into(),
                     status: Some(200),
                     latency_ms: 300,

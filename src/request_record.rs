@@ -1,6 +1,7 @@
 //! What the request log keeps of one client request and its upstream attempts, as the front doors report it.
 //! Below both the log writer (`analytics`) and the counters (`metrics`) that read it; types only.
 
+use crate::provider_key::KeyId;
 use serde::Serialize;
 
 /// One upstream attempt of a request.
@@ -11,7 +12,7 @@ pub struct AttemptRecord {
     /// Model tried.
     pub model: String,
     /// Key used.
-    pub key_id: i64,
+    pub key_id: KeyId,
     /// `ok` or the failure label.
     pub outcome: String,
     /// Upstream status, if it answered.

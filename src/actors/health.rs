@@ -14,8 +14,8 @@ use super::router::{GetKey, KeyMaterial, ListKeys, Reload, RouterActor};
 use crate::actors::provider::{Probe, ProviderPool, Timeouts};
 use crate::crypto::{key_aad, Cipher};
 use crate::hops;
+use crate::provider_key::{KeyId, KeyStatus};
 use crate::providers::{Registry, Target};
-use crate::routing::candidates::KeyId;
 use crate::routing::probes::{schedule, status_after};
 use crate::store::{keys, Db};
 use crate::timefmt::now_unix_ms;
@@ -87,7 +87,7 @@ async fn probe_logged(deps: &ProbeDeps, id: KeyId) {
 }
 
 /// Probes one key and records the result; returns its new status.
-async fn probe_and_record(deps: &ProbeDeps, id: KeyId) -> Result<&'static str, String> {
+async fn probe_and_record(deps: &ProbeDeps, id: KeyId) -> Result<KeyStatus, String> {
     let key = deps
         .router
         .send(GetKey(id))
@@ -96,7 +96,7 @@ async fn probe_and_record(deps: &ProbeDeps, id: KeyId) -> Result<&'static str, S
     let (status, error) = match key {
         Some(key) => probe(deps, &key).await,
         None => (
-            "error",
+            KeyStatus::Error,
             Some("this key's platform is not supported by this version".to_owned()),
         ),
     };
@@ -115,7 +115,7 @@ async fn probe_and_record(deps: &ProbeDeps, id: KeyId) -> Result<&'static str, S
     match before {
         None => Err(format!("no key with id {id}")),
         Some(before) => {
-            if (before == "invalid") != (status == "invalid") {
+            if (before == KeyStatus::Invalid) != (status == KeyStatus::Invalid) {
                 deps.router.send(Reload).await.map_err(|e| e.to_string())?;
             }
             Ok(status)
@@ -123,10 +123,10 @@ async fn probe_and_record(deps: &ProbeDeps, id: KeyId) -> Result<&'static str, S
     }
 }
 
-async fn probe(deps: &ProbeDeps, key: &KeyMaterial) -> (&'static str, Option<String>) {
+async fn probe(deps: &ProbeDeps, key: &KeyMaterial) -> (KeyStatus, Option<String>) {
     let Some(provider) = deps.registry.adapter(key.platform).cloned() else {
         return (
-            "error",
+            KeyStatus::Error,
             Some(format!("no adapter for platform {}", key.platform)),
         );
     };
@@ -136,7 +136,7 @@ async fn probe(deps: &ProbeDeps, key: &KeyMaterial) -> (&'static str, Option<Str
         &key_aad(key.id, key.platform.id()),
     ) else {
         return (
-            "error",
+            KeyStatus::Error,
             Some("the stored key could not be decrypted".to_owned()),
         );
     };
@@ -155,17 +155,20 @@ async fn probe(deps: &ProbeDeps, key: &KeyMaterial) -> (&'static str, Option<Str
     match deps.providers.pick().send(probe).await {
         Ok(Ok(())) => (status_after(Ok(())), None),
         Ok(Err(failure)) => (status_after(Err(failure.kind)), Some(failure.to_string())),
-        Err(e) => ("error", Some(format!("provider actor unavailable: {e}"))),
+        Err(e) => (
+            KeyStatus::Error,
+            Some(format!("provider actor unavailable: {e}")),
+        ),
     }
 }
 
 /// Probes one key now and answers with its new status (`POST /api/keys/{id}/check`).
 #[derive(Message)]
-#[rtype(result = "Result<&'static str, String>")]
+#[rtype(result = "Result<KeyStatus, String>")]
 pub struct Check(pub KeyId);
 
 impl Handler<Check> for HealthProbeActor {
-    type Result = ResponseFuture<Result<&'static str, String>>;
+    type Result = ResponseFuture<Result<KeyStatus, String>>;
 
     fn handle(&mut self, msg: Check, _: &mut Context<Self>) -> Self::Result {
         let deps = self.deps.clone();

@@ -14,9 +14,10 @@ use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits};
 use crate::catalog::Catalog;
 use crate::keys::CustomModel;
 use crate::platform::Platform;
+use crate::provider_key::{KeyId, KeyStatus};
 use crate::providers::{FailureKind, Registry};
 use crate::routing::budget::{Carried, Denial, Lease};
-use crate::routing::candidates::{KeyId, KeyOffer, RouteTable, Unroutable};
+use crate::routing::candidates::{KeyOffer, RouteTable, Unroutable};
 use crate::routing::estimate::Cost;
 use crate::routing::sticky::{SessionKey, StickyMap};
 use crate::routing::window::Entry;
@@ -181,7 +182,7 @@ impl RouterActor {
             offers.push(KeyOffer {
                 id: row.id,
                 platform,
-                usable: row.enabled && row.status != "invalid",
+                usable: row.enabled && row.status != KeyStatus::Invalid,
                 custom_models: custom_models
                     .into_iter()
                     .map(|m| (m.id, m.limits))
@@ -524,9 +525,11 @@ impl Handler<KeyFailed> for RouterActor {
         let status = match msg.kind {
             FailureKind::InvalidKey => {
                 self.invalid.insert(msg.key);
-                "invalid"
+                KeyStatus::Invalid
             }
-            FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. } => "rate_limited",
+            FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. } => {
+                KeyStatus::RateLimited
+            }
             _ => return,
         };
         let (key, message) = (msg.key, msg.message);
@@ -638,9 +641,9 @@ mod tests {
     use crate::store::keys::KeyRow;
     use crate::store::test_db::TempDb;
 
-    fn key(id: KeyId, status: &str) -> KeyRow {
+    fn key(id: i64, status: &str) -> KeyRow {
         KeyRow {
-            id,
+            id: KeyId(id),
             platform: "groq".into(),
             label: format!("key {id}"),
             ciphertext: vec![0; 48],
@@ -648,7 +651,7 @@ mod tests {
             key_hint: "gsk-…abcd".into(),
             base_url: None,
             models: None,
-            status: status.into(),
+            status: status.parse().unwrap(),
             last_error: None,
             last_checked_at: None,
             enabled: true,
@@ -700,13 +703,13 @@ mod tests {
         assert!(
             seen.iter()
                 .zip(seen.iter().skip(1))
-                .all(|(a, b)| *b == a % 40 + 1),
+                .all(|(a, b)| b.0 == a.0 % 40 + 1),
             "one rotation, in id order: {seen:?}"
         );
         seen.sort();
         assert_eq!(
             seen,
-            (1..=40).collect::<Vec<_>>(),
+            (1..=40).map(KeyId).collect::<Vec<_>>(),
             "every usable key once, the invalid one never"
         );
         let again = router.plan("llama", 7, None).unwrap();
@@ -722,7 +725,7 @@ mod tests {
         let row = |day, detail: &str| BudgetRow {
             platform: "groq".into(),
             model: "llama".into(),
-            key_id: 1,
+            key_id: KeyId(1),
             day,
             day_requests: 7,
             day_tokens: 700,

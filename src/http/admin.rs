@@ -14,6 +14,7 @@ use crate::actors::health::KeyAdded;
 use crate::error::ApiError;
 use crate::keys::{self, AddKeyError, CustomModel, NewKey};
 use crate::platform::Platform;
+use crate::provider_key::KeyId;
 use crate::secrets;
 use crate::store::{chain, requests, StoreError};
 use crate::timefmt::{iso8601_ms, now_unix_ms};
@@ -79,7 +80,7 @@ struct KeyPatch {
 
 pub(super) async fn update_key(
     state: web::Data<AppState>,
-    id: web::Path<i64>,
+    id: web::Path<KeyId>,
     AdminBody(body): AdminBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -96,7 +97,7 @@ pub(super) async fn update_key(
 
 pub(super) async fn remove_key(
     state: web::Data<AppState>,
-    id: web::Path<i64>,
+    id: web::Path<KeyId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if !state

@@ -13,8 +13,8 @@ use crate::actors::router::ListBudgets;
 use crate::catalog::Window;
 use crate::error::ApiError;
 use crate::platform::Platform;
+use crate::provider_key::KeyId;
 use crate::routing::budget::{Snapshot, WindowUse};
-use crate::routing::candidates::KeyId;
 use crate::timefmt::iso8601_ms;
 
 fn window(w: WindowUse) -> Value {
@@ -88,7 +88,7 @@ pub(super) async fn budgets(state: web::Data<AppState>) -> Result<HttpResponse, 
 /// `POST /api/keys/{id}/check`: probes the key now and answers with its updated entry.
 pub(super) async fn check_key(
     state: web::Data<AppState>,
-    id: web::Path<i64>,
+    id: web::Path<KeyId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state

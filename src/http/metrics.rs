@@ -32,10 +32,10 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, 
         .run(keys::list)
         .await
         .map_err(|e| unavailable("keys", e))?;
-    let mut by_status: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
+    let mut by_status: BTreeMap<(String, &str, bool), u64> = BTreeMap::new();
     for row in rows {
         *by_status
-            .entry((row.platform, row.status, row.enabled))
+            .entry((row.platform, row.status.as_str(), row.enabled))
             .or_default() += 1;
     }
     family(

@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use crate::catalog::{Catalog, Limits};
 use crate::platform::Platform;
-
-/// A provider key's database id.
-pub type KeyId = i64;
+use crate::provider_key::KeyId;
 
 /// What the route table needs to know about one provider key.
 #[derive(Debug, Clone)]
@@ -225,9 +223,9 @@ mod tests {
         .unwrap()
     }
 
-    fn key(id: KeyId, platform: Platform) -> KeyOffer {
+    fn key(id: i64, platform: Platform) -> KeyOffer {
         KeyOffer {
-            id,
+            id: KeyId(id),
             platform,
             usable: true,
             custom_models: vec![],
@@ -313,16 +311,19 @@ mod tests {
         let groq = t.find(Platform::Groq, "llama");
         assert_eq!(
             t.candidates(&offers, groq, 0, |_| false)
+                .map(|(offer, key)| (offer, key.0))
                 .collect::<Vec<_>>(),
             [(1, 1), (1, 2), (0, 3)]
         );
         assert_eq!(
             t.candidates(&offers, None, 1, |_| false)
+                .map(|(offer, key)| (offer, key.0))
                 .collect::<Vec<_>>(),
             [(0, 3), (1, 2), (1, 1)]
         );
         assert_eq!(
-            t.candidates(&offers, None, 0, |k| k == 2)
+            t.candidates(&offers, None, 0, |k| k == KeyId(2))
+                .map(|(offer, key)| (offer, key.0))
                 .collect::<Vec<_>>(),
             [(0, 3), (1, 1)]
         );
@@ -335,7 +336,7 @@ mod tests {
             ..Limits::default()
         };
         let custom = KeyOffer {
-            id: 9,
+            id: KeyId(9),
             platform: Platform::Custom,
             usable: true,
             custom_models: vec![("m1".into(), limits)],
@@ -344,7 +345,7 @@ mod tests {
         assert_eq!(names(&t, &t.resolve("m1").unwrap()), ["custom/m1"]);
         assert_eq!(names(&t, &t.resolve("custom/m1").unwrap()), ["custom/m1"]);
         assert_eq!(
-            t.limits(Platform::Custom, &Arc::from("m1"), 9),
+            t.limits(Platform::Custom, &Arc::from("m1"), KeyId(9)),
             Some(limits)
         );
         assert_eq!(

@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use crate::failure::FailureKind;
 use crate::platform::Platform;
-use crate::routing::candidates::KeyId;
+use crate::provider_key::{KeyId, KeyStatus};
 
 /// The key status a probe outcome implies; a transport blip is `error`, never `invalid`.
-pub fn status_after(outcome: Result<(), FailureKind>) -> &'static str {
+pub fn status_after(outcome: Result<(), FailureKind>) -> KeyStatus {
     match outcome {
-        Ok(()) => "healthy",
-        Err(FailureKind::InvalidKey) => "invalid",
-        Err(FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. }) => "rate_limited",
-        Err(_) => "error",
+        Ok(()) => KeyStatus::Healthy,
+        Err(FailureKind::InvalidKey) => KeyStatus::Invalid,
+        Err(FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. }) => {
+            KeyStatus::RateLimited
+        }
+        Err(_) => KeyStatus::Error,
     }
 }
 
@@ -62,27 +64,30 @@ mod tests {
 
     #[test]
     fn outcomes_map_to_statuses() {
-        assert_eq!(status_after(Ok(())), "healthy");
-        assert_eq!(status_after(Err(FailureKind::InvalidKey)), "invalid");
+        assert_eq!(status_after(Ok(())), KeyStatus::Healthy);
+        assert_eq!(
+            status_after(Err(FailureKind::InvalidKey)),
+            KeyStatus::Invalid
+        );
         assert_eq!(
             status_after(Err(FailureKind::RateLimited { retry_after: None })),
-            "rate_limited"
+            KeyStatus::RateLimited
         );
-        assert_eq!(status_after(Err(FailureKind::Timeout)), "error");
-        assert_eq!(status_after(Err(FailureKind::Transient)), "error");
+        assert_eq!(status_after(Err(FailureKind::Timeout)), KeyStatus::Error);
+        assert_eq!(status_after(Err(FailureKind::Transient)), KeyStatus::Error);
     }
 
     #[test]
     fn probes_are_spread_interleaved_and_jittered() {
         let keys = [
-            (1, Platform::Groq),
-            (2, Platform::Groq),
-            (3, Platform::Groq),
-            (4, Platform::Mistral),
+            (KeyId(1), Platform::Groq),
+            (KeyId(2), Platform::Groq),
+            (KeyId(3), Platform::Groq),
+            (KeyId(4), Platform::Mistral),
         ];
         let interval = Duration::from_secs(400);
         let plan = schedule(&keys, interval, 42);
-        let ids: Vec<KeyId> = plan.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<i64> = plan.iter().map(|(id, _)| id.0).collect();
         assert_eq!(
             ids,
             [1, 4, 2, 3],

@@ -1,6 +1,7 @@
 //! The `budget_state` table: each (platform, model, key) budget's use still counting, its bench and what it
 //! learned from the provider, so a restart neither re-spends a quota, nor forgets a cooldown, nor learns again.
 
+use crate::provider_key::KeyId;
 use diesel::prelude::*;
 
 use super::schema::budget_state::dsl as bs;
@@ -16,7 +17,7 @@ pub struct BudgetRow {
     /// Model id.
     pub model: String,
     /// Provider key id.
-    pub key_id: i64,
+    pub key_id: KeyId,
     /// The UTC day of the save (days since the Unix epoch); with the two counts below, what releases before the
     /// `detail` column knew of the day window, still written so they read a budget right.
     pub day: i64,
@@ -40,7 +41,7 @@ pub fn list(conn: &mut Conn) -> Result<Vec<BudgetRow>, StoreError> {
 /// Inserts or replaces `rows` in one transaction, skipping rows whose key has been deleted meanwhile.
 pub fn save(conn: &mut Conn, rows: &[BudgetRow]) -> Result<(), StoreError> {
     super::transaction(conn, |conn| {
-        let keys: Vec<i64> = provider_keys::table.select(provider_keys::id).load(conn)?;
+        let keys: Vec<KeyId> = provider_keys::table.select(provider_keys::id).load(conn)?;
         for row in rows.iter().filter(|r| keys.contains(&r.key_id)) {
             diesel::replace_into(bs::budget_state)
                 .values(row)
@@ -57,7 +58,7 @@ mod tests {
     use crate::store::keys::{insert, NewKeyRow};
     use crate::store::test_db::TempDb;
 
-    fn row(key_id: i64, day_requests: i64) -> BudgetRow {
+    fn row(key_id: KeyId, day_requests: i64) -> BudgetRow {
         BudgetRow {
             platform: "groq".into(),
             model: "m".into(),
@@ -88,7 +89,7 @@ mod tests {
             ciphertext: vec![1],
         })
         .unwrap();
-        save(&mut c, &[row(key.id, 3), row(key.id + 100, 1)]).unwrap();
+        save(&mut c, &[row(key.id, 3), row(KeyId(key.id.0 + 100), 1)]).unwrap();
         assert_eq!(list(&mut c).unwrap(), [row(key.id, 3)]);
         save(&mut c, &[row(key.id, 5)]).unwrap();
         assert_eq!(list(&mut c).unwrap(), [row(key.id, 5)]);

@@ -6,12 +6,13 @@ use diesel::prelude::*;
 use super::schema::provider_keys::dsl as pk;
 use super::{settings, Conn, StoreError};
 use crate::crypto::Sealed;
+use crate::provider_key::{KeyId, KeyStatus};
 
 /// One stored key.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct KeyRow {
     /// Row id.
-    pub id: i64,
+    pub id: KeyId,
     /// Platform id.
     pub platform: String,
     /// User label.
@@ -27,7 +28,7 @@ pub struct KeyRow {
     /// Custom keys: JSON array of their models.
     pub models: Option<String>,
     /// `unknown healthy rate_limited invalid error`.
-    pub status: String,
+    pub status: KeyStatus,
     /// Last error seen for this key.
     pub last_error: Option<String>,
     /// Last probe or status change (Unix ms).
@@ -63,7 +64,7 @@ pub fn list(conn: &mut Conn) -> Result<Vec<KeyRow>, StoreError> {
 }
 
 /// One key.
-pub fn get(conn: &mut Conn, id: i64) -> Result<Option<KeyRow>, StoreError> {
+pub fn get(conn: &mut Conn, id: KeyId) -> Result<Option<KeyRow>, StoreError> {
     Ok(pk::provider_keys.find(id).first(conn).optional()?)
 }
 
@@ -71,7 +72,7 @@ pub fn get(conn: &mut Conn, id: i64) -> Result<Option<KeyRow>, StoreError> {
 pub fn insert(
     conn: &mut Conn,
     new: &NewKeyRow<'_>,
-    seal: impl FnOnce(i64) -> Sealed,
+    seal: impl FnOnce(KeyId) -> Sealed,
 ) -> Result<KeyRow, StoreError> {
     super::transaction(conn, |conn| {
         diesel::insert_into(pk::provider_keys)
@@ -87,10 +88,12 @@ pub fn insert(
                 pk::updated_at.eq(new.now_ms),
             ))
             .execute(conn)?;
-        let id: i64 = pk::provider_keys
-            .select(diesel::dsl::max(pk::id))
-            .first::<Option<i64>>(conn)?
-            .unwrap_or(0);
+        let id = KeyId(
+            pk::provider_keys
+                .select(diesel::dsl::max(pk::id))
+                .first::<Option<i64>>(conn)?
+                .unwrap_or(0),
+        );
         let sealed = seal(id);
         diesel::update(pk::provider_keys.find(id))
             .set((
@@ -106,7 +109,7 @@ pub fn insert(
 /// Changes the label and/or enabled flag; `None` if the key does not exist.
 pub fn update(
     conn: &mut Conn,
-    id: i64,
+    id: KeyId,
     label: Option<&str>,
     enabled: Option<bool>,
     now_ms: i64,
@@ -134,7 +137,7 @@ pub fn update(
 }
 
 /// Replaces a key's sealed secret (encryption-key rotation); the caller runs it inside its transaction.
-pub fn reseal(conn: &mut Conn, id: i64, sealed: &Sealed) -> Result<(), StoreError> {
+pub fn reseal(conn: &mut Conn, id: KeyId, sealed: &Sealed) -> Result<(), StoreError> {
     diesel::update(pk::provider_keys.find(id))
         .set((
             pk::nonce.eq(&sealed.nonce[..]),
@@ -145,7 +148,7 @@ pub fn reseal(conn: &mut Conn, id: i64, sealed: &Sealed) -> Result<(), StoreErro
 }
 
 /// Deletes a key; whether it existed.
-pub fn delete(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+pub fn delete(conn: &mut Conn, id: KeyId) -> Result<bool, StoreError> {
     super::transaction(conn, |conn| {
         let deleted = diesel::delete(pk::provider_keys.find(id)).execute(conn)? > 0;
         if deleted {
@@ -158,8 +161,8 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
 /// Records a key's health after a probe or a telling failure.
 pub fn set_status(
     conn: &mut Conn,
-    id: i64,
-    status: &str,
+    id: KeyId,
+    status: KeyStatus,
     last_error: Option<&str>,
     checked_at_ms: i64,
 ) -> Result<(), StoreError> {
@@ -195,13 +198,13 @@ mod tests {
         let db = TempDb::new();
         let mut c = db.conn();
         let row = insert(&mut c, &new_row(), |id| Sealed {
-            nonce: [id as u8; 12],
+            nonce: [id.0 as u8; 12],
             ciphertext: vec![1, 2, 3],
         })
         .unwrap();
-        assert_eq!(row.nonce, vec![row.id as u8; 12]);
+        assert_eq!(row.nonce, vec![row.id.0 as u8; 12]);
         assert_eq!(row.ciphertext, vec![1, 2, 3]);
-        assert_eq!(row.status, "unknown");
+        assert_eq!(row.status, KeyStatus::Unknown);
         assert!(row.enabled);
     }
 
@@ -221,17 +224,24 @@ mod tests {
             (updated.label.as_str(), updated.enabled, updated.updated_at),
             ("x", false, 9)
         );
-        assert!(update(&mut c, 999, None, None, 9).unwrap().is_none());
-        set_status(&mut c, row.id, "invalid", Some("401 Invalid API Key"), 10).unwrap();
+        assert!(update(&mut c, KeyId(999), None, None, 9).unwrap().is_none());
+        set_status(
+            &mut c,
+            row.id,
+            KeyStatus::Invalid,
+            Some("401 Invalid API Key"),
+            10,
+        )
+        .unwrap();
         let got = get(&mut c, row.id).unwrap().unwrap();
         assert_eq!(
             (got.status.as_str(), got.last_checked_at),
             ("invalid", Some(10))
         );
-        assert!(
-            set_status(&mut c, row.id, "bogus", None, 11).is_err(),
-            "the CHECK constraint guards statuses"
-        );
+        let bogus = diesel::sql_query("UPDATE provider_keys SET status = 'bogus' WHERE id = ?")
+            .bind::<diesel::sql_types::BigInt, _>(row.id)
+            .execute(&mut c);
+        assert!(bogus.is_err(), "the CHECK constraint guards statuses");
         assert!(delete(&mut c, row.id).unwrap());
         assert!(!delete(&mut c, row.id).unwrap());
     }

@@ -189,7 +189,7 @@ pub(super) fn elapsed_ms(since: std::time::Instant) -> u32 {
 /// Tells the router about a failure that implicates the key (its status and the dashboard show it).
 pub(super) fn report_key(
     router: &Addr<crate::actors::RouterActor>,
-    key: crate::routing::candidates::KeyId,
+    key: crate::provider_key::KeyId,
     failure: &Failure,
 ) {
     if failure.kind.implicates_key() {

@@ -87,7 +87,7 @@ mod tests {
         AttemptRecord {
             platform: platform.to_owned(),
             model: "m".to_owned(),
-            key_id: 1,
+            key_id: crate::provider_key::KeyId(1),
             outcome: outcome.to_owned(),
             status,
             latency_ms: 3,

@@ -4,6 +4,7 @@
 //! the answer so far is plain text, the answer is continued on another candidate (`resume.rs`), of which only
 //! the continuation reaches the client. Every committed stream is settled and logged exactly once, however it
 //! ends.
+use crate::provider_key::KeyId;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -50,7 +51,7 @@ pub(super) struct Finish {
     /// Takes the request's row.
     pub logger: Addr<LogBatcher>,
     /// The attempt's key and model.
-    pub key: i64,
+    pub key: KeyId,
     /// The model the attempt asked.
     pub model: Arc<str>,
     /// The request's row, as it stands.

@@ -17,6 +17,7 @@ use crate::actors::provider::UpstreamEvent;
 use crate::actors::router::{Plan, Planned};
 use crate::actors::Candidate;
 use crate::openai::chat::{ChatRequest, Message};
+use crate::provider_key::KeyId;
 use crate::providers::{Failure, FailureKind, Prefill, QuotaNews};
 use crate::request_record::AttemptRecord;
 use crate::routing::budget::{Outcome, Settlement};
@@ -68,7 +69,7 @@ pub(super) struct Search {
 
 impl Resumer {
     /// Looks for a candidate to continue `partial`, never the route that broke (`broken`: its key and model).
-    pub async fn continue_after(&self, partial: Partial, broken: (i64, Arc<str>)) -> Search {
+    pub async fn continue_after(&self, partial: Partial, broken: (KeyId, Arc<str>)) -> Search {
         let mut attempts = Vec::new();
         let outcome = self.search(&partial, &broken, &mut attempts).await;
         Search { outcome, attempts }
@@ -77,7 +78,7 @@ impl Resumer {
     async fn search(
         &self,
         partial: &Partial,
-        broken: &(i64, Arc<str>),
+        broken: &(KeyId, Arc<str>),
         attempts: &mut Vec<AttemptRecord>,
     ) -> Result<Continued, Failure> {
         let plan = Plan {
