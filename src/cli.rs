@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use crate::catalog::Catalog;
-use crate::config::{parse_encryption_key, Config, SETTINGS};
+use crate::config::{parse_encryption_key, settings_help, Config};
 use crate::crypto::generate_key;
 use crate::keys::{self, CustomModel, NewKey};
 use crate::provider_key::KeyId;
@@ -127,10 +127,7 @@ pub fn main() -> ExitCode {
                 "freellmapi {} — OpenAI-compatible gateway over free-tier LLM keys\n\n{USAGE}\n",
                 env!("CARGO_PKG_VERSION")
             );
-            println!("Environment (a .env in the working directory is read first):");
-            for s in SETTINGS {
-                println!("  {:<34} {} (default: {})", s.env, s.help, s.default);
-            }
+            println!("{}", settings_help());
             return ExitCode::SUCCESS;
         }
         Command::Version => {

@@ -15,6 +15,7 @@ pub enum LogFormat {
     Json,
 }
 
+/// `text` or `json`, in any case; the error is only the hint, since the settings table names the variable.
 impl std::str::FromStr for LogFormat {
     type Err = String;
 
@@ -22,7 +23,7 @@ impl std::str::FromStr for LogFormat {
         match s.to_ascii_lowercase().as_str() {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
-            _ => Err(format!("LOG_FORMAT={s}: use text or json")),
+            _ => Err("use text or json".to_owned()),
         }
     }
 }
