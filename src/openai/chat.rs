@@ -1,4 +1,5 @@
-//! The OpenAI chat-completions request as the gateway reads it, and the usage object of answers.
+//! The OpenAI chat-completions request as the gateway reads it, and the token counts of answers (written out by
+//! `answer.rs`).
 //!
 //! Only the fields routing needs are typed; everything else is kept verbatim in `extra` maps and passed through,
 //! so clients can use any field a provider understands.
@@ -150,15 +151,6 @@ impl Usage {
     /// Both counts together.
     pub fn total(&self) -> u32 {
         self.prompt_tokens.saturating_add(self.completion_tokens)
-    }
-
-    /// The OpenAI `usage` object, with `total_tokens`.
-    pub fn to_json(self) -> Value {
-        serde_json::json!({
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total(),
-        })
     }
 }
 

@@ -1,4 +1,5 @@
 //! OpenAI wire types and SSE framing: what clients send and receive, independent of any provider.
 
+pub mod answer;
 pub mod chat;
 pub mod sse;

@@ -1,6 +1,8 @@
 //! Cohere, natively (`/v2/chat`): its request is close to OpenAI's, its answer and its named stream events are
 //! not, and tool calling is reliable only here (the compatibility endpoint is not).
 
+use std::borrow::Cow;
+
 use awc::http::header::{HeaderMap, AUTHORIZATION};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -8,6 +10,10 @@ use serde_json::{json, Map, Value};
 use super::classify::{classify, ErrorTable, Signal};
 use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::failure::{Failure, FailureKind};
+use crate::openai::answer::{
+    AssistantMessage, ChatChunk, ChatCompletion, Delta, FinishReason, StreamIds, ToolCallDelta,
+    ToolCalls,
+};
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::sse::SseEvent;
 use crate::timefmt::now_unix_secs;
@@ -174,18 +180,18 @@ pub fn translate_request(request: &ChatRequest, model: &str) -> Value {
     Value::Object(body)
 }
 
-fn finish_reason(reason: Option<&str>, has_calls: bool) -> Result<&'static str, Failure> {
+fn finish_reason(reason: Option<&str>, has_calls: bool) -> Result<FinishReason, Failure> {
     if has_calls {
-        return Ok("tool_calls");
+        return Ok(FinishReason::ToolCalls);
     }
     match reason {
-        Some("MAX_TOKENS") => Ok("length"),
-        Some("TOOL_CALL") => Ok("tool_calls"),
+        Some("MAX_TOKENS") => Ok(FinishReason::Length),
+        Some("TOOL_CALL") => Ok(FinishReason::ToolCalls),
         Some("ERROR" | "TIMEOUT") => Err(Failure::transport(
             FailureKind::Transient,
             "Cohere ended the answer with an error",
         )),
-        _ => Ok("stop"),
+        _ => Ok(FinishReason::Stop),
     }
 }
 
@@ -206,10 +212,10 @@ fn read_usage(usage: Option<&Value>) -> Option<Usage> {
 }
 
 /// Turns a `/v2/chat` answer into an OpenAI chat.completion and its usage.
-pub fn translate_response(
-    response: &Value,
-    model: &str,
-) -> Result<(Value, Option<Usage>), Failure> {
+pub fn translate_response<'a>(
+    response: &'a Value,
+    model: &'a str,
+) -> Result<(ChatCompletion<'a>, Option<Usage>), Failure> {
     let items = response
         .pointer("/message/content")
         .and_then(Value::as_array)
@@ -226,13 +232,8 @@ pub fn translate_response(
     let calls = response
         .pointer("/message/tool_calls")
         .and_then(Value::as_array)
+        .map(Vec::as_slice)
         .filter(|c| !c.is_empty());
-    let mut message = Map::new();
-    message.insert("role".into(), json!("assistant"));
-    message.insert(
-        "content".into(),
-        collect("text", "text").map_or(Value::Null, Value::String),
-    );
     // The plan Cohere states before calling tools is reasoning: it goes to `reasoning_content` after any
     // thinking, and stays in its own `tool_plan` field for clients that read it.
     let plan = response
@@ -244,15 +245,13 @@ pub fn translate_response(
         .chain(plan.map(str::to_owned))
         .collect::<Vec<_>>()
         .join("\n\n");
-    if !reasoning.is_empty() {
-        message.insert("reasoning_content".into(), json!(reasoning));
-    }
-    if let Some(plan) = plan {
-        message.insert("tool_plan".into(), json!(plan));
-    }
-    if let Some(calls) = calls {
-        message.insert("tool_calls".into(), Value::Array(calls.clone()));
-    }
+    let message = AssistantMessage {
+        content: collect("text", "text").map(Cow::Owned),
+        reasoning_content: (!reasoning.is_empty()).then_some(Cow::Owned(reasoning)),
+        tool_calls: calls.map(ToolCalls::Relayed),
+        tool_plan: plan.map(Cow::Borrowed),
+        ..AssistantMessage::default()
+    };
     let finish = finish_reason(
         response.get("finish_reason").and_then(Value::as_str),
         calls.is_some(),
@@ -262,15 +261,20 @@ pub fn translate_response(
         .get("id")
         .and_then(Value::as_str)
         .unwrap_or("cohere");
-    let answer = json!({
-        "id": format!("chatcmpl-{id}"),
-        "object": "chat.completion",
-        "created": now_unix_secs(),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": usage.unwrap_or_default().to_json(),
-    });
+    let answer = ChatCompletion::new(
+        format!("chatcmpl-{id}"),
+        model,
+        now_unix_secs(),
+        message,
+        finish,
+        usage.unwrap_or_default(),
+    );
     Ok((answer, usage))
+}
+
+/// The string at `key` of `object`, borrowed; none when either is missing or the value is no string.
+fn text_at<'a>(object: Option<&'a Value>, key: &str) -> Option<Cow<'a, str>> {
+    object?.get(key)?.as_str().map(Cow::Borrowed)
 }
 
 /// Translates Cohere's named stream events into OpenAI chunks.
@@ -285,12 +289,18 @@ struct CohereStream {
 }
 
 impl CohereStream {
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        let chunk = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        Bytes::from(chunk.to_string())
+    /// The chunk of this stream that adds `delta`.
+    fn chunk(&self, delta: Delta<'_>) -> Bytes {
+        Bytes::from(ChatChunk::delta(self.ids(), delta).to_vec())
+    }
+
+    /// What every chunk of this stream repeats.
+    fn ids(&self) -> StreamIds<'_> {
+        StreamIds {
+            id: &self.id,
+            model: &self.model,
+            created: self.created,
+        }
     }
 }
 
@@ -319,17 +329,17 @@ impl StreamDecoder for CohereStream {
                     data.get("id").and_then(Value::as_str).unwrap_or("cohere")
                 );
                 self.created = now_unix_secs();
-                out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+                out.push(self.chunk(Delta::opening()));
             }
             "content-delta" => {
                 let content = message.and_then(|m| m.get("content"));
                 if let Some(text) = content.and_then(|c| c.get("text")).and_then(Value::as_str) {
-                    out.push(self.chunk(json!({"content": text}), None));
+                    out.push(self.chunk(Delta::text(text)));
                 } else if let Some(thinking) = content
                     .and_then(|c| c.get("thinking"))
                     .and_then(Value::as_str)
                 {
-                    out.push(self.chunk(json!({"reasoning_content": thinking}), None));
+                    out.push(self.chunk(Delta::reasoning(thinking)));
                 }
             }
             "tool-plan-delta" => {
@@ -337,25 +347,23 @@ impl StreamDecoder for CohereStream {
                     .and_then(|m| m.get("tool_plan"))
                     .and_then(Value::as_str);
                 if let Some(plan) = plan.filter(|p| !p.is_empty()) {
-                    out.push(
-                        self.chunk(json!({"reasoning_content": plan, "tool_plan": plan}), None),
-                    );
+                    out.push(self.chunk(Delta {
+                        tool_plan: Some(plan.into()),
+                        ..Delta::reasoning(plan)
+                    }));
                 }
             }
             "tool-call-start" => {
-                let call = message
-                    .and_then(|m| m.get("tool_calls"))
-                    .cloned()
-                    .unwrap_or_else(|| json!({}));
-                let function = call.get("function").cloned().unwrap_or_else(|| json!({}));
-                let delta = json!({"tool_calls": [{
-                    "index": self.calls,
-                    "id": call.get("id"),
-                    "type": "function",
-                    "function": {"name": function.get("name"), "arguments": function.get("arguments").and_then(Value::as_str).unwrap_or("")},
-                }]});
+                let call = message.and_then(|m| m.get("tool_calls"));
+                let function = call.and_then(|c| c.get("function"));
+                let start = ToolCallDelta::start(
+                    self.calls,
+                    text_at(call, "id"),
+                    text_at(function, "name"),
+                    text_at(function, "arguments").unwrap_or_default(),
+                );
                 self.calls += 1;
-                out.push(self.chunk(delta, None));
+                out.push(self.chunk(Delta::tool_calls(vec![start])));
             }
             "tool-call-delta" => {
                 let fragment = message
@@ -363,7 +371,8 @@ impl StreamDecoder for CohereStream {
                     .and_then(Value::as_str);
                 if let Some(fragment) = fragment {
                     let index = self.calls.saturating_sub(1);
-                    out.push(self.chunk(json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}), None));
+                    let piece = ToolCallDelta::arguments(index, fragment);
+                    out.push(self.chunk(Delta::tool_calls(vec![piece])));
                 }
             }
             "message-end" => {
@@ -379,13 +388,10 @@ impl StreamDecoder for CohereStream {
                     .and_then(|d| d.get("finish_reason"))
                     .and_then(Value::as_str);
                 let finish = finish_reason(reason, self.calls > 0)?;
-                out.push(self.chunk(json!({}), Some(finish)));
+                out.push(Bytes::from(ChatChunk::finish(self.ids(), finish).to_vec()));
                 if self.client_wants_usage {
-                    let usage = json!({
-                        "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                        "choices": [], "usage": self.usage.unwrap_or_default().to_json(),
-                    });
-                    out.push(Bytes::from(usage.to_string()));
+                    let usage = ChatChunk::usage(self.ids(), self.usage.unwrap_or_default());
+                    out.push(Bytes::from(usage.to_vec()));
                 }
                 return Ok(Flow::Done);
             }
@@ -411,7 +417,8 @@ mod tests {
     use super::*;
 
     fn translate_response_for_test(response: &Value) -> Result<(Value, Option<Usage>), Failure> {
-        translate_response(response, "command-a-03-2025")
+        let (answer, usage) = translate_response(response, "command-a-03-2025")?;
+        Ok((serde_json::to_value(&answer).unwrap(), usage))
     }
 
     fn request(body: Value) -> ChatRequest {

@@ -4,9 +4,9 @@
 use super::*;
 
 /// A translated non-streamed answer.
-pub struct Answer {
+pub struct Answer<'a> {
     /// The OpenAI chat.completion body.
-    pub body: Value,
+    pub body: ChatCompletion<'a>,
     /// Token counts.
     pub usage: Option<Usage>,
     /// Tool calls (id, name, arguments, thought signature).
@@ -19,14 +19,14 @@ pub(super) struct Parts {
     pub(super) text: Option<String>,
     pub(super) reasoning: Option<String>,
     pub(super) calls: Vec<CallPart>,
-    pub(super) finish: Option<&'static str>,
+    pub(super) finish: Option<FinishReason>,
 }
 
 pub(super) fn read_candidate(response: &Value) -> Result<Parts, Failure> {
     let mut parts = Parts::default();
     let Some(candidate) = response.pointer("/candidates/0") else {
         if response.pointer("/promptFeedback/blockReason").is_some() {
-            parts.finish = Some("content_filter");
+            parts.finish = Some(FinishReason::ContentFilter);
         }
         return Ok(parts);
     };
@@ -49,18 +49,18 @@ pub(super) fn read_candidate(response: &Value) -> Result<Parts, Failure> {
     }
     parts.finish = match candidate.get("finishReason").and_then(Value::as_str) {
         None | Some("FINISH_REASON_UNSPECIFIED") => None,
-        Some("MAX_TOKENS") => Some("length"),
+        Some("MAX_TOKENS") => Some(FinishReason::Length),
         Some(
             "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY"
             | "LANGUAGE",
-        ) => Some("content_filter"),
+        ) => Some(FinishReason::ContentFilter),
         Some("MALFORMED_FUNCTION_CALL") => {
             return Err(Failure::transport(
                 FailureKind::Undecodable,
                 "Gemini produced a malformed function call",
             ));
         }
-        Some(_) => Some("stop"),
+        Some(_) => Some(FinishReason::Stop),
     };
     Ok(parts)
 }
@@ -90,74 +90,45 @@ pub(super) fn response_id(response: &Value) -> String {
         )
 }
 
-pub(super) fn model_of(response: &Value, asked: &str) -> Value {
+/// The model Gemini says answered, or the one asked for.
+pub(super) fn model_of<'a>(response: &'a Value, asked: &'a str) -> &'a str {
     response
         .get("modelVersion")
-        .cloned()
-        .unwrap_or_else(|| json!(asked))
-}
-
-pub(super) fn tool_calls_json(
-    calls: &[(String, String, String, Option<String>)],
-    first_index: usize,
-) -> Value {
-    Value::Array(
-        calls
-            .iter()
-            .enumerate()
-            .map(|(i, (id, name, arguments, _))| {
-                json!({"index": first_index + i, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
-            })
-            .collect(),
-    )
+        .and_then(Value::as_str)
+        .unwrap_or(asked)
 }
 
 /// Turns a `generateContent` answer into an OpenAI chat.completion.
-pub fn translate_response(response: &Value, model: &str) -> Result<Answer, Failure> {
+pub fn translate_response<'a>(response: &'a Value, model: &'a str) -> Result<Answer<'a>, Failure> {
     let mut parts = read_candidate(response)?;
     let mut assembler = Calls::default();
     let mut calls = assembler.take(std::mem::take(&mut parts.calls));
     calls.extend(assembler.finish());
     let usage = read_usage(response);
-    let mut message = Map::new();
-    message.insert("role".into(), json!("assistant"));
-    message.insert(
-        "content".into(),
-        parts.text.clone().map_or(Value::Null, Value::String),
-    );
-    if let Some(reasoning) = &parts.reasoning {
-        message.insert("reasoning_content".into(), json!(reasoning));
-    }
     let finish = if calls.is_empty() {
-        parts.finish.unwrap_or("stop")
+        parts.finish.unwrap_or(FinishReason::Stop)
     } else {
-        "tool_calls"
+        FinishReason::ToolCalls
     };
-    if !calls.is_empty() {
-        let listed = tool_calls_json(&calls, 0);
-        let listed: Vec<Value> = listed
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|c| {
-                        let mut c = c.clone();
-                        if let Some(o) = c.as_object_mut() {
-                            o.remove("index");
-                        }
-                        c
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        message.insert("tool_calls".into(), Value::Array(listed));
-    }
-    let body = json!({
-        "id": response_id(response),
-        "object": "chat.completion",
-        "created": now_unix_secs(),
-        "model": model_of(response, model),
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": usage.unwrap_or_default().to_json(),
-    });
+    let made = calls
+        .iter()
+        .map(|(id, name, arguments, _)| {
+            ToolCall::function(id.clone(), name.clone(), arguments.clone())
+        })
+        .collect();
+    let message = AssistantMessage {
+        content: parts.text.map(Cow::Owned),
+        reasoning_content: parts.reasoning.map(Cow::Owned),
+        tool_calls: (!calls.is_empty()).then_some(ToolCalls::Made(made)),
+        ..AssistantMessage::default()
+    };
+    let body = ChatCompletion::new(
+        response_id(response),
+        model_of(response, model),
+        now_unix_secs(),
+        message,
+        finish,
+        usage.unwrap_or_default(),
+    );
     Ok(Answer { body, usage, calls })
 }

@@ -4,6 +4,7 @@
 //! Translation is pure (functions of JSON values) except for one bounded cache: the thought signatures Gemini
 //! attaches to function calls, which OpenAI clients drop and Gemini 3 requires back on the next turn.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -11,12 +12,16 @@ use awc::http::header::{HeaderMap, HeaderName};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use self::calls::{CallPart, Calls};
+use self::calls::{Call, CallPart, Calls};
 use super::classify::{error_message, parse_go_duration, retry_after};
 use super::{secret_header, Flow, Prefill, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::catalog::Window;
 use crate::day_window::DayWindow;
 use crate::failure::{Failure, FailureKind};
+use crate::openai::answer::{
+    AssistantMessage, ChatChunk, ChatCompletion, Delta, FinishReason, Role, StreamIds, ToolCall,
+    ToolCallDelta, ToolCalls,
+};
 use crate::openai::chat::{ChatRequest, Message, Usage};
 use crate::openai::sse::SseEvent;
 use crate::quota_news::{QuotaNews, WindowReport};

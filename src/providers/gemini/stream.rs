@@ -15,14 +15,14 @@ pub(super) struct GeminiStream {
     client_wants_usage: bool,
     signatures: SignatureCache,
     id: Option<String>,
-    model: Value,
+    model: String,
     created: i64,
     started: bool,
     /// The answer's calls, assembled across events.
     calls: Calls,
     /// The last event that held calls (a hash of its bytes): an event Gemini repeats is taken once.
     last_call_event: Option<u64>,
-    finish: Option<&'static str>,
+    finish: Option<FinishReason>,
     usage: Option<Usage>,
 }
 
@@ -32,7 +32,7 @@ impl GeminiStream {
             client_wants_usage,
             signatures,
             id: None,
-            model: json!(model),
+            model: model.to_owned(),
             created: now_unix_secs(),
             started: false,
             calls: Calls::default(),
@@ -42,16 +42,30 @@ impl GeminiStream {
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        let chunk = json!({
-            "id": self.id.as_deref().unwrap_or("chatcmpl-gemini"),
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        Bytes::from(chunk.to_string())
+    /// What every chunk of this stream repeats.
+    fn ids(&self) -> StreamIds<'_> {
+        StreamIds {
+            id: self.id.as_deref().unwrap_or("chatcmpl-gemini"),
+            model: &self.model,
+            created: self.created,
+        }
     }
+}
+
+/// Complete calls as the entries of a chunk's `tool_calls`, the first at place `first` in the answer.
+fn call_deltas(calls: &[Call], first: usize) -> Vec<ToolCallDelta<'_>> {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, (id, name, arguments, _))| {
+            ToolCallDelta::start(
+                first + i,
+                Some(id.as_str().into()),
+                Some(name.as_str().into()),
+                arguments.as_str(),
+            )
+        })
+        .collect()
 }
 
 impl StreamDecoder for GeminiStream {
@@ -67,7 +81,7 @@ impl StreamDecoder for GeminiStream {
         }
         if self.id.is_none() {
             self.id = Some(response_id(&response));
-            self.model = model_of(&response, self.model.as_str().unwrap_or_default());
+            self.model = model_of(&response, &self.model).to_owned();
         }
         if let Some(usage) = read_usage(&response) {
             self.usage = Some(usage);
@@ -80,31 +94,29 @@ impl StreamDecoder for GeminiStream {
             }
             self.last_call_event = repeat;
         }
-        let mut delta = Map::new();
-        if !self.started {
-            delta.insert("role".into(), json!("assistant"));
-        }
-        if let Some(text) = parts.text {
-            delta.insert("content".into(), json!(text));
-        }
-        if let Some(reasoning) = parts.reasoning {
-            delta.insert("reasoning_content".into(), json!(reasoning));
-        }
         let fresh = self.calls.take(std::mem::take(&mut parts.calls));
+        let mut delta = Delta {
+            content: parts.text.map(Cow::Owned),
+            reasoning_content: parts.reasoning.map(Cow::Owned),
+            ..Delta::default()
+        };
+        if !self.started {
+            delta.role = Some(Role::Assistant);
+        }
         if !fresh.is_empty() {
             self.signatures.remember(&fresh);
             let first = self.calls.count() - fresh.len();
-            delta.insert("tool_calls".into(), tool_calls_json(&fresh, first));
+            delta.tool_calls = Some(call_deltas(&fresh, first));
         }
         if parts.finish.is_some() {
             self.finish = parts.finish;
         }
-        if !self.started && !delta.contains_key("content") && !delta.contains_key("tool_calls") {
-            delta.insert("content".into(), json!(""));
+        if !self.started && delta.content.is_none() && delta.tool_calls.is_none() {
+            delta.content = Some(Cow::Borrowed(""));
         }
         if !delta.is_empty() {
             self.started = true;
-            out.push(self.chunk(Value::Object(delta), None));
+            out.push(Bytes::from(ChatChunk::delta(self.ids(), delta).to_vec()));
         }
         Ok(Flow::Continue)
     }
@@ -117,27 +129,22 @@ impl StreamDecoder for GeminiStream {
             ));
         };
         let rest = self.calls.finish();
+        let ids = self.ids();
         if !rest.is_empty() {
             self.signatures.remember(&rest);
             let first = self.calls.count() - rest.len();
-            out.push(self.chunk(json!({"tool_calls": tool_calls_json(&rest, first)}), None));
+            let delta = Delta::tool_calls(call_deltas(&rest, first));
+            out.push(Bytes::from(ChatChunk::delta(ids, delta).to_vec()));
         }
         let finish = if self.calls.count() > 0 {
-            "tool_calls"
+            FinishReason::ToolCalls
         } else {
             finish
         };
-        out.push(self.chunk(json!({}), Some(finish)));
+        out.push(Bytes::from(ChatChunk::finish(ids, finish).to_vec()));
         if self.client_wants_usage {
-            let usage = json!({
-                "id": self.id.as_deref().unwrap_or("chatcmpl-gemini"),
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": self.usage.unwrap_or_default().to_json(),
-            });
-            out.push(Bytes::from(usage.to_string()));
+            let usage = self.usage.unwrap_or_default();
+            out.push(Bytes::from(ChatChunk::usage(ids, usage).to_vec()));
         }
         Ok(())
     }
