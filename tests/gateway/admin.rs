@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::support::client::{add_custom_key, admin, chat, chat_body, eventually};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
+use crate::support::setup::gateway_on_mock;
 
 #[actix_rt::test]
 async fn check_probes_the_key_and_records_its_status() {
@@ -87,9 +88,7 @@ async fn disabled_and_removed_keys_are_not_used() {
 
 #[actix_rt::test]
 async fn analytics_summarise_the_request_log() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["a"]))]).await;
     for _ in 0..3 {
         assert_eq!(chat(&gw, &chat_body("a")).await.status, 200);
     }

@@ -3,16 +3,15 @@
 use serde_json::json;
 
 use crate::support::client::{
-    add_custom_key, chat, chat_body, logged_requests, send, sse_payloads,
+    add_custom_key, chat, chat_body, logged_requests, send, sse_payloads, stream_body,
 };
 use crate::support::gateway::{Gateway, TOKEN};
 use crate::support::mock::{chunk_payloads, completion, Mock, Reply};
+use crate::support::setup::gateway_on_mock;
 
 #[actix_rt::test]
 async fn non_stream_answer_is_relayed_byte_for_byte() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["m1"])).await;
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["m1"]))]).await;
     let res = chat(&gw, &chat_body("m1")).await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json(), completion("m1", "Hello from k1"));
@@ -30,9 +29,7 @@ async fn non_stream_answer_is_relayed_byte_for_byte() {
 
 #[actix_rt::test]
 async fn stream_chunks_are_relayed_unchanged_and_end_with_one_done() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["m1"])).await;
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["m1"]))]).await;
     mock.push(
         "k1",
         Reply::stream(
@@ -40,8 +37,7 @@ async fn stream_chunks_are_relayed_unchanged_and_end_with_one_done() {
             std::time::Duration::from_millis(5),
         ),
     );
-    let mut body = chat_body("custom/m1");
-    body["stream"] = json!(true);
+    let mut body = stream_body("custom/m1");
     body["stream_options"] = json!({"include_usage": true});
     let res = chat(&gw, &body).await;
     assert_eq!(res.status, 200);
@@ -85,9 +81,7 @@ async fn models_lists_auto_and_models_with_keys() {
 
 #[actix_rt::test]
 async fn every_request_is_logged() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["m1"])).await;
+    let (_mock, gw) = gateway_on_mock(&[("k1", json!(["m1"]))]).await;
     assert_eq!(chat(&gw, &chat_body("m1")).await.status, 200);
     assert_eq!(chat(&gw, &chat_body("nope")).await.status, 404);
     let rows = logged_requests(&gw, 2).await;

@@ -38,14 +38,7 @@ async fn account_scoped_request_and_daily_quota_failover() {
     )
     .await;
     let quota = json!({"success": false, "errors": [{"code": 3036, "message": "You have used up your daily free allocation of 10,000 neurons."}]});
-    mock.push(
-        "tok1",
-        Reply::Status {
-            status: 429,
-            headers: vec![],
-            body: quota.to_string(),
-        },
-    );
+    mock.push("tok1", Reply::body(429, quota.to_string()));
     let res = chat(&gw, &chat_body("@cf/openai/gpt-oss-120b")).await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(

@@ -1,8 +1,8 @@
 //! Cohere through its native v2 chat API: request shape, answer translation and named stream events.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::support::client::{add_platform_key, chat, sse_payloads};
+use crate::support::client::{add_platform_key, chat, stream_chunks, streamed_text};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
@@ -22,14 +22,7 @@ async fn answer_with_tool_calls_is_translated() {
     let answer = json!({"id": "c-1", "finish_reason": "TOOL_CALL", "message": {"role": "assistant", "tool_plan": "look it up",
         "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}}]},
         "usage": {"tokens": {"input_tokens": 12, "output_tokens": 4}}});
-    mock.push(
-        KEY,
-        Reply::Status {
-            status: 200,
-            headers: vec![],
-            body: answer.to_string(),
-        },
-    );
+    mock.push(KEY, Reply::body(200, answer.to_string()));
     let tools = json!([{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]);
     let res = chat(&gw, &json!({"model": "command-a-03-2025", "tools": tools,
         "messages": [{"role": "user", "content": "find x"}, {"role": "system", "content": "be useful"}]})).await;
@@ -88,17 +81,8 @@ async fn named_stream_events_become_openai_chunks() {
     .await;
     assert_eq!(res.status, 200);
     assert_eq!(mock.requests()[0].body["stream"], true);
-    let payloads = sse_payloads(&res.body);
-    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
-    assert_eq!(payloads.iter().filter(|p| *p == "[DONE]").count(), 1);
-    let chunks: Vec<Value> = payloads[..payloads.len() - 1]
-        .iter()
-        .map(|p| serde_json::from_str(p).unwrap())
-        .collect();
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let chunks = stream_chunks(&res.body);
+    let text = streamed_text(&chunks);
     assert_eq!(text, "Hi there");
     assert_eq!(
         chunks.last().unwrap()["choices"][0]["finish_reason"],

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::support::client::{add_custom_key, admin, budget_of, chat, chat_body, open_stream};
+use crate::support::client::{
+    add_custom_key, admin, budget_of, chat, chat_body, open_stream, stream_body,
+};
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
 
@@ -185,8 +187,7 @@ async fn sigterm_lets_an_in_flight_stream_finish() {
     add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
     let pieces: Vec<&str> = vec!["tick "; 20];
     mock.push("k1", Reply::stream(&pieces, Duration::from_millis(50)));
-    let mut body = chat_body("a");
-    body["stream"] = json!(true);
+    let body = stream_body("a");
     let mut res = open_stream(&gw, &body).await;
     let mut received = Vec::new();
     received.extend_from_slice(&res.next().await.unwrap().unwrap());

@@ -2,9 +2,9 @@
 
 use serde_json::json;
 
-use crate::support::client::{add_custom_key, admin, chat, send_raw, send_raw_as};
+use crate::support::client::{admin, chat, send_raw, send_raw_as};
 use crate::support::gateway::{Gateway, TOKEN};
-use crate::support::mock::Mock;
+use crate::support::setup::gateway_on_mock;
 
 fn assert_invalid(res: &crate::support::client::Reply, status: u16) {
     assert_eq!(res.status, status, "{}", res.text());
@@ -48,9 +48,7 @@ async fn malformed_and_invalid_chat_requests_get_400s() {
 
 #[actix_rt::test]
 async fn hostile_bodies_get_clear_answers_and_the_server_keeps_serving() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["a"]))]).await;
     let url = gw.url("/v1/chat/completions");
     let expect_400 = |res: &crate::support::client::Reply, mentions: &str| {
         assert_invalid(res, 400);

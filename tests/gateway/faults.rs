@@ -235,6 +235,8 @@ async fn rate_limits_with_retry_after_are_honoured_in_both_forms() {
             let first = bench.ask().await;
             matrix_line(&format!("429 retry-after {form}"), mode, &first, 1);
             let second = bench.ask().await;
+            let cooling = budget_of(&bench.gw, "a").await;
+            assert!(cooling["cooldown_until"].is_string(), "{cooling}");
             if mode.fallback {
                 first.served_by("f", "b", mode);
                 assert_eq!(first.failed_attempts, 1);
@@ -255,11 +257,7 @@ async fn rate_limits_with_retry_after_are_honoured_in_both_forms() {
 async fn persistent_rate_limits_without_a_hint_back_off() {
     for mode in MODES {
         let bench = Bench::new(mode, &[]).await;
-        let no_hint = Reply::Status {
-            status: 429,
-            headers: vec![],
-            body: rate_limit_body(),
-        };
+        let no_hint = Reply::body(429, rate_limit_body());
         bench.mock.outage("p", Duration::from_secs(120), no_hint);
         for _ in 0..5 {
             let answer = bench.ask().await;
@@ -467,18 +465,10 @@ async fn a_stream_cut_or_stalled_mid_answer_is_reported_and_cooled() {
         for mode in MODES.into_iter().filter(|m| m.stream) {
             let bench = Bench::new(mode, &env).await;
             let plan = match fault {
-                "cut" => StreamPlan {
-                    pieces: vec!["Hel".into(), "lo".into(), " world".into()],
-                    chunk_delay: Duration::from_millis(20),
-                    drop_after: Some(2),
-                    done: true,
-                },
-                _ => StreamPlan {
-                    pieces: vec!["Hel".into(), "lo".into()],
-                    chunk_delay: Duration::from_secs(5),
-                    drop_after: None,
-                    done: true,
-                },
+                "cut" => StreamPlan::of(&["Hel", "lo", " world"])
+                    .paced(Duration::from_millis(20))
+                    .cut_after(2),
+                _ => StreamPlan::of(&["Hel", "lo"]).paced(Duration::from_secs(5)),
             };
             bench.mock.push("p", Reply::Stream(plan));
             let answer = bench.ask().await;
@@ -496,6 +486,14 @@ async fn a_stream_cut_or_stalled_mid_answer_is_reported_and_cooled() {
                 answer.broke_mid_answer(mode);
             }
             assert!(answer.elapsed < Duration::from_secs(3), "{answer:?}");
+            if fault == "stall" {
+                eventually(
+                    "the stalled upstream stream is abandoned",
+                    Duration::from_secs(5),
+                    async || bench.mock.dropped_streams() == 1,
+                )
+                .await;
+            }
             let next = bench.ask().await;
             if mode.fallback {
                 next.served_by("f", "b", mode);
@@ -557,11 +555,7 @@ async fn malformed_or_error_first_events_fail_over() {
         }
     }
     for mode in MODES.into_iter().filter(|m| !m.stream) {
-        let malformed = Reply::Status {
-            status: 200,
-            headers: vec![],
-            body: "{not json".into(),
-        };
+        let malformed = Reply::body(200, "{not json");
         fails_over_before_the_answer("malformed JSON body", mode, malformed).await;
     }
     let mid = format!(
@@ -624,11 +618,7 @@ async fn an_unreadable_answer_benches_nothing_and_stops_at_the_second_platform()
         let unreadable = if stream {
             Reply::RawSse("data: {not json\n\n".into())
         } else {
-            Reply::Status {
-                status: 200,
-                headers: vec![],
-                body: "{not json".into(),
-            }
+            Reply::body(200, "{not json")
         };
         for key in ["g", "c", "s"] {
             for _ in 0..MAX_SCRIPTED {

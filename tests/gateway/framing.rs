@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::support::client::{add_custom_key, add_platform_key, chat, sse_payloads, Reply};
+use crate::support::client::{
+    add_custom_key, add_platform_key, chat, stream_chunks, streamed_text, Reply,
+};
 use crate::support::gateway::Gateway;
 use crate::support::raw::{RawAnswer, RawUpstream};
 
@@ -28,20 +30,9 @@ async fn gateway_on(raw: &RawUpstream) -> Gateway {
 }
 
 /// The text a streamed answer carries, checking it ends with exactly one `[DONE]` after a finish reason.
-fn streamed_text(res: &Reply) -> String {
+fn finished_text(res: &Reply) -> String {
     assert_eq!(res.status, 200, "{}", res.text());
-    let payloads = sse_payloads(&res.body);
-    assert_eq!(
-        payloads.last().map(String::as_str),
-        Some("[DONE]"),
-        "{}",
-        res.text()
-    );
-    assert_eq!(payloads.iter().filter(|p| *p == "[DONE]").count(), 1);
-    let chunks: Vec<Value> = payloads[..payloads.len() - 1]
-        .iter()
-        .map(|p| serde_json::from_str(p).unwrap())
-        .collect();
+    let chunks = stream_chunks(&res.body);
     assert!(
         chunks
             .iter()
@@ -49,10 +40,7 @@ fn streamed_text(res: &Reply) -> String {
         "{}",
         res.text()
     );
-    chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect()
+    streamed_text(&chunks)
 }
 
 /// An SSE body of `events` (`event:` name, if any, and data), with `eol` line endings.
@@ -156,7 +144,7 @@ async fn streams_that_end_when_the_connection_closes_arrive_whole() {
         ));
         let res = chat(&gw, &request(model, true)).await;
         assert_eq!(
-            streamed_text(&res),
+            finished_text(&res),
             "Hello, world",
             "{model} over {version}"
         );
@@ -214,7 +202,7 @@ async fn over_tls_the_same_bodies_arrive_whole_and_an_unknown_ca_is_refused() {
         7,
     ));
     assert_eq!(
-        streamed_text(&chat(&gw, &request("m", true)).await),
+        finished_text(&chat(&gw, &request("m", true)).await),
         "Hello, world"
     );
     let answer = json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",

@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::support::client::{
-    add_custom_key, add_platform_key, admin, chat, chat_body, new_conversation, sse_payloads,
+    add_custom_key, add_platform_key, admin, chat, chat_body, new_conversation, stream_body,
+    stream_chunks, streamed_text,
 };
 use crate::support::gateway::Gateway;
 use crate::support::mock::{Mock, Reply};
@@ -18,11 +19,7 @@ async fn gemini_gateway(mock: &Mock) -> Gateway {
 }
 
 fn ok(body: Value) -> Reply {
-    Reply::Status {
-        status: 200,
-        headers: vec![],
-        body: body.to_string(),
-    }
+    Reply::body(200, body.to_string())
 }
 
 #[actix_rt::test]
@@ -83,8 +80,7 @@ async fn crlf_stream_becomes_openai_chunks_and_one_done() {
                 .collect(),
         ),
     );
-    let mut body = chat_body("gemini-2.5-flash");
-    body["stream"] = json!(true);
+    let mut body = stream_body("gemini-2.5-flash");
     body["stream_options"] = json!({"include_usage": true});
     let res = chat(&gw, &body).await;
     assert_eq!(res.status, 200);
@@ -92,16 +88,8 @@ async fn crlf_stream_becomes_openai_chunks_and_one_done() {
         mock.requests()[0].path,
         "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
     );
-    let payloads = sse_payloads(&res.body);
-    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
-    let chunks: Vec<Value> = payloads[..payloads.len() - 1]
-        .iter()
-        .map(|p| serde_json::from_str(p).unwrap())
-        .collect();
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let chunks = stream_chunks(&res.body);
+    let text = streamed_text(&chunks);
     assert_eq!(text, "Hello");
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     assert_eq!(
@@ -181,14 +169,7 @@ async fn resource_exhausted_cools_the_key_for_the_retry_delay_and_fails_over() {
     .await;
     let exhausted = json!({"error": {"code": 429, "message": "You exceeded your current quota.", "status": "RESOURCE_EXHAUSTED",
         "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "40s"}]}});
-    mock.push(
-        KEY,
-        Reply::Status {
-            status: 429,
-            headers: vec![],
-            body: exhausted.to_string(),
-        },
-    );
+    mock.push(KEY, Reply::body(429, exhausted.to_string()));
     let res = chat(&gw, &chat_body("gemini-2.5-flash")).await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(

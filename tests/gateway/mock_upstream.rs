@@ -124,15 +124,7 @@ async fn streams_are_wire_accurate_with_optional_usage() {
 #[actix_rt::test]
 async fn streams_can_end_without_done_or_break_mid_way() {
     let mock = Mock::start();
-    mock.push(
-        "k1",
-        Reply::Stream(StreamPlan {
-            pieces: vec!["x".into()],
-            chunk_delay: Duration::ZERO,
-            drop_after: None,
-            done: false,
-        }),
-    );
+    mock.push("k1", Reply::Stream(StreamPlan::of(&["x"]).without_done()));
     let res = post(&mock, "k1", &streaming("m1", false)).await;
     assert_eq!(
         sse_payloads(&res.body),
@@ -141,12 +133,7 @@ async fn streams_can_end_without_done_or_break_mid_way() {
 
     mock.push(
         "k1",
-        Reply::Stream(StreamPlan {
-            pieces: vec!["one".into(), "two".into(), "three".into()],
-            chunk_delay: Duration::ZERO,
-            drop_after: Some(1),
-            done: true,
-        }),
+        Reply::Stream(StreamPlan::of(&["one", "two", "three"]).cut_after(1)),
     );
     let wire = raw_post(&mock, "k1", &streaming("m1", false));
     let sent = chunk_payloads("m1", &["one".into()], false);

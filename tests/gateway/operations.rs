@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::client::{add_custom_key, chat_body, eventually, send_with};
+use crate::support::client::{add_custom_key, chat_body, eventually, send_with, stream_body};
 use crate::support::gateway::{Gateway, TOKEN};
 use crate::support::mock::{refusing_base_url, Mock, Reply};
 
@@ -371,8 +371,7 @@ async fn a_stream_is_counted_in_flight_while_it_is_relayed() {
         Reply::stream(&["one ", "two ", "three"], Duration::from_millis(300)),
     );
     add_custom_key(&gw, "sk-stream", &mock.base_url(), json!(["m1"])).await;
-    let mut body = chat_body("m1");
-    body["stream"] = json!(true);
+    let body = stream_body("m1");
     let url = gw.url("/v1/chat/completions");
     let streaming =
         actix_rt::spawn(

@@ -6,28 +6,22 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::support::client::{
-    add_custom_key, chat, chat_body, eventually, open_stream, sse_payloads,
-};
-use crate::support::gateway::Gateway;
-use crate::support::mock::{chunk_payloads, Mock, Reply, StreamPlan};
+use crate::support::client::{chat, eventually, open_stream, sse_payloads, stream_body};
+use crate::support::mock::{chunk_payloads, Reply, StreamPlan};
+use crate::support::setup::gateway_on_mock;
 
 #[actix_rt::test]
 async fn mid_stream_drop_ends_with_an_in_band_error_and_done() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["a"]))]).await;
     mock.push(
         "k1",
-        Reply::Stream(StreamPlan {
-            pieces: vec!["one".into(), "two".into(), "three".into(), "four".into()],
-            chunk_delay: Duration::from_millis(5),
-            drop_after: Some(2),
-            done: true,
-        }),
+        Reply::Stream(
+            StreamPlan::of(&["one", "two", "three", "four"])
+                .paced(Duration::from_millis(5))
+                .cut_after(2),
+        ),
     );
-    let mut body = chat_body("a");
-    body["stream"] = json!(true);
+    let body = stream_body("a");
     let res = chat(&gw, &body).await;
     assert_eq!(res.status, 200);
     let payloads = sse_payloads(&res.body);
@@ -48,15 +42,12 @@ async fn mid_stream_drop_ends_with_an_in_band_error_and_done() {
 
 #[actix_rt::test]
 async fn chunks_reach_the_client_as_the_upstream_sends_them() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["a"]))]).await;
     mock.push(
         "k1",
         Reply::stream(&["one", "two", "three", "four"], Duration::from_millis(400)),
     );
-    let mut body = chat_body("a");
-    body["stream"] = json!(true);
+    let body = stream_body("a");
     let started = Instant::now();
     let mut res = open_stream(&gw, &body).await;
     let mut arrivals = Vec::new();
@@ -82,56 +73,10 @@ async fn chunks_reach_the_client_as_the_upstream_sends_them() {
 }
 
 #[actix_rt::test]
-async fn a_stream_that_goes_silent_is_cut_with_an_in_band_error() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[
-        ("UPSTREAM_TIMEOUT_SECS", "1"),
-        ("UPSTREAM_FIRST_BYTE_TIMEOUT_SECS", "1"),
-    ]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
-    mock.push("k1", Reply::stream(&["one", "two"], Duration::from_secs(4)));
-    let mut body = chat_body("a");
-    body["stream"] = json!(true);
-    let started = Instant::now();
-    let res = chat(&gw, &body).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "cut after the idle limit: {:?}",
-        started.elapsed()
-    );
-    assert_eq!(res.status, 200);
-    let payloads = sse_payloads(&res.body);
-    assert_eq!(
-        payloads.last().map(String::as_str),
-        Some("[DONE]"),
-        "{payloads:?}"
-    );
-    let error: serde_json::Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
-    assert!(error["error"]["message"].is_string(), "{payloads:?}");
-    eventually(
-        "the mock sees its stream abandoned",
-        Duration::from_secs(5),
-        async || mock.dropped_streams() == 1,
-    )
-    .await;
-}
-
-#[actix_rt::test]
 async fn stream_without_done_after_finish_is_complete() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
-    mock.push(
-        "k1",
-        Reply::Stream(StreamPlan {
-            pieces: vec!["x".into()],
-            chunk_delay: Duration::ZERO,
-            drop_after: None,
-            done: false,
-        }),
-    );
-    let mut body = chat_body("a");
-    body["stream"] = json!(true);
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["a"]))]).await;
+    mock.push("k1", Reply::Stream(StreamPlan::of(&["x"]).without_done()));
+    let body = stream_body("a");
     let payloads = sse_payloads(&chat(&gw, &body).await.body);
     assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
     assert!(
@@ -142,30 +87,23 @@ async fn stream_without_done_after_finish_is_complete() {
 
 #[actix_rt::test]
 async fn last_event_without_a_blank_line_is_not_lost() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["a"]))]).await;
     let first = r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
     let last = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
     mock.push(
         "k1",
         Reply::RawSse(format!("data: {first}\r\n\r\ndata: {last}")),
     );
-    let mut body = chat_body("a");
-    body["stream"] = json!(true);
+    let body = stream_body("a");
     let payloads = sse_payloads(&chat(&gw, &body).await.body);
     assert_eq!(payloads, [first, last, "[DONE]"]);
 }
 
 #[actix_rt::test]
 async fn failure_before_the_first_chunk_fails_over_even_when_streaming() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
-    add_custom_key(&gw, "k2", &mock.base_url(), json!(["b"])).await;
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["a"])), ("k2", json!(["b"]))]).await;
     mock.push("k1", Reply::rate_limited(10));
-    let mut body = chat_body("auto");
-    body["stream"] = json!(true);
+    let body = stream_body("auto");
     let res = chat(&gw, &body).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.header("x-routed-via").as_deref(), Some("custom/b"));
@@ -178,13 +116,10 @@ async fn failure_before_the_first_chunk_fails_over_even_when_streaming() {
 
 #[actix_rt::test]
 async fn client_disconnect_cancels_the_upstream_stream() {
-    let mock = Mock::start();
-    let gw = Gateway::start(&[]);
-    add_custom_key(&gw, "k1", &mock.base_url(), json!(["a"])).await;
+    let (mock, gw) = gateway_on_mock(&[("k1", json!(["a"]))]).await;
     let pieces: Vec<&str> = vec!["tick"; 200];
     mock.push("k1", Reply::stream(&pieces, Duration::from_millis(50)));
-    let mut body = chat_body("a");
-    body["stream"] = json!(true);
+    let body = stream_body("a");
     {
         let mut res = open_stream(&gw, &body).await;
         let first = res.next().await.unwrap().unwrap();

@@ -212,6 +212,35 @@ pub fn chat_body(model: &str) -> Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hello"}]})
 }
 
+/// The JSON chunks of a complete OpenAI stream, checked to end with exactly one `[DONE]`.
+pub fn stream_chunks(body: &[u8]) -> Vec<Value> {
+    let payloads = sse_payloads(body);
+    assert_eq!(
+        payloads.last().map(String::as_str),
+        Some("[DONE]"),
+        "{}",
+        String::from_utf8_lossy(body)
+    );
+    assert_eq!(payloads.iter().filter(|p| *p == "[DONE]").count(), 1);
+    payloads[..payloads.len() - 1]
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect()
+}
+
+/// The text a stream's chunks carry, joined.
+pub fn streamed_text(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
+/// [`chat_body`] asking for a stream.
+pub fn stream_body(model: &str) -> Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hello"}], "stream": true})
+}
+
 /// A minimal chat body opening a conversation no earlier request belongs to, so stickiness cannot decide its
 /// route: tests that watch routing skip keys use it for every turn after the first.
 pub fn new_conversation(model: &str) -> Value {

@@ -52,18 +52,56 @@ pub struct StreamPlan {
 }
 
 impl StreamPlan {
-    /// The whole answer in one content chunk, as a non-scripted streaming request gets it.
-    fn whole(text: String) -> StreamPlan {
+    /// A stream of `pieces`, one chunk each, sent at once and ended with `[DONE]`; the methods below vary it.
+    pub fn of(pieces: &[&str]) -> StreamPlan {
         StreamPlan {
-            pieces: vec![text],
+            pieces: pieces.iter().map(|p| (*p).to_owned()).collect(),
             chunk_delay: Duration::ZERO,
             drop_after: None,
             done: true,
         }
     }
+
+    /// Pauses `delay` before each chunk.
+    pub fn paced(self, delay: Duration) -> StreamPlan {
+        StreamPlan {
+            chunk_delay: delay,
+            ..self
+        }
+    }
+
+    /// Breaks the connection after `chunks` content chunks.
+    pub fn cut_after(self, chunks: usize) -> StreamPlan {
+        StreamPlan {
+            drop_after: Some(chunks),
+            ..self
+        }
+    }
+
+    /// Ends without `[DONE]`.
+    pub fn without_done(self) -> StreamPlan {
+        StreamPlan {
+            done: false,
+            ..self
+        }
+    }
+
+    /// The whole answer in one content chunk, as a non-scripted streaming request gets it.
+    fn whole(text: String) -> StreamPlan {
+        StreamPlan::of(&[&text])
+    }
 }
 
 impl Reply {
+    /// A reply of `status` with `body` and no extra headers.
+    pub fn body(status: u16, body: impl Into<String>) -> Reply {
+        Reply::Status {
+            status,
+            headers: vec![],
+            body: body.into(),
+        }
+    }
+
     /// An error reply with an OpenAI-shaped body.
     pub fn error(status: u16, code: &str, message: &str) -> Reply {
         let body =

@@ -6,3 +6,4 @@ pub mod gateway;
 pub mod mock;
 pub mod provider_sim;
 pub mod raw;
+pub mod setup;
