@@ -124,7 +124,12 @@ fn selection(c: &mut Criterion) {
                     for _ in 0..iterations {
                         session = session.wrapping_add(1);
                         let start = Instant::now();
-                        let planned = router.plan(black_box(model), session, None);
+                        let planned = router.plan(
+                            black_box(model),
+                            freellmapi::catalog::ModelKind::Chat,
+                            session,
+                            None,
+                        );
                         let took = start.elapsed();
                         black_box(planned.map(|p| p.candidates.len()).unwrap_or(0));
                         samples.push(took);

@@ -132,6 +132,27 @@ struct PlatformDefaults {
     day_window: Option<DayWindow>,
 }
 
+/// What a model does: answer chats or turn text into vectors. Neither ever serves the other's requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Chat completions (and every front door built on them).
+    #[default]
+    Chat,
+    /// Embeddings.
+    Embedding,
+}
+
+impl ModelKind {
+    /// The kind's name in the API (`chat`, `embedding`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Chat => "chat",
+            ModelKind::Embedding => "embedding",
+        }
+    }
+}
+
 /// One model one platform serves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelEntry {
@@ -139,8 +160,17 @@ pub struct ModelEntry {
     pub platform: Platform,
     /// Model id as the platform names it.
     pub model: String,
-    /// Context window in tokens.
+    /// Chat or embedding.
+    #[serde(default, rename = "type")]
+    pub kind: ModelKind,
+    /// Context window in tokens (for an embedding model: the most tokens of one input).
     pub context: u32,
+    /// An embedding model's default vector length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    /// Where the entry's facts come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Whether it accepts `tools`.
     #[serde(default)]
     pub tools: bool,

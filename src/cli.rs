@@ -179,6 +179,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
                     id,
                     limits: Default::default(),
                     context: None,
+                    kind: Default::default(),
                 })
                 .collect();
             let new = NewKey {

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Limits;
+use crate::catalog::{Limits, ModelKind};
 use crate::config::validate_base_url;
 use crate::crypto::{key_aad, mask, Cipher};
 use crate::platform::Platform;
@@ -27,6 +27,13 @@ pub struct CustomModel {
     /// Context window, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<u32>,
+    /// Chat (the default) or embedding.
+    #[serde(default, rename = "type", skip_serializing_if = "is_chat")]
+    pub kind: ModelKind,
+}
+
+fn is_chat(kind: &ModelKind) -> bool {
+    *kind == ModelKind::Chat
 }
 
 /// A custom model given in full, as read from JSON.
@@ -37,6 +44,8 @@ struct CustomModelFields {
     limits: Limits,
     #[serde(default)]
     context: Option<u32>,
+    #[serde(default, rename = "type")]
+    kind: ModelKind,
 }
 
 impl TryFrom<serde_json::Value> for CustomModel {
@@ -49,6 +58,7 @@ impl TryFrom<serde_json::Value> for CustomModel {
                 id,
                 limits: Limits::default(),
                 context: None,
+                kind: ModelKind::Chat,
             }),
             value @ serde_json::Value::Object(_) => {
                 let fields: CustomModelFields =
@@ -57,6 +67,7 @@ impl TryFrom<serde_json::Value> for CustomModel {
                     id: fields.id,
                     limits: fields.limits,
                     context: fields.context,
+                    kind: fields.kind,
                 })
             }
             _ => Err("a model is an id or an object with an id".to_owned()),
@@ -306,6 +317,7 @@ pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, Add
             let entries: Vec<(String, String)> = new
                 .models
                 .iter()
+                .filter(|m| m.kind == ModelKind::Chat)
                 .map(|m| (platform.id().to_owned(), m.id.trim().to_owned()))
                 .collect();
             chain::append(conn, &entries)?;
@@ -411,6 +423,7 @@ mod tests {
             id: "m".into(),
             limits: Limits::default(),
             context: None,
+            kind: ModelKind::Chat,
         }];
         assert!(matches!(
             add(&mut c, &cipher, custom.clone()),
@@ -446,6 +459,7 @@ mod tests {
             id: "m".into(),
             limits: Limits::default(),
             context: None,
+            kind: ModelKind::Chat,
         }];
         let refused = add(&mut c, &Cipher::new(&[3; 32]), custom).err();
         assert!(

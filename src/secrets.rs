@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ModelKind};
 use crate::config::{parse_encryption_key, Config};
 use crate::crypto::{generate_key, generate_unified_key, key_aad, Cipher};
 use crate::hex;
@@ -240,7 +240,8 @@ pub fn reseal_all(conn: &mut Conn, old: &Cipher, new: &Cipher) -> Result<usize, 
     Ok(rows.len())
 }
 
-/// Seeds the fallback chain from the catalog on first start.
+/// Seeds the fallback chain (chat models only: embeddings never route by the chain) from the catalog on first
+/// start.
 pub fn seed_chain(conn: &mut Conn, catalog: &Catalog) -> Result<(), StoreError> {
     if settings::get(conn, CHAIN_SEEDED)?.is_some() {
         return Ok(());
@@ -248,6 +249,7 @@ pub fn seed_chain(conn: &mut Conn, catalog: &Catalog) -> Result<(), StoreError> 
     let entries: Vec<(String, String)> = catalog
         .entries()
         .iter()
+        .filter(|e| e.kind == ModelKind::Chat)
         .map(|e| (e.platform.id().to_owned(), e.model.clone()))
         .collect();
     chain::append(conn, &entries)?;

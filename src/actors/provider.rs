@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::openai::chat::Usage;
+use crate::openai::embeddings::{EncodingFormat, Vectors};
 use crate::openai::sse::SseParser;
 use crate::providers::connector::{wire_url, UpstreamConnector};
 use crate::providers::{
@@ -106,14 +107,33 @@ pub struct Dispatch {
     pub provider: Arc<dyn Provider>,
     /// The request to send.
     pub request: UpstreamRequest,
-    /// Whether the answer is streamed.
-    pub stream: bool,
-    /// Whether the client asked for a usage chunk.
-    pub client_wants_usage: bool,
+    /// What answer comes back, and so how it is read.
+    pub expect: Expect,
+    /// Further batches of an embeddings request too large for one upstream call, sent in turn after `request`.
+    pub follow_ups: Vec<UpstreamRequest>,
     /// The model asked for, named in translated answers where the upstream names none.
     pub model: Arc<str>,
     /// Time limits.
     pub timeouts: Timeouts,
+}
+
+/// What answer an attempt expects, and so how its body is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// A whole chat completion.
+    Chat,
+    /// A streamed chat completion; whether the client asked for a usage chunk.
+    ChatStream {
+        /// Whether a usage-only chunk may be relayed.
+        client_wants_usage: bool,
+    },
+    /// Embeddings, written as the client asked.
+    Embeddings {
+        /// Float or base64 vectors.
+        format: EncodingFormat,
+        /// The inputs' estimated tokens, counted where the platform reports none.
+        prompt_estimate: u32,
+    },
 }
 
 /// Sends a probe request and classifies the answer.
@@ -258,11 +278,19 @@ async fn send(client: &awc::Client, request: UpstreamRequest) -> Result<Response
 
 /// Sends the request and forwards what comes back until the answer ends, fails, or the receiver goes away.
 async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &Events) {
-    let first_deadline = Instant::now() + msg.timeouts.first_byte;
-    let event = match timeout_at(first_deadline, send(client, msg.request)).await {
+    let Dispatch {
+        provider,
+        request,
+        expect,
+        follow_ups,
+        model,
+        timeouts,
+    } = msg;
+    let first_deadline = Instant::now() + timeouts.first_byte;
+    let event = match timeout_at(first_deadline, send(client, request)).await {
         Err(_) => Some(UpstreamEvent::Failed(Failure::transport(
             FailureKind::Timeout,
-            format!("no answer within {}s", msg.timeouts.first_byte.as_secs()),
+            format!("no answer within {}s", timeouts.first_byte.as_secs()),
         ))),
         Ok(Err(failure)) => Some(UpstreamEvent::Failed(failure)),
         Ok(Ok(mut response)) => {
@@ -272,22 +300,20 @@ async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &Events) {
                 let body =
                     timeout_at(first_deadline, response.body().limit(MAX_ERROR_BODY_BYTES)).await;
                 let body = body.ok().and_then(Result::ok).unwrap_or_default();
-                if !forward_quota(&*msg.provider, status, &headers, &body, tx).await {
+                if !forward_quota(&*provider, status, &headers, &body, tx).await {
                     return;
                 }
                 Some(UpstreamEvent::Failed(
-                    msg.provider.classify(status, &headers, &body),
+                    provider.classify(status, &headers, &body),
                 ))
-            } else if !forward_quota(&*msg.provider, status, response.headers(), &[], tx).await {
+            } else if !forward_quota(&*provider, status, response.headers(), &[], tx).await {
                 None
-            } else if msg.stream {
-                let decoder = msg
-                    .provider
-                    .stream_decoder(&msg.model, msg.client_wants_usage);
-                relay_stream(response, decoder, first_deadline, msg.timeouts, tx).await;
+            } else if let Expect::ChatStream { client_wants_usage } = expect {
+                let decoder = provider.stream_decoder(&model, client_wants_usage);
+                relay_stream(response, decoder, first_deadline, timeouts, tx).await;
                 None
             } else {
-                let total_deadline = Instant::now() + msg.timeouts.total;
+                let total_deadline = Instant::now() + timeouts.total;
                 Some(
                     match timeout_at(total_deadline, response.body().limit(MAX_BODY_BYTES)).await {
                         Err(_) => UpstreamEvent::Failed(Failure::transport(
@@ -298,10 +324,22 @@ async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &Events) {
                             FailureKind::Transient,
                             format!("reading the answer failed: {e}"),
                         )),
-                        Ok(Ok(body)) => match msg.provider.decode_body(&msg.model, body) {
-                            Ok((body, usage)) => UpstreamEvent::Complete { body, usage },
-                            Err(failure) => UpstreamEvent::Failed(failure),
-                        },
+                        Ok(Ok(body)) => {
+                            match decode(
+                                client,
+                                &*provider,
+                                expect,
+                                &model,
+                                &follow_ups,
+                                body,
+                                total_deadline,
+                            )
+                            .await
+                            {
+                                Ok((body, usage)) => UpstreamEvent::Complete { body, usage },
+                                Err(failure) => UpstreamEvent::Failed(failure),
+                            }
+                        }
                     },
                 )
             }
@@ -309,6 +347,69 @@ async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &Events) {
     };
     if let Some(event) = event {
         let _ = tx.send(event).await;
+    }
+}
+
+/// Reads a whole successful answer as the attempt expects it: a chat completion, or embeddings in OpenAI's list
+/// shape (their usage is the platform's count, or the estimate where it counts none).
+/// The embeddings of the later batches are fetched here, one after another, before the answer is whole.
+async fn decode(
+    client: &awc::Client,
+    provider: &dyn Provider,
+    expect: Expect,
+    model: &str,
+    follow_ups: &[UpstreamRequest],
+    body: Bytes,
+    deadline: Instant,
+) -> Result<(Bytes, Option<Usage>), Failure> {
+    let Expect::Embeddings {
+        format,
+        prompt_estimate,
+    } = expect
+    else {
+        return provider.decode_body(model, body);
+    };
+    let mut vectors = provider.decode_embeddings(&body)?;
+    for batch in follow_ups {
+        let more = timeout_at(deadline, embed_batch(client, provider, batch))
+            .await
+            .map_err(|_| Failure::transport(FailureKind::Timeout, "the answer took too long"))??;
+        vectors.vectors.extend(more.vectors);
+        vectors.prompt_tokens = vectors.prompt_tokens.saturating_add(more.prompt_tokens);
+    }
+    if vectors.prompt_tokens == 0 {
+        vectors.prompt_tokens = prompt_estimate;
+    }
+    let usage = Usage {
+        prompt_tokens: vectors.prompt_tokens,
+        completion_tokens: 0,
+    };
+    Ok((Bytes::from(vectors.to_openai(model, format)), Some(usage)))
+}
+
+/// Sends one further batch of an embeddings request and reads its vectors.
+async fn embed_batch(
+    client: &awc::Client,
+    provider: &dyn Provider,
+    request: &UpstreamRequest,
+) -> Result<Vectors, Failure> {
+    let mut response = send(client, request.clone()).await?;
+    let status = response.status().as_u16();
+    let limit = if (200..300).contains(&status) {
+        MAX_BODY_BYTES
+    } else {
+        MAX_ERROR_BODY_BYTES
+    };
+    let body = response.body().limit(limit).await.map_err(|e| {
+        Failure::transport(
+            FailureKind::Transient,
+            format!("reading the answer failed: {e}"),
+        )
+    })?;
+    if (200..300).contains(&status) {
+        provider.decode_embeddings(&body)
+    } else {
+        Err(provider.classify(status, response.headers(), &body))
     }
 }
 

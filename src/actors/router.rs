@@ -11,7 +11,7 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 
 use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ModelKind};
 use crate::keys::CustomModel;
 use crate::platform::Platform;
 use crate::provider_key::{KeyId, KeyStatus};
@@ -183,10 +183,7 @@ impl RouterActor {
                 id: row.id,
                 platform,
                 usable: row.enabled && row.status != KeyStatus::Invalid,
-                custom_models: custom_models
-                    .into_iter()
-                    .map(|m| (m.id, m.limits))
-                    .collect(),
+                custom_models,
             });
             self.keys.insert(
                 row.id,
@@ -369,6 +366,8 @@ impl Handler<SaveBudgets> for RouterActor {
 pub struct Plan {
     /// `auto`, a model id, or `platform/model`.
     pub model: String,
+    /// Chat or embedding: only models of this kind are candidates.
+    pub kind: ModelKind,
     /// The conversation, for stickiness.
     pub session: SessionKey,
     /// Where to continue: `None` for the first page, then [`Planned::next`].
@@ -400,7 +399,7 @@ impl Handler<Plan> for RouterActor {
     type Result = ResponseFuture<Result<Planned, Unroutable>>;
 
     fn handle(&mut self, msg: Plan, _: &mut Context<Self>) -> Self::Result {
-        let planned = self.plan(&msg.model, msg.session, msg.cursor);
+        let planned = self.plan(&msg.model, msg.kind, msg.session, msg.cursor);
         let first = match (&planned, msg.cursor) {
             (Ok(page), None) => page.candidates.first().map(|c| c.limiter.clone()),
             _ => None,
@@ -425,10 +424,11 @@ impl RouterActor {
     pub fn plan(
         &mut self,
         model: &str,
+        kind: ModelKind,
         session: SessionKey,
         cursor: Option<PlanCursor>,
     ) -> Result<Planned, Unroutable> {
-        let offers = self.table.resolve(model)?;
+        let offers = self.table.resolve(model, kind)?;
         let sticky = self
             .sticky
             .get(session, now_unix_ms())
@@ -587,16 +587,55 @@ impl Handler<ListBudgets> for RouterActor {
     }
 }
 
-/// Lists model ids that have at least one usable key, with the platform that serves each first.
+/// Lists model ids that have at least one usable key, as the platform that serves each first offers it.
 #[derive(Message)]
-#[rtype(result = "Vec<(Arc<str>, Platform)>")]
+#[rtype(result = "Vec<Servable>")]
 pub struct ListModels;
+
+/// A model id some usable key serves.
+#[derive(Debug, Clone)]
+pub struct Servable {
+    /// The model id.
+    pub model: Arc<str>,
+    /// The platform serving it first.
+    pub platform: Platform,
+    /// Chat or embedding.
+    pub kind: ModelKind,
+    /// Its context window, where known.
+    pub context: Option<u32>,
+}
+
+impl RouterActor {
+    /// A custom model's context window, as any key serving it states one.
+    fn custom_context(&self, platform: Platform, model: &Arc<str>) -> Option<u32> {
+        (platform == Platform::Custom)
+            .then(|| {
+                self.custom_contexts
+                    .iter()
+                    .find(|((_, m), _)| m == model)
+                    .map(|(_, context)| *context)
+            })
+            .flatten()
+    }
+}
 
 impl Handler<ListModels> for RouterActor {
     type Result = MessageResult<ListModels>;
 
     fn handle(&mut self, _: ListModels, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.table.servable_models())
+        let listed = self
+            .table
+            .servable_models()
+            .into_iter()
+            .map(|offer| Servable {
+                model: offer.model.clone(),
+                platform: offer.platform,
+                kind: offer.kind,
+                context: offer
+                    .context
+                    .or_else(|| self.custom_context(offer.platform, &offer.model)),
+            });
+        MessageResult(listed.collect())
     }
 }
 
@@ -689,7 +728,7 @@ mod tests {
         let mut cursor = None;
         let mut pages = 0;
         loop {
-            let page = router.plan("llama", 7, cursor).unwrap();
+            let page = router.plan("llama", ModelKind::Chat, 7, cursor).unwrap();
             assert!(page.candidates.len() <= PAGE);
             seen.extend(page.candidates.iter().map(|c| c.key.id));
             pages += 1;
@@ -712,7 +751,7 @@ mod tests {
             (1..=40).map(KeyId).collect::<Vec<_>>(),
             "every usable key once, the invalid one never"
         );
-        let again = router.plan("llama", 7, None).unwrap();
+        let again = router.plan("llama", ModelKind::Chat, 7, None).unwrap();
         assert_ne!(
             again.candidates[0].key.id, first,
             "the next request starts one key later"
@@ -763,11 +802,11 @@ mod tests {
     async fn one_key_is_one_page_and_unknown_models_fail() {
         let db = TempDb::new();
         let mut router = router(&db, vec![key(1, "healthy")]);
-        let first = router.plan("llama", 1, None).unwrap();
+        let first = router.plan("llama", ModelKind::Chat, 1, None).unwrap();
         assert_eq!(first.candidates.len(), 1);
         assert_eq!(first.next, None);
         assert!(matches!(
-            router.plan("gpt-9", 1, None),
+            router.plan("gpt-9", ModelKind::Chat, 1, None),
             Err(Unroutable::UnknownModel)
         ));
     }
@@ -779,6 +818,7 @@ mod tests {
         let router = router(&db, keys).start();
         let plan = |cursor| Plan {
             model: "llama".into(),
+            kind: ModelKind::Chat,
             session: 3,
             cursor,
             cost: Cost {

@@ -23,8 +23,9 @@ pub async fn chat_completions(
     pipeline.serve(inbound, OpenAiChat).await
 }
 
-/// Chat completions as OpenAI shows them: the pipeline's own shape, chunks as `data:` events, `[DONE]` last.
-struct OpenAiChat;
+/// Answers as OpenAI shows them: the pipeline's own shape, chunks as `data:` events, `[DONE]` last. The
+/// embeddings door shows its (never streamed) answers this way too.
+pub(super) struct OpenAiChat;
 
 impl Render for OpenAiChat {
     fn whole(&mut self, completion: Bytes) -> Result<Bytes, ApiError> {

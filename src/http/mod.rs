@@ -6,6 +6,7 @@ pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod chat;
+pub mod embeddings;
 pub mod guard;
 pub mod live;
 pub mod metrics;

@@ -1,27 +1,68 @@
-//! `GET /v1/models`: `auto` plus every model that has at least one usable key, in OpenAI's list shape.
+//! `GET /v1/models` and `GET /v1/models/{id}`: `auto` plus every model that has at least one usable key, in
+//! OpenAI's list shape, each with what the catalog knows of it (kind, context window, capabilities). It only
+//! reads the router's table and the catalog; it decides nothing about routing.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::AppState;
-use crate::actors::router::ListModels;
+use crate::actors::router::{ListModels, Servable};
+use crate::catalog::ModelKind;
 use crate::error::ApiError;
 
 /// Lists servable models.
 pub async fn list_models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let data = listed(&state).await?;
+    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
+}
+
+/// One servable model by id (ids may contain `/`), in the list's shape; 404 `model_not_found` otherwise.
+pub async fn get_model(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    listed(&state)
+        .await?
+        .into_iter()
+        .find(|entry| entry["id"] == id.as_str())
+        .map(|entry| HttpResponse::Ok().json(entry))
+        .ok_or_else(|| ApiError::model_not_found(&id))
+}
+
+/// `auto` and every servable model, as list entries.
+async fn listed(state: &AppState) -> Result<Vec<Value>, ApiError> {
     let models = state
         .router
         .send(ListModels)
         .await
         .map_err(|e| ApiError::internal(format!("router unavailable: {e}")))?;
     let created = state.started_unix_secs;
-    let mut data = vec![
-        json!({"id": "auto", "object": "model", "created": created, "owned_by": "freellmapi"}),
-    ];
-    data.extend(
-        models
-            .iter()
-            .map(|(model, platform)| json!({"id": &**model, "object": "model", "created": created, "owned_by": platform.id()})),
-    );
-    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
+    let auto = json!({"id": "auto", "object": "model", "created": created, "owned_by": "freellmapi", "type": "chat"});
+    Ok(std::iter::once(auto)
+        .chain(models.iter().map(|m| entry(state, m, created)))
+        .collect())
+}
+
+/// One model's entry: OpenAI's fields, then the gateway's extensions where known.
+fn entry(state: &AppState, model: &Servable, created: i64) -> Value {
+    let mut entry = json!({
+        "id": &*model.model,
+        "object": "model",
+        "created": created,
+        "owned_by": model.platform.id(),
+        "type": model.kind.as_str(),
+    });
+    if let Some(context) = model.context {
+        entry["context_window"] = json!(context);
+    }
+    if let Some(known) = state.catalog.get(model.platform, &model.model) {
+        if model.kind == ModelKind::Chat {
+            entry["capabilities"] = json!({"tools": known.tools, "vision": known.vision});
+        }
+        if let Some(dimensions) = known.dimensions {
+            entry["dimensions"] = json!(dimensions);
+        }
+    }
+    entry
 }

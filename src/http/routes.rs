@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{admin, assets, chat, live, metrics, models};
+use super::{admin, assets, chat, embeddings, live, metrics, models};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,9 @@ routes! {
     GET "/" Public => assets::index;
     GET "/static/{file}" Public => assets::file;
     POST "/v1/chat/completions" UnifiedKey => chat::chat_completions;
+    POST "/v1/embeddings" UnifiedKey => embeddings::embeddings;
     GET "/v1/models" UnifiedKey => models::list_models;
+    GET "/v1/models/{id:.*}" UnifiedKey => models::get_model;
     GET "/api/keys" UnifiedKey => admin::list_keys;
     POST "/api/keys" UnifiedKey => admin::add_key;
     PATCH "/api/keys/{id}" UnifiedKey => admin::update_key;

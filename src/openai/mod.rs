@@ -2,4 +2,5 @@
 
 pub mod answer;
 pub mod chat;
+pub mod embeddings;
 pub mod sse;

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::classify::{classify, ErrorTable, Signal};
+use super::cohere_embed;
 use super::{secret_header, Flow, Provider, StreamDecoder, Target, UpstreamRequest};
 use crate::failure::{Failure, FailureKind};
 use crate::openai::answer::{
@@ -15,6 +16,7 @@ use crate::openai::answer::{
     ToolCalls,
 };
 use crate::openai::chat::{ChatRequest, Usage};
+use crate::openai::embeddings::{EmbeddingsRequest, Vectors};
 use crate::openai::sse::SseEvent;
 use crate::timefmt::now_unix_secs;
 
@@ -72,6 +74,28 @@ impl Provider for Cohere {
 
     fn classify(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Failure {
         classify(status, headers, body, &COHERE_ERRORS)
+    }
+
+    fn embeddings_request(
+        &self,
+        target: &Target<'_>,
+        request: &EmbeddingsRequest,
+    ) -> Result<UpstreamRequest, String> {
+        let headers = vec![secret_header(AUTHORIZATION, "Bearer ", target.secret)?];
+        let url = format!("{}/v2/embed", target.base_url);
+        UpstreamRequest::post_json(
+            url,
+            headers,
+            &cohere_embed::embed_body(target.model, request),
+        )
+    }
+
+    fn max_embedding_inputs(&self) -> usize {
+        cohere_embed::MAX_TEXTS
+    }
+
+    fn decode_embeddings(&self, body: &[u8]) -> Result<Vectors, Failure> {
+        cohere_embed::vectors(body)
     }
 }
 

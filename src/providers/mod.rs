@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod cohere;
+mod cohere_embed;
 mod compat_answer;
 pub mod connector;
 pub mod framing;
@@ -25,6 +26,7 @@ use bytes::Bytes;
 use crate::config::Config;
 pub use crate::failure::{Failure, FailureKind};
 use crate::openai::chat::{ChatRequest, Usage};
+use crate::openai::embeddings::{EmbeddingsRequest, Vectors, MAX_INPUTS};
 use crate::openai::sse::SseEvent;
 use crate::platform::Platform;
 pub use crate::quota_news::QuotaNews;
@@ -40,7 +42,7 @@ pub struct Target<'a> {
 }
 
 /// An HTTP request ready for the wire.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct UpstreamRequest {
     /// GET for probes, POST for chats.
     pub method: Method,
@@ -164,6 +166,22 @@ pub trait Provider: Send + Sync {
     /// Looks inside a successful probe answer for an error some platforms send with HTTP 200.
     fn check_probe(&self, _body: &[u8]) -> Result<(), Failure> {
         Ok(())
+    }
+    /// Most texts one embeddings call may carry; larger requests are sent in batches of this size.
+    fn max_embedding_inputs(&self) -> usize {
+        MAX_INPUTS
+    }
+    /// Builds the embeddings request of one batch (upstreams are always asked for float vectors).
+    fn embeddings_request(
+        &self,
+        _target: &Target<'_>,
+        _request: &EmbeddingsRequest,
+    ) -> Result<UpstreamRequest, String> {
+        Err("the gateway does not ask this platform for embeddings".to_owned())
+    }
+    /// Reads a successful embeddings answer: OpenAI's list shape unless the platform has its own.
+    fn decode_embeddings(&self, body: &[u8]) -> Result<Vectors, Failure> {
+        Vectors::from_openai(body).map_err(|e| Failure::transport(FailureKind::Undecodable, e))
     }
 }
 

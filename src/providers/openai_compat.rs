@@ -7,7 +7,7 @@ use awc::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use bytes::Bytes;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::classify::{classify, ErrorTable, Signal, OPENAI_ERRORS};
 use super::compat_answer;
@@ -15,8 +15,9 @@ use super::quota::{
     self, HeaderSpec, CEREBRAS_HEADERS, GROQ_HEADERS, MISTRAL_HEADERS, SAMBANOVA_HEADERS,
 };
 use super::{secret_header, Prefill, Provider, StreamDecoder, Target, UpstreamRequest};
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureKind};
 use crate::openai::chat::{ChatRequest, Message, Usage};
+use crate::openai::embeddings::{EmbeddingsRequest, Vectors, MAX_INPUTS};
 use crate::platform::Platform;
 use crate::quota_news::QuotaNews;
 
@@ -52,6 +53,12 @@ struct Quirks {
     chat_path: &'static str,
     /// Path of the cheapest request that proves a key works.
     probe_path: &'static str,
+    /// Path of the embeddings endpoint under the base URL; `{account}` is the key's account part.
+    embeddings_path: &'static str,
+    /// Fields every embeddings request carries unless the client set them (required extensions).
+    embeddings_defaults: &'static [(&'static str, &'static str)],
+    /// Most texts one embeddings call may carry.
+    embeddings_max_inputs: usize,
     /// Whether keys are `ACCOUNT_ID:API_TOKEN` (the token is the bearer).
     account_in_key: bool,
     /// Output cap sent when the client sets none (some platforms default to tiny caps).
@@ -78,6 +85,9 @@ const BASELINE: Quirks = Quirks {
     errors: &OPENAI_ERRORS,
     chat_path: "/chat/completions",
     probe_path: "/models",
+    embeddings_path: "/embeddings",
+    embeddings_defaults: &[],
+    embeddings_max_inputs: MAX_INPUTS,
     account_in_key: false,
     default_cap: None,
     string_content: false,
@@ -200,6 +210,8 @@ fn quirks(platform: Platform) -> Option<Quirks> {
                 "reasoning_effort",
             ],
             rename: &[("seed", "random_seed")],
+            // mistral-embed's per-request input cap is not published; batches stay well inside what is reported.
+            embeddings_max_inputs: 128,
             // Mistral's API reference: an assistant message with `prefix: true` conditions the answer's start.
             prefill: Prefill::Flagged,
             short_tool_ids: true,
@@ -210,6 +222,9 @@ fn quirks(platform: Platform) -> Option<Quirks> {
         },
         Platform::Nvidia => Quirks {
             serial_tools: true,
+            // Its retrieval models refuse a request without `input_type` (docs.nvidia.com, NeMo Retriever text
+            // embedding API); documents are what an index is built from.
+            embeddings_defaults: &[("input_type", "passage")],
             ..BASELINE
         },
         Platform::Openrouter => Quirks {
@@ -238,6 +253,8 @@ fn quirks(platform: Platform) -> Option<Quirks> {
         },
         Platform::Zhipu => Quirks {
             stream_usage: false,
+            // embedding-3 takes at most 64 texts per call (open.bigmodel.cn API reference).
+            embeddings_max_inputs: 64,
             errors: &ZHIPU_ERRORS,
             ..BASELINE
         },
@@ -271,6 +288,9 @@ fn quirks(platform: Platform) -> Option<Quirks> {
             errors: &CLOUDFLARE_ERRORS,
             chat_path: "/accounts/{account}/ai/v1/chat/completions",
             probe_path: "/accounts/{account}/ai/models/search?per_page=1",
+            embeddings_path: "/accounts/{account}/ai/v1/embeddings",
+            // The bge models take at most 100 texts per call (their model schemas, developers.cloudflare.com).
+            embeddings_max_inputs: 100,
             account_in_key: true,
             default_cap: Some(8192),
             string_content: true,
@@ -368,6 +388,40 @@ impl Provider for OpenAiCompat {
 
     fn check_probe(&self, body: &[u8]) -> Result<(), Failure> {
         compat_answer::check_probe(body, self.quirks.errors)
+    }
+
+    fn max_embedding_inputs(&self) -> usize {
+        self.quirks.embeddings_max_inputs
+    }
+
+    fn embeddings_request(
+        &self,
+        target: &Target<'_>,
+        request: &EmbeddingsRequest,
+    ) -> Result<UpstreamRequest, String> {
+        let (token, url) = self.endpoint(target, self.quirks.embeddings_path)?;
+        let mut body = Map::new();
+        body.insert("model".into(), Value::from(target.model));
+        body.insert("input".into(), Value::from(request.texts().to_vec()));
+        body.insert("encoding_format".into(), Value::from("float"));
+        if let Some(dimensions) = request.dimensions {
+            body.insert("dimensions".into(), Value::from(dimensions));
+        }
+        if let Some(user) = &request.user {
+            body.insert("user".into(), Value::from(user.as_str()));
+        }
+        for (field, value) in &request.extra {
+            body.entry(field.as_str()).or_insert_with(|| value.clone());
+        }
+        for (field, value) in self.quirks.embeddings_defaults {
+            body.entry(*field).or_insert_with(|| Value::from(*value));
+        }
+        UpstreamRequest::post_json(url, self.headers(token)?, &body)
+    }
+
+    fn decode_embeddings(&self, body: &[u8]) -> Result<Vectors, Failure> {
+        compat_answer::check_probe(body, self.quirks.errors)?;
+        Vectors::from_openai(body).map_err(|e| Failure::transport(FailureKind::Undecodable, e))
     }
 }
 

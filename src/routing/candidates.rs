@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::catalog::{Catalog, Limits};
+use crate::catalog::{Catalog, Limits, ModelKind};
+use crate::keys::CustomModel;
 use crate::platform::Platform;
 use crate::provider_key::KeyId;
 
@@ -19,8 +20,8 @@ pub struct KeyOffer {
     pub platform: Platform,
     /// Enabled and not known to be invalid.
     pub usable: bool,
-    /// For custom keys: the models it serves and their budgets.
-    pub custom_models: Vec<(String, Limits)>,
+    /// For custom keys: the models it serves, with their budgets and kinds.
+    pub custom_models: Vec<CustomModel>,
 }
 
 /// One routable (platform, model) and the keys able to serve it.
@@ -30,8 +31,10 @@ pub struct Offer {
     pub platform: Platform,
     /// Model id as the platform names it.
     pub model: Arc<str>,
-    /// Whether `auto` may use it (an enabled chain entry).
+    /// Whether `auto` may use it (an enabled chain entry of a chat model).
     pub in_auto: bool,
+    /// Chat or embedding: a request only goes to offers of its own kind.
+    pub kind: ModelKind,
     /// Usable keys, in id order.
     pub keys: Vec<KeyId>,
     /// The model's context window from the catalog (custom models carry theirs per key).
@@ -45,6 +48,8 @@ pub enum Unroutable {
     UnknownModel,
     /// Offered, but no enabled, healthy key can serve it.
     NoKeys,
+    /// Offered only as the other kind (an embedding model asked to chat, or the reverse).
+    WrongKind(ModelKind),
 }
 
 /// Every routable offer: the chain first (its order is priority), then everything else reachable by name.
@@ -73,7 +78,7 @@ impl RouteTable {
         let custom_pairs = keys.iter().flat_map(|k| {
             k.custom_models
                 .iter()
-                .map(move |(m, _)| (k.platform, m.as_str()))
+                .map(move |m| (k.platform, m.id.as_str()))
         });
         let chain_pairs = chain
             .iter()
@@ -89,16 +94,22 @@ impl RouteTable {
             let known = platform == Platform::Custom || entry.is_some();
             let custom = keys
                 .iter()
-                .any(|k| k.custom_models.iter().any(|(m, _)| m == model));
-            if !known || (platform == Platform::Custom && !custom) {
+                .flat_map(|k| &k.custom_models)
+                .find(|m| m.id == model);
+            if !known || (platform == Platform::Custom && custom.is_none()) {
                 continue;
             }
+            let kind = match (entry, custom) {
+                (Some(entry), _) => entry.kind,
+                (None, Some(custom)) => custom.kind,
+                (None, None) => ModelKind::Chat,
+            };
             let model: Arc<str> = Arc::from(model);
             let mut offer_keys = Vec::new();
             for key in keys.iter().filter(|k| k.platform == platform) {
                 let limits = if platform == Platform::Custom {
-                    match key.custom_models.iter().find(|(m, _)| **m == *model) {
-                        Some((_, limits)) => *limits,
+                    match key.custom_models.iter().find(|m| *m.id == *model) {
+                        Some(custom) => custom.limits,
                         None => continue,
                     }
                 } else {
@@ -117,7 +128,8 @@ impl RouteTable {
             table.offers.push(Offer {
                 platform,
                 model,
-                in_auto,
+                in_auto: in_auto && kind == ModelKind::Chat,
+                kind,
                 keys: offer_keys,
                 context: entry.map(|e| e.context),
             });
@@ -141,21 +153,21 @@ impl RouteTable {
         self.limits.keys().map(|(p, m, k)| (*p, m, *k))
     }
 
-    /// Model ids that have at least one usable key, in priority order, without duplicates.
-    pub fn servable_models(&self) -> Vec<(Arc<str>, Platform)> {
+    /// The offers of model ids that have at least one usable key, in priority order, one per model id.
+    pub fn servable_models(&self) -> Vec<&Offer> {
         let mut seen = std::collections::HashSet::new();
         self.offers
             .iter()
             .filter(|o| !o.keys.is_empty() && seen.insert(o.model.clone()))
-            .map(|o| (o.model.clone(), o.platform))
             .collect()
     }
 
     /// The offers a requested model name may use, in priority order.
     ///
     /// `auto` is the enabled chain; `platform/model` pins one offer; anything else is a model id served by every
-    /// platform offering it. A name like `groq/compound` that is itself a model id still resolves.
-    pub fn resolve(&self, requested: &str) -> Result<Vec<usize>, Unroutable> {
+    /// platform offering it. A name like `groq/compound` that is itself a model id still resolves. Only offers of
+    /// `kind` are kept.
+    pub fn resolve(&self, requested: &str, kind: ModelKind) -> Result<Vec<usize>, Unroutable> {
         let offers: Vec<usize> = if requested == "auto" {
             (0..self.offers.len())
                 .filter(|&i| self.offers[i].in_auto)
@@ -172,6 +184,14 @@ impl RouteTable {
                 None => return Err(Unroutable::UnknownModel),
             }
         };
+        let named = offers.first().map(|&i| self.offers[i].kind);
+        let offers: Vec<usize> = offers
+            .into_iter()
+            .filter(|&i| self.offers[i].kind == kind)
+            .collect();
+        if let (true, Some(other)) = (offers.is_empty(), named) {
+            return Err(Unroutable::WrongKind(other));
+        }
         if offers.iter().all(|&i| self.offers[i].keys.is_empty()) {
             return Err(Unroutable::NoKeys);
         }
@@ -259,7 +279,7 @@ mod tests {
             key(3, Platform::Cerebras),
         ]);
         assert_eq!(
-            names(&t, &t.resolve("auto").unwrap()),
+            names(&t, &t.resolve("auto", ModelKind::Chat).unwrap()),
             ["mistral/small", "groq/llama"]
         );
     }
@@ -268,19 +288,22 @@ mod tests {
     fn model_id_tries_every_platform_and_pin_picks_one() {
         let t = table(&[key(1, Platform::Groq), key(3, Platform::Cerebras)]);
         assert_eq!(
-            names(&t, &t.resolve("llama").unwrap()),
+            names(&t, &t.resolve("llama", ModelKind::Chat).unwrap()),
             ["groq/llama", "cerebras/llama"]
         );
         assert_eq!(
-            names(&t, &t.resolve("cerebras/llama").unwrap()),
+            names(&t, &t.resolve("cerebras/llama", ModelKind::Chat).unwrap()),
             ["cerebras/llama"]
         );
         assert_eq!(
-            names(&t, &t.resolve("groq/compound").unwrap()),
+            names(&t, &t.resolve("groq/compound", ModelKind::Chat).unwrap()),
             ["groq/compound"]
         );
         assert_eq!(
-            names(&t, &t.resolve("groq/groq/compound").unwrap()),
+            names(
+                &t,
+                &t.resolve("groq/groq/compound", ModelKind::Chat).unwrap()
+            ),
             ["groq/groq/compound"]
         );
     }
@@ -288,16 +311,25 @@ mod tests {
     #[test]
     fn unknown_model_differs_from_model_without_keys() {
         let t = table(&[key(1, Platform::Groq)]);
-        assert_eq!(t.resolve("gpt-9"), Err(Unroutable::UnknownModel));
-        assert_eq!(t.resolve("small"), Err(Unroutable::NoKeys));
-        assert_eq!(table(&[]).resolve("auto"), Err(Unroutable::NoKeys));
+        assert_eq!(
+            t.resolve("gpt-9", ModelKind::Chat),
+            Err(Unroutable::UnknownModel)
+        );
+        assert_eq!(t.resolve("small", ModelKind::Chat), Err(Unroutable::NoKeys));
+        assert_eq!(
+            table(&[]).resolve("auto", ModelKind::Chat),
+            Err(Unroutable::NoKeys)
+        );
     }
 
     #[test]
     fn unusable_keys_are_not_offered() {
         let mut k = key(1, Platform::Groq);
         k.usable = false;
-        assert_eq!(table(&[k]).resolve("llama"), Err(Unroutable::NoKeys));
+        assert_eq!(
+            table(&[k]).resolve("llama", ModelKind::Chat),
+            Err(Unroutable::NoKeys)
+        );
     }
 
     #[test]
@@ -307,7 +339,7 @@ mod tests {
             key(2, Platform::Groq),
             key(3, Platform::Mistral),
         ]);
-        let offers = t.resolve("auto").unwrap();
+        let offers = t.resolve("auto", ModelKind::Chat).unwrap();
         let groq = t.find(Platform::Groq, "llama");
         assert_eq!(
             t.candidates(&offers, groq, 0, |_| false)
@@ -339,19 +371,78 @@ mod tests {
             id: KeyId(9),
             platform: Platform::Custom,
             usable: true,
-            custom_models: vec![("m1".into(), limits)],
+            custom_models: vec![CustomModel {
+                id: "m1".into(),
+                limits,
+                context: None,
+                kind: ModelKind::Chat,
+            }],
         };
         let t = table(&[custom]);
-        assert_eq!(names(&t, &t.resolve("m1").unwrap()), ["custom/m1"]);
-        assert_eq!(names(&t, &t.resolve("custom/m1").unwrap()), ["custom/m1"]);
+        assert_eq!(
+            names(&t, &t.resolve("m1", ModelKind::Chat).unwrap()),
+            ["custom/m1"]
+        );
+        assert_eq!(
+            names(&t, &t.resolve("custom/m1", ModelKind::Chat).unwrap()),
+            ["custom/m1"]
+        );
         assert_eq!(
             t.limits(Platform::Custom, &Arc::from("m1"), KeyId(9)),
             Some(limits)
         );
         assert_eq!(
-            t.resolve("auto"),
+            t.resolve("auto", ModelKind::Chat),
             Err(Unroutable::NoKeys),
             "custom models join auto only through the chain"
+        );
+    }
+
+    #[test]
+    fn chat_and_embedding_models_never_serve_each_other() {
+        let catalog = Catalog::parse(
+            r#"{"models":[
+            {"platform":"groq","model":"llama","context":8192},
+            {"platform":"mistral","model":"mistral-embed","type":"embedding","context":8192}]}"#,
+        )
+        .unwrap();
+        let chain = vec![
+            (Platform::Groq, "llama".into(), true),
+            (Platform::Mistral, "mistral-embed".into(), true),
+        ];
+        let keys = [key(1, Platform::Groq), key(2, Platform::Mistral)];
+        let t = RouteTable::build(&chain, &catalog, &keys, |_| true);
+        let auto = t.resolve("auto", ModelKind::Chat).unwrap();
+        assert_eq!(names(&t, &auto), ["groq/llama"], "auto never embeds");
+        let embed = t.resolve("mistral-embed", ModelKind::Embedding).unwrap();
+        assert_eq!(names(&t, &embed), ["mistral/mistral-embed"]);
+        assert_eq!(
+            t.resolve("mistral-embed", ModelKind::Chat),
+            Err(Unroutable::WrongKind(ModelKind::Embedding))
+        );
+        assert_eq!(
+            t.resolve("groq/llama", ModelKind::Embedding),
+            Err(Unroutable::WrongKind(ModelKind::Chat))
+        );
+        let custom = KeyOffer {
+            id: KeyId(3),
+            platform: Platform::Custom,
+            usable: true,
+            custom_models: vec![CustomModel {
+                id: "e5".into(),
+                limits: Limits::default(),
+                context: None,
+                kind: ModelKind::Embedding,
+            }],
+        };
+        let t = table(&[custom]);
+        assert_eq!(
+            names(&t, &t.resolve("e5", ModelKind::Embedding).unwrap()),
+            ["custom/e5"]
+        );
+        assert_eq!(
+            t.resolve("e5", ModelKind::Chat),
+            Err(Unroutable::WrongKind(ModelKind::Embedding))
         );
     }
 }

@@ -35,6 +35,17 @@ pub fn session_key(explicit: Option<&str>, request: &ChatRequest) -> SessionKey 
     h.finish()
 }
 
+/// Names a request that has no conversation (embeddings): the client's id if given, else `name` (its model), so
+/// such requests keep to the platform that served their model last.
+pub fn named_session(explicit: Option<&str>, name: &str) -> SessionKey {
+    let mut h = DefaultHasher::new();
+    match explicit {
+        Some(id) => ("explicit", id).hash(&mut h),
+        None => ("named", name).hash(&mut h),
+    }
+    h.finish()
+}
+
 fn hash_value(value: &Value, h: &mut DefaultHasher) {
     match value {
         Value::String(s) => s.hash(h),

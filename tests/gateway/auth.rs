@@ -21,7 +21,10 @@ const UNROUTED: &[(&str, &str)] = &[
 
 /// A concrete path for an actix pattern.
 fn concrete(pattern: &str) -> String {
-    pattern.replace("{id}", "1").replace("{file}", "app.js")
+    pattern
+        .replace("{id:.*}", "groq/llama-3.3-70b-versatile")
+        .replace("{id}", "1")
+        .replace("{file}", "app.js")
 }
 
 /// The same path with the first letter of every segment percent-encoded (`/api/keys` → `/%61pi/%6Beys`): the

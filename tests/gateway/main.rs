@@ -13,6 +13,7 @@ mod cloudflare;
 mod cohere;
 mod conformance;
 mod crash;
+mod embeddings;
 mod errors;
 mod failover;
 mod faults;

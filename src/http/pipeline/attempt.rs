@@ -3,23 +3,21 @@
 //! first event; and, when an attempt fails, the one place that tells the router about the key. It decides
 //! nothing about failover: callers do.
 
-use std::sync::Arc;
-
 use actix::Addr;
 use actix_web::http::header::HeaderValue;
 use actix_web::web;
 use tokio::sync::mpsc;
 
+use super::Work;
 use crate::actors::limiter::HeldLease;
-use crate::actors::provider::{Dispatch, ProviderActor, Timeouts, UpstreamEvent};
+use crate::actors::provider::{Dispatch, Expect, ProviderActor, Timeouts, UpstreamEvent};
 use crate::actors::router::KeyFailed;
 use crate::actors::Candidate;
 use crate::crypto::key_aad;
 use crate::hops;
 use crate::http::request_id::RequestId;
 use crate::http::AppState;
-use crate::openai::chat::ChatRequest;
-use crate::providers::{Failure, FailureKind, Provider, QuotaNews, UpstreamRequest};
+use crate::providers::{Failure, FailureKind, QuotaNews, UpstreamRequest};
 use crate::request_record::AttemptRecord;
 use crate::routing::budget::{Outcome, Settlement};
 use crate::timefmt::now_unix_ms;
@@ -35,6 +33,8 @@ pub(super) struct Upstream {
     pub hops: HeaderValue,
     /// For log lines; `None` only when the app runs without the request-id middleware.
     pub request_id: Option<RequestId>,
+    /// The request's estimated prompt tokens, for answers that count none.
+    pub prompt_estimate: u32,
 }
 
 /// An attempt the upstream answered: its first event (never a quota report) and the rest to come.
@@ -48,24 +48,16 @@ pub(super) struct Opened {
 }
 
 impl Upstream {
-    /// Sends `request` to `candidate` and waits for its first event. With an `alternative` left, the platform's
+    /// Sends `work` to `candidate` and waits for its first event. With an `alternative` left, the platform's
     /// time-to-first-token limit applies so a slow route gives way; the last candidate may take the whole
     /// upstream timeout.
     pub async fn open(
         &self,
         candidate: &Candidate,
-        request: &ChatRequest,
+        work: &Work,
         alternative: bool,
     ) -> Result<Opened, Failure> {
-        let (provider, upstream) = self.prepare(candidate, request)?;
-        let dispatch = Dispatch {
-            provider,
-            request: upstream,
-            stream: request.stream,
-            client_wants_usage: request.wants_stream_usage(),
-            model: candidate.model.clone(),
-            timeouts: Timeouts::for_attempt(&self.state.config, candidate.platform, alternative),
-        };
+        let dispatch = self.prepare(candidate, work, alternative)?;
         let mut events = self.provider.send(dispatch).await.map_err(|e| {
             Failure::transport(
                 FailureKind::Transient,
@@ -86,12 +78,14 @@ impl Upstream {
         })
     }
 
-    /// The platform's adapter and its request for `candidate`, with the key opened for this call only.
+    /// The attempt for the ProviderActor: the platform's adapter, its requests for `candidate` (one, or an
+    /// embeddings request's batches; the key opened for this call only), the answer to expect and the time limits.
     fn prepare(
         &self,
         candidate: &Candidate,
-        request: &ChatRequest,
-    ) -> Result<(Arc<dyn Provider>, UpstreamRequest), Failure> {
+        work: &Work,
+        alternative: bool,
+    ) -> Result<Dispatch, Failure> {
         let key = &candidate.key;
         let provider = self
             .state
@@ -123,11 +117,46 @@ impl Upstream {
             model: &candidate.model,
             secret: &secret,
         };
-        let mut upstream = provider
-            .chat_request(&target, request)
-            .map_err(|m| Failure::transport(FailureKind::BadRequest, m))?;
-        upstream.headers.push((hops::HEADER, self.hops.clone()));
-        Ok((provider, upstream))
+        let (built, expect) = match work {
+            Work::Chat(request) => (
+                provider.chat_request(&target, request).map(|one| vec![one]),
+                if request.stream {
+                    Expect::ChatStream {
+                        client_wants_usage: request.wants_stream_usage(),
+                    }
+                } else {
+                    Expect::Chat
+                },
+            ),
+            Work::Embeddings(request) => (
+                request
+                    .batches(provider.max_embedding_inputs())
+                    .iter()
+                    .map(|batch| provider.embeddings_request(&target, batch))
+                    .collect(),
+                Expect::Embeddings {
+                    format: request.encoding_format,
+                    prompt_estimate: self.prompt_estimate,
+                },
+            ),
+        };
+        let requests: Vec<UpstreamRequest> =
+            built.map_err(|m| Failure::transport(FailureKind::BadRequest, m))?;
+        let mut requests = requests.into_iter().map(|mut request| {
+            request.headers.push((hops::HEADER, self.hops.clone()));
+            request
+        });
+        let request = requests.next().ok_or_else(|| {
+            Failure::transport(FailureKind::BadRequest, "the request has nothing to send")
+        })?;
+        Ok(Dispatch {
+            provider,
+            request,
+            follow_ups: requests.collect(),
+            expect,
+            model: candidate.model.clone(),
+            timeouts: Timeouts::for_attempt(&self.state.config, candidate.platform, alternative),
+        })
     }
 
     /// Settles a failed attempt: logged, the router told when the key is at fault, the lease settled as failed.

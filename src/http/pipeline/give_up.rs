@@ -2,6 +2,7 @@
 //! failed, or when the pipeline stopped early. The decisions behind them are `routing::failover` and
 //! `routing::repeats`; this only phrases them, and never decides.
 
+use crate::catalog::ModelKind;
 use crate::error::ApiError;
 use crate::providers::FailureKind;
 use crate::request_record::AttemptRecord;
@@ -59,6 +60,18 @@ fn all_failed(attempts: &[AttemptRecord]) -> ApiError {
         attempts.len(),
         listed.join("; ")
     ))
+}
+
+/// The 400 for a model of the other kind: an embedding model asked to chat, or a chat model asked for vectors.
+pub(super) fn wrong_kind(model: &str, kind: ModelKind) -> ApiError {
+    let (is, route) = match kind {
+        ModelKind::Embedding => ("an embedding model", "/v1/embeddings"),
+        ModelKind::Chat => ("a chat model", "/v1/chat/completions"),
+    };
+    ApiError::invalid_request(
+        "model_type_mismatch",
+        format!("The model '{model}' is {is}; send it to {route}."),
+    )
 }
 
 /// The answer to a request stopped because two platforms failed it the same way that is not theirs to fix.

@@ -24,11 +24,13 @@ use super::request_id::RequestId;
 use super::AppState;
 use crate::actors::provider::{LocalProvider, ProviderActor};
 use crate::analytics::LogBatcher;
+use crate::catalog::ModelKind;
 use crate::error::ApiError;
 use crate::hops;
 use crate::openai::chat::{ChatRequest, Usage};
+use crate::openai::embeddings::EmbeddingsRequest;
 use crate::routing::estimate::{self, Cost};
-use crate::routing::sticky::session_key;
+use crate::routing::sticky::{named_session, session_key};
 use crate::timefmt::now_unix_ms;
 use attempt::Upstream;
 use trial::Trial;
@@ -50,19 +52,67 @@ pub trait Render: 'static {
     fn failed(&mut self, error: &ApiError) -> Bytes;
 }
 
+/// What one client request asks of an upstream, in the gateway's shapes.
+#[derive(Clone)]
+pub enum Work {
+    /// A chat completion (every chat-like front door translates into one).
+    Chat(Arc<ChatRequest>),
+    /// Embeddings of some texts.
+    Embeddings(Arc<EmbeddingsRequest>),
+}
+
+impl Work {
+    /// The model asked for.
+    pub fn model(&self) -> &str {
+        match self {
+            Work::Chat(request) => &request.model,
+            Work::Embeddings(request) => &request.model,
+        }
+    }
+
+    /// Which models may serve it.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Work::Chat(_) => ModelKind::Chat,
+            Work::Embeddings(_) => ModelKind::Embedding,
+        }
+    }
+
+    /// Whether the answer is streamed.
+    pub fn stream(&self) -> bool {
+        matches!(self, Work::Chat(request) if request.stream)
+    }
+
+    /// The output tokens a lease reserves: embeddings produce none.
+    fn output_reserve(&self) -> u32 {
+        match self {
+            Work::Chat(request) => estimate::output_reserve(request.output_cap()),
+            Work::Embeddings(_) => 0,
+        }
+    }
+}
+
 /// One client request as the pipeline takes it.
 pub struct Inbound {
     /// The request in the gateway's shape.
-    pub request: ChatRequest,
+    pub work: Work,
     /// Its prompt's estimated tokens (front doors estimate from their own body).
     pub prompt_estimate: u32,
 }
 
 impl Inbound {
-    /// The request, with its prompt estimated from the body it was parsed from.
+    /// A chat request, with its prompt estimated from the body it was parsed from.
     pub fn new(request: ChatRequest, body: &[u8]) -> Inbound {
         Inbound {
-            request,
+            work: Work::Chat(Arc::new(request)),
+            prompt_estimate: estimate::prompt_tokens(body),
+        }
+    }
+
+    /// An embeddings request, with its inputs' tokens estimated from the body it was parsed from.
+    pub fn embeddings(request: EmbeddingsRequest, body: &[u8]) -> Inbound {
+        Inbound {
+            work: Work::Embeddings(Arc::new(request)),
             prompt_estimate: estimate::prompt_tokens(body),
         }
     }
@@ -128,14 +178,17 @@ impl Pipeline {
         render: impl Render,
     ) -> Result<HttpResponse, ApiError> {
         let Inbound {
-            request,
+            work,
             prompt_estimate,
         } = inbound;
         let explicit = self.session_id.as_deref();
-        let session = session_key(explicit.or(request.session_id.as_deref()), &request);
+        let session = match &work {
+            Work::Chat(request) => session_key(explicit.or(request.session_id.as_deref()), request),
+            Work::Embeddings(request) => named_session(explicit, &request.model),
+        };
         let cost = Cost {
             prompt: u64::from(prompt_estimate),
-            output: u64::from(estimate::output_reserve(request.output_cap())),
+            output: u64::from(work.output_reserve()),
         };
         let trial = Trial {
             upstream: Upstream {
@@ -143,10 +196,11 @@ impl Pipeline {
                 provider: self.provider,
                 hops: self.hops,
                 request_id: self.request_id,
+                prompt_estimate,
             },
             state: self.state,
             log: self.log,
-            request: Arc::new(request),
+            work,
             session,
             cost,
             started: self.started,

@@ -12,10 +12,12 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::attempt::{attempt_record, Upstream};
+use super::Work;
 use crate::actors::limiter::{Acquire, HeldLease};
 use crate::actors::provider::UpstreamEvent;
 use crate::actors::router::{Plan, Planned};
 use crate::actors::Candidate;
+use crate::catalog::ModelKind;
 use crate::openai::chat::{ChatRequest, Message};
 use crate::provider_key::KeyId;
 use crate::providers::{Failure, FailureKind, Prefill, QuotaNews};
@@ -83,6 +85,7 @@ impl Resumer {
     ) -> Result<Continued, Failure> {
         let plan = Plan {
             model: self.request.model.clone(),
+            kind: ModelKind::Chat,
             session: self.session,
             cursor: None,
             cost: self.cost,
@@ -128,7 +131,7 @@ impl Resumer {
                 lease.release();
                 continue;
             }
-            let request = with_prefill(&self.request, &partial.text, style);
+            let request = Work::Chat(Arc::new(with_prefill(&self.request, &partial.text, style)));
             let started = Instant::now();
             let splice = Splice::new(partial, partial_tokens);
             match self.try_one(&candidate, &request, lease, splice).await {
@@ -159,7 +162,7 @@ impl Resumer {
     async fn try_one(
         &self,
         candidate: &Candidate,
-        request: &ChatRequest,
+        request: &Work,
         lease: HeldLease,
         mut splice: Splice,
     ) -> Result<Continued, Failure> {

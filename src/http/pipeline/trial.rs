@@ -6,7 +6,6 @@
 //! request path. It knows no front door's shape: rendering is the front door's [`Render`].
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
@@ -16,10 +15,10 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::attempt::{attempt_record, elapsed_ms, Upstream};
-use super::give_up::{gave_up, stopped_early};
+use super::give_up::{gave_up, stopped_early, wrong_kind};
 use super::relay::{Finish, Relay};
 use super::resume::Resumer;
-use super::Render;
+use super::{Render, Work};
 use crate::actors::limiter::{Acquire, HeldLease};
 use crate::actors::provider::UpstreamEvent;
 use crate::actors::router::{Plan, PlanCursor, Planned, Served};
@@ -27,7 +26,7 @@ use crate::actors::Candidate;
 use crate::analytics::{LogBatcher, LogRequest};
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::openai::chat::{ChatRequest, Usage};
+use crate::openai::chat::Usage;
 use crate::providers::{Failure, FailureKind, QuotaNews};
 use crate::request_record::{AttemptRecord, RequestRecord};
 use crate::routing::budget::{Outcome, Settlement};
@@ -49,7 +48,7 @@ pub(super) struct Trial {
     /// How attempts are sent.
     pub upstream: Upstream,
     pub log: Addr<LogBatcher>,
-    pub request: Arc<ChatRequest>,
+    pub work: Work,
     pub session: SessionKey,
     /// The request's estimated cost, for leases.
     pub cost: Cost,
@@ -168,7 +167,7 @@ impl Trial {
         }
         Err(gave_up(
             misses.give_up(!self.attempts.is_empty()),
-            &self.request.model,
+            self.work.model(),
             &self.attempts,
         ))
     }
@@ -176,7 +175,8 @@ impl Trial {
     /// Asks the router for a page of candidates; the first page's failures are the client's answer.
     async fn plan(&self, cursor: Option<PlanCursor>, cost: Cost) -> Result<Planned, ApiError> {
         let plan = Plan {
-            model: self.request.model.clone(),
+            model: self.work.model().to_owned(),
+            kind: self.work.kind(),
             session: self.session,
             cursor,
             cost,
@@ -188,10 +188,11 @@ impl Trial {
                 next: None,
                 first_lease: None,
             }),
-            Err(Unroutable::UnknownModel) => Err(ApiError::model_not_found(&self.request.model)),
+            Err(Unroutable::UnknownModel) => Err(ApiError::model_not_found(self.work.model())),
+            Err(Unroutable::WrongKind(kind)) => Err(wrong_kind(self.work.model(), kind)),
             Err(Unroutable::NoKeys) => Err(ApiError::no_healthy_keys(format_args!(
                 "for model '{}': add a key for a platform that serves it, or enable one",
-                self.request.model
+                self.work.model()
             ))),
         }
     }
@@ -204,11 +205,7 @@ impl Trial {
         alternative: bool,
     ) -> Attempt {
         let attempt_started = Instant::now();
-        let opened = match self
-            .upstream
-            .open(candidate, &self.request, alternative)
-            .await
-        {
+        let opened = match self.upstream.open(candidate, &self.work, alternative).await {
             Ok(opened) => opened,
             Err(failure) => {
                 return self.failed(
@@ -249,12 +246,15 @@ impl Trial {
             Some(UpstreamEvent::Chunk(first)) => {
                 self.record(candidate, "ok", Some(200), attempt_started);
                 self.served(candidate);
-                let resumer = self.state.config.stream_resume.then(|| Resumer {
-                    upstream: self.upstream.clone(),
-                    request: self.request.clone(),
-                    session: self.session,
-                    cost: self.cost,
-                });
+                let resumer = match &self.work {
+                    Work::Chat(request) if self.state.config.stream_resume => Some(Resumer {
+                        upstream: self.upstream.clone(),
+                        request: request.clone(),
+                        session: self.session,
+                        cost: self.cost,
+                    }),
+                    _ => None,
+                };
                 Attempt::Answered(Box::new(Answer::Stream {
                     served: candidate.clone(),
                     first,
@@ -355,7 +355,7 @@ impl Trial {
     ) -> RequestRecord {
         RequestRecord {
             ts_ms: self.ts_ms,
-            requested_model: self.request.model.clone(),
+            requested_model: self.work.model().to_owned(),
             platform: served.map(|c| c.platform.id().to_owned()),
             model: served.map(|c| c.model.to_string()),
             status,
@@ -363,7 +363,7 @@ impl Trial {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             attempts: u32::try_from(self.attempts.len()).unwrap_or(u32::MAX),
-            stream: self.request.stream,
+            stream: self.work.stream(),
             error,
             attempt_log: self.attempts.clone(),
         }

@@ -23,12 +23,14 @@ use crate::openai::answer::{
     ToolCallDelta, ToolCalls,
 };
 use crate::openai::chat::{ChatRequest, Message, Usage};
+use crate::openai::embeddings::{EmbeddingsRequest, Vectors};
 use crate::openai::sse::SseEvent;
 use crate::quota_news::{QuotaNews, WindowReport};
 use crate::timefmt::now_unix_secs;
 
 mod answer;
 mod calls;
+mod embed;
 mod errors;
 mod request;
 mod stream;
@@ -112,6 +114,28 @@ impl Provider for Gemini {
             vec![secret_header(GOOG_API_KEY, "", target.secret)?],
             &body,
         )
+    }
+
+    fn embeddings_request(
+        &self,
+        target: &Target<'_>,
+        request: &EmbeddingsRequest,
+    ) -> Result<UpstreamRequest, String> {
+        let model = target.model.strip_prefix("models/").unwrap_or(target.model);
+        let url = format!("{}/models/{model}:batchEmbedContents", target.base_url);
+        UpstreamRequest::post_json(
+            url,
+            vec![secret_header(GOOG_API_KEY, "", target.secret)?],
+            &embed::batch_body(model, request),
+        )
+    }
+
+    fn decode_embeddings(&self, body: &[u8]) -> Result<Vectors, Failure> {
+        embed::vectors(body)
+    }
+
+    fn max_embedding_inputs(&self) -> usize {
+        embed::MAX_INPUTS
     }
 
     fn probe_request(&self, target: &Target<'_>) -> UpstreamRequest {
