@@ -59,7 +59,8 @@ impl EmbeddingsRequest {
             if e.is_syntax() || e.is_eof() {
                 format!("The request body is not valid JSON: {e}")
             } else if e.to_string().contains("untagged enum Input") {
-                "'input' must be a string or an array of strings (token arrays are not supported)"
+                "'input' must be a string or an array of strings: token arrays are not supported, since no \
+                 platform shares OpenAI's tokenizer (LangChain: set check_embedding_ctx_length=False)"
                     .to_owned()
             } else {
                 format!("Invalid request body: {e}")

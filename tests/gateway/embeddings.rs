@@ -262,3 +262,48 @@ async fn a_request_larger_than_a_platform_takes_is_sent_in_ordered_batches() {
         "text 100"
     );
 }
+
+/// The official openai SDK (which asks for base64 and decodes it) and LangChain's `OpenAIEmbeddings`, set up as
+/// the README says, read the gateway's answers as the vectors the upstream sent.
+#[actix_rt::test]
+async fn the_openai_sdk_and_langchain_read_the_vectors() {
+    let (mock, gw) = gateway_on_mock(&[("k1", embedding_model("e5"))]).await;
+    mock.push("k1", openai_list(&[&[0.5, 0.25], &[-1.0, 2.0]], 2));
+    mock.push("k1", openai_list(&[&[0.125, 0.0]], 1));
+    mock.push(
+        "k1",
+        openai_list(&[&[1.0, 0.0], &[0.0, 1.0], &[0.5, 0.5]], 3),
+    );
+    mock.push("k1", openai_list(&[&[0.75, -0.75]], 1));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/embeddings.py");
+    let base = gw.url("/v1");
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .args([base.as_str(), TOKEN, "e5"])
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("python3 is needed for the SDK tests ({e}); .ci/run installs it"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["sdk_base64"], json!([[0.5, 0.25], [-1.0, 2.0]]));
+    assert_eq!(seen["sdk_float"], json!([0.125, 0.0]));
+    assert_eq!(seen["sdk_usage"], 2);
+    assert_eq!(
+        seen["langchain_documents"],
+        json!([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    );
+    assert_eq!(seen["langchain_query"], json!([0.75, -0.75]));
+    assert_eq!(seen["auto_refused"], 400);
+    let requests = mock.requests();
+    assert_eq!(requests[2].body["input"], json!(["one", "two", "three"]));
+    assert!(requests
+        .iter()
+        .all(|r| r.body["encoding_format"] == "float"));
+}
