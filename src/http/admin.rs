@@ -1,7 +1,7 @@
 //! The admin API under `/api` (the guard applies authentication; `routes` registers the handlers): keys, the fallback chain, analytics,
 //! the request log and token rotation. Handlers validate, call the store through `Db`, and tell the router.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::{web, HttpResponse};
 use serde::de::DeserializeOwned;
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::body::AdminBody;
 use super::{reload, AppState};
 use crate::actors::health::KeyAdded;
+use crate::catalog::ModelKind;
 use crate::error::ApiError;
 use crate::keys::{self, AddKeyError, CustomModel, NewKey};
 use crate::platform::Platform;
@@ -144,14 +145,14 @@ pub(super) async fn put_chain(
     AdminBody(body): AdminBody,
 ) -> Result<HttpResponse, ApiError> {
     let entries: Vec<ChainEntry> = parse(&body)?;
-    let custom_models: HashSet<String> = state
+    let custom_models: HashMap<String, ModelKind> = state
         .db
         .run(keys::list)
         .await
         .map_err(store_failed)?
         .into_iter()
         .flat_map(|k| k.models.unwrap_or_default())
-        .map(|m: CustomModel| m.id)
+        .map(|m: CustomModel| (m.id, m.kind))
         .collect();
     let mut seen = HashSet::new();
     for (i, e) in entries.iter().enumerate() {
@@ -161,11 +162,20 @@ pub(super) async fn put_chain(
                 .map_err(|err: crate::platform::UnknownPlatform| {
                     ApiError::invalid_request("invalid_chain", format!("entry {i}: {err}"))
                 })?;
-        let known = match platform {
-            Platform::Custom => custom_models.contains(&e.model),
-            p => state.catalog.get(p, &e.model).is_some(),
+        let kind = match platform {
+            Platform::Custom => custom_models.get(&e.model).copied(),
+            p => state.catalog.get(p, &e.model).map(|entry| entry.kind),
         };
-        if !known {
+        if kind == Some(ModelKind::Embedding) {
+            return Err(ApiError::invalid_request(
+                "invalid_chain",
+                format!(
+                    "entry {i}: {}/{} is an embedding model; the chain orders chat models",
+                    e.platform, e.model
+                ),
+            ));
+        }
+        if kind.is_none() {
             return Err(ApiError::invalid_request(
                 "invalid_chain",
                 format!(

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::client::{add_custom_key, add_platform_key, budget_of, chat, send};
+use crate::support::client::{add_custom_key, add_platform_key, admin, budget_of, chat, send};
 use crate::support::gateway::{Gateway, TOKEN};
 use crate::support::mock::{Mock, Reply};
 use crate::support::setup::gateway_on_mock;
@@ -197,6 +197,15 @@ async fn failover_stays_within_the_model_and_the_other_kind_is_refused() {
     assert_eq!(mock.count_for("k4"), 0);
     let tokens_only = embed(&gw, &json!({"model": "e5", "input": [[1, 2, 3]]})).await;
     assert_eq!(tokens_only.status, 400);
+    let chain = admin(
+        &gw,
+        "PUT",
+        "/api/chain",
+        Some(&json!([{"platform": "custom", "model": "e5", "enabled": true}])),
+    )
+    .await;
+    assert_eq!(chain.status, 400, "the chain orders chat models only");
+    assert!(chain.text().contains("embedding model"), "{}", chain.text());
 }
 
 #[actix_rt::test]
