@@ -29,7 +29,9 @@ export async function showPlayground() {
     });
   }
   const response = await fetch("/v1/models", { headers: { Authorization: `Bearer ${session.token}` } });
-  const models = response.ok ? (await response.json()).data.map((m) => m.id) : ["auto"];
+  // The playground chats, so embedding models are left out.
+  const listed = response.ok ? (await response.json()).data : [{ id: "auto" }];
+  const models = listed.filter((m) => m.type !== "embedding").map((m) => m.id);
   const current = $("pg-model").value;
   $("pg-model").replaceChildren(...models.map((id) => el("option", { value: id, selected: id === current }, id)));
 }
