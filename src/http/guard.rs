@@ -10,7 +10,7 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
 
-use super::{auth, routes, AppState};
+use super::{auth, error_shape, routes, AppState};
 use crate::error::ApiError;
 use crate::hops;
 
@@ -19,8 +19,23 @@ const EXPOSED_HEADERS: &str = "x-routed-via, x-fallback-attempts, retry-after, x
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 
-/// Applies the origin policy and the unified-key check, then calls the route.
+/// Applies the origin policy and the unified-key check, then calls the route; an error answer, whoever made it,
+/// takes the shape of the path's front door.
 pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let anthropic = error_shape::is_anthropic(req.match_info().as_str());
+    let res = screen(req, next).await?;
+    Ok(if anthropic {
+        error_shape::reshape(res)
+    } else {
+        res
+    })
+}
+
+/// The origin policy and the unified-key check in front of the route.
+async fn screen(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
@@ -32,7 +47,7 @@ pub async fn guard(
         return Ok(req.error_response(ApiError::loop_detected()));
     }
     let path = req.match_info().as_str();
-    let api = path == "/v1" || path.starts_with("/v1/");
+    let api = routes::is_api(path);
     let admin = path == "/api" || path.starts_with("/api/");
     if admin && is_cross_origin(req.headers()) {
         let refusal = ApiError::cross_origin(
