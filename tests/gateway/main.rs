@@ -20,6 +20,8 @@ mod framing;
 mod gemini;
 mod health;
 mod key_leaks;
+mod messages;
+mod messages_errors;
 mod mock_upstream;
 mod operations;
 mod persistence;
