@@ -171,7 +171,7 @@ async fn a_streamed_message_is_anthropics_event_stream() {
 }
 
 /// An OpenAI stream whose answer is one tool call, its arguments in two pieces.
-fn streamed_call() -> Reply {
+pub(crate) fn streamed_call() -> Reply {
     let chunk = |delta: Value, finish: Value| {
         json!({"id": "chatcmpl-t", "object": "chat.completion.chunk", "model": "m1",
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
