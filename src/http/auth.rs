@@ -1,5 +1,5 @@
 //! The unified API key: held in memory for constant-time checks, swapped atomically on rotation, and the check
-//! the request guard applies to every non-public route.
+//! the request guard applies to every non-public route (Bearer everywhere, `x-api-key` on `/v1` too).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;

@@ -1,7 +1,8 @@
 //! The middleware every request passes: a request that looped back through this gateway is refused first, then
 //! the browser-origin policy (admin API same-origin only, `/v1` open to the origins in `CORS_ALLOWED_ORIGINS`),
-//! then the unified key on every route that is not public. Every decision reads the path as the router matches
-//! it (percent-decoded), so no spelling of a path reaches a route its rules do not cover.
+//! then the unified key on every route that is not public; last, an error answer on the Anthropic front door
+//! takes Anthropic's shape (`error_shape.rs`). Every decision reads the path as the router matches it
+//! (percent-decoded), so no spelling of a path reaches a route its rules do not cover.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
