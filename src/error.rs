@@ -66,7 +66,7 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "authentication_error",
             "invalid_api_key",
-            "Invalid or missing API key. Send 'Authorization: Bearer <unified key>'; `freellmapi token` prints it.",
+            "Invalid or missing API key. Send 'Authorization: Bearer <unified key>' (or 'x-api-key: <unified key>' on /v1); `freellmapi token` prints it.",
         )
     }
 
@@ -188,6 +188,21 @@ impl ApiError {
         )
     }
 
+    /// The HTTP answer of this error with `body`: OpenAI's shape (`error_response`), or a front door's own. The
+    /// status and headers (`Retry-After`, the closing of a connection whose body timed out) are the same in every
+    /// shape.
+    pub fn response_with(&self, body: impl serde::Serialize) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after_secs {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come; the connection cannot carry another request.
+            res.force_close();
+        }
+        res.json(body)
+    }
+
     /// The JSON body, also used for in-band SSE error events.
     pub fn body(&self) -> serde_json::Value {
         json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
@@ -214,15 +229,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status);
-        if let Some(secs) = self.retry_after_secs {
-            res.insert_header((header::RETRY_AFTER, secs.to_string()));
-        }
-        if self.status == StatusCode::REQUEST_TIMEOUT {
-            // The rest of the body may still come; the connection cannot carry another request.
-            res.force_close();
-        }
-        res.json(self.body())
+        self.response_with(self.body())
     }
 }
 

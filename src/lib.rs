@@ -4,7 +4,7 @@
 //! higher one, and no two files import each other (`tests/layers.rs` checks both). `routing` holds the pure
 //! decisions the actors (`actors`) call; `actors → store` goes only through messages.
 //!
-//! - layer 0: hex timefmt error platform logging redact openai healthcheck provider_key
+//! - layer 0: hex timefmt error platform logging redact openai anthropic healthcheck provider_key
 //! - layer 1: crypto config day_window failure hops request_record
 //! - layer 2: catalog quota_news
 //! - layer 3: store
@@ -18,6 +18,7 @@
 
 pub mod actors;
 pub mod analytics;
+pub mod anthropic;
 pub mod catalog;
 pub mod cli;
 pub mod config;

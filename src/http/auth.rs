@@ -1,5 +1,5 @@
 //! The unified API key: held in memory for constant-time checks, swapped atomically on rotation, and the check
-//! the request guard applies to every non-public route.
+//! the request guard applies to every non-public route (Bearer everywhere, `x-api-key` on `/v1` too).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -12,7 +12,7 @@ use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::AppState;
+use super::{routes, AppState};
 use crate::crypto::constant_time_eq;
 use crate::error::ApiError;
 
@@ -125,23 +125,32 @@ pub fn client_address(req: &ServiceRequest, trusted: &[IpAddr]) -> Option<IpAddr
     Some(peer)
 }
 
-/// Accepts a request carrying `Authorization: Bearer <unified key>` (or `also_accepted`: `METRICS_TOKEN` on
-/// `/metrics`) from an address that is not blocked;
-/// anything else gets an OpenAI-shaped 401 (or 429 once the address has failed too often).
+/// The credential a request presents: its `Authorization: Bearer` token, or, on the API routes (`/v1`), its
+/// `x-api-key` header, which Anthropic's SDKs and Claude Code send. One credential per request, so a request
+/// cannot make two guesses.
+fn presented(req: &ServiceRequest) -> Option<&[u8]> {
+    let headers = req.headers();
+    let bearer = headers.get(AUTHORIZATION).and_then(|v| {
+        let v = v.as_bytes();
+        v.strip_prefix(b"Bearer ")
+            .or_else(|| v.strip_prefix(b"bearer "))
+    });
+    let api_key = || {
+        routes::is_api(req.match_info().as_str())
+            .then(|| headers.get(X_API_KEY).map(|v| v.as_bytes()))
+            .flatten()
+    };
+    bearer.or_else(api_key).map(<[u8]>::trim_ascii)
+}
+
+/// Accepts a request presenting the unified key (or `also_accepted`: `METRICS_TOKEN` on `/metrics`) from an
+/// address that is not blocked; anything else gets a 401 (or 429 once the address has failed too often).
 pub fn authenticate(
     req: &ServiceRequest,
     state: &AppState,
     also_accepted: Option<&str>,
 ) -> Result<(), ApiError> {
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .map(|v| v.as_bytes())
-        .and_then(|v| {
-            v.strip_prefix(b"Bearer ")
-                .or_else(|| v.strip_prefix(b"bearer "))
-        })
-        .map(<[u8]>::trim_ascii);
+    let presented = presented(req);
     let ip = client_address(req, &state.config.trusted_proxies);
     if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
         return Err(too_many_failures(wait));
@@ -161,6 +170,8 @@ pub fn authenticate(
 
 /// The header reverse proxies append the client's address to.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// The header Anthropic's clients send their key in.
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 #[cfg(test)]
 mod tests {

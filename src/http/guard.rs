@@ -1,7 +1,8 @@
 //! The middleware every request passes: a request that looped back through this gateway is refused first, then
 //! the browser-origin policy (admin API same-origin only, `/v1` open to the origins in `CORS_ALLOWED_ORIGINS`),
-//! then the unified key on every route that is not public. Every decision reads the path as the router matches
-//! it (percent-decoded), so no spelling of a path reaches a route its rules do not cover.
+//! then the unified key on every route that is not public; last, an error answer on the Anthropic front door
+//! takes Anthropic's shape (`error_shape.rs`). Every decision reads the path as the router matches it
+//! (percent-decoded), so no spelling of a path reaches a route its rules do not cover.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -10,7 +11,7 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
 
-use super::{auth, routes, AppState};
+use super::{auth, error_shape, routes, AppState};
 use crate::error::ApiError;
 use crate::hops;
 
@@ -19,8 +20,23 @@ const EXPOSED_HEADERS: &str = "x-routed-via, x-fallback-attempts, retry-after, x
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 
-/// Applies the origin policy and the unified-key check, then calls the route.
+/// Applies the origin policy and the unified-key check, then calls the route; an error answer, whoever made it,
+/// takes the shape of the path's front door.
 pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let anthropic = error_shape::is_anthropic(req.match_info().as_str());
+    let res = screen(req, next).await?;
+    Ok(if anthropic {
+        error_shape::reshape(res)
+    } else {
+        res
+    })
+}
+
+/// The origin policy and the unified-key check in front of the route.
+async fn screen(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
@@ -32,7 +48,7 @@ pub async fn guard(
         return Ok(req.error_response(ApiError::loop_detected()));
     }
     let path = req.match_info().as_str();
-    let api = path == "/v1" || path.starts_with("/v1/");
+    let api = routes::is_api(path);
     let admin = path == "/api" || path.starts_with("/api/");
     if admin && is_cross_origin(req.headers()) {
         let refusal = ApiError::cross_origin(

@@ -1,4 +1,4 @@
-//! actix-web: the routes, split by audience (OpenAI API, admin API, dashboard files), each module only
+//! actix-web: the routes, split by audience (OpenAI and Anthropic API, admin API, dashboard files), each module only
 //! registering routes and calling down into the router or the store.
 
 pub mod admin;
@@ -7,8 +7,10 @@ pub mod auth;
 pub mod body;
 pub mod chat;
 pub mod embeddings;
+pub mod error_shape;
 pub mod guard;
 pub mod live;
+pub mod messages;
 pub mod metrics;
 pub mod models;
 pub mod pipeline;

@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{admin, assets, chat, embeddings, live, metrics, models};
+use super::{admin, assets, chat, embeddings, live, messages, metrics, models};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,8 @@ routes! {
     GET "/static/{file}" Public => assets::file;
     POST "/v1/chat/completions" UnifiedKey => chat::chat_completions;
     POST "/v1/embeddings" UnifiedKey => embeddings::embeddings;
+    POST "/v1/messages" UnifiedKey => messages::messages;
+    POST "/v1/messages/count_tokens" UnifiedKey => messages::count_tokens;
     GET "/v1/models" UnifiedKey => models::list_models;
     GET "/v1/models/{id:.*}" UnifiedKey => models::get_model;
     GET "/api/keys" UnifiedKey => admin::list_keys;
@@ -72,6 +74,11 @@ pub fn access(method: &Method, path: &str) -> Access {
         .iter()
         .find(|r| r.method == method.as_str() && pattern_matches(r.path, path))
         .map_or(Access::UnifiedKey, |r| r.access)
+}
+
+/// Whether `path` (as the router matches it) is under the API, `/v1`.
+pub fn is_api(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
 }
 
 /// Whether `method path` is a public route. Anything else, including paths no route matches, needs the key.

@@ -4,6 +4,7 @@
 //! Only the fields routing needs are typed; everything else is kept verbatim in `extra` maps and passed through,
 //! so clients can use any field a provider understands.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -64,11 +65,23 @@ const ROLES: [&str; 6] = [
     "function",
 ];
 
-/// The error of a body that is JSON but not a valid request, prefixed with the path of the offending field
-/// (found by parsing again with path tracking, so the common path pays nothing for it).
-fn located(body: &[u8], plain: serde_json::Error) -> String {
+/// Reads a request body of any front door as `T`; the error is the message for a 400, naming the offending
+/// field's path when the body is JSON but not a valid `T`.
+pub fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            format!("The request body is not valid JSON: {e}")
+        } else {
+            format!("Invalid request body: {}", located::<T>(body, e))
+        }
+    })
+}
+
+/// The error of a body that is JSON but not a valid `T`, prefixed with the path of the offending field (found by
+/// parsing again with path tracking, so the common path pays nothing for it).
+fn located<T: DeserializeOwned>(body: &[u8], plain: serde_json::Error) -> String {
     let mut de = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, ChatRequest>(&mut de) {
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(e) if e.path().iter().next().is_some() => format!("{}: {}", e.path(), e.inner()),
         _ => plain.to_string(),
     }
@@ -77,13 +90,7 @@ fn located(body: &[u8], plain: serde_json::Error) -> String {
 impl ChatRequest {
     /// Parses and validates a request body; the error is the message for a 400.
     pub fn parse(body: &[u8]) -> Result<ChatRequest, String> {
-        let req: ChatRequest = serde_json::from_slice(body).map_err(|e| {
-            if e.is_syntax() || e.is_eof() {
-                format!("The request body is not valid JSON: {e}")
-            } else {
-                format!("Invalid request body: {}", located(body, e))
-            }
-        })?;
+        let req: ChatRequest = from_body(body)?;
         req.validate()?;
         Ok(req)
     }

@@ -245,7 +245,7 @@ async fn oversized_admin_bodies_get_the_documented_413() {
 
 /// Sends a request head promising `declared` body bytes, then only `sent` of them, and returns what the gateway
 /// answers and how long it took to answer and then close the connection.
-fn stall_body(
+pub(crate) fn stall_body(
     gw: &Gateway,
     method: &str,
     path: &str,

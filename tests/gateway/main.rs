@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod anthropic_sdk;
 mod auth;
 mod budgets;
 mod chat;
@@ -21,6 +22,8 @@ mod framing;
 mod gemini;
 mod health;
 mod key_leaks;
+mod messages;
+mod messages_errors;
 mod mock_upstream;
 mod operations;
 mod persistence;

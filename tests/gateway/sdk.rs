@@ -2,59 +2,17 @@
 //! through the gateway: text, tool calls (all of them, each with its own id), reasoning in `reasoning_content`,
 //! finish reasons, usage-only final chunks and errors, as a client really sees them.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-
 use serde_json::{json, Value};
 
 use crate::conformance::{add_keyed, every_platform_on, fixtures, upstream_reply, PLATFORMS};
 use crate::support::client::admin;
 use crate::support::gateway::TOKEN;
 use crate::support::mock::Mock;
+use crate::support::python::SdkScript;
 
-/// One `tests/sdk/replay.py` process: a request per line in, what the SDK saw per line out.
-struct Sdk {
-    child: Child,
-    input: ChildStdin,
-    output: BufReader<ChildStdout>,
-}
-
-impl Sdk {
-    fn start() -> Sdk {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/replay.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("python3 is needed for the SDK tests ({e}); .ci/run installs it")
-            });
-        let input = child.stdin.take().unwrap();
-        let output = BufReader::new(child.stdout.take().unwrap());
-        Sdk {
-            child,
-            input,
-            output,
-        }
-    }
-
-    fn run(&mut self, base_url: &str, request: &Value) -> Value {
-        let case = json!({"base_url": base_url, "api_key": TOKEN, "request": request});
-        writeln!(self.input, "{case}").unwrap();
-        let mut line = String::new();
-        self.output.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| {
-            panic!("the SDK script said {line:?} ({e}); is openai installed? (.ci/run pins it)")
-        })
-    }
-}
-
-impl Drop for Sdk {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// What the openai SDK saw for `request` sent to `base_url`.
+fn run(sdk: &mut SdkScript, base_url: &str, request: &Value) -> Value {
+    sdk.ask(&json!({"base_url": base_url, "api_key": TOKEN, "request": request}))
 }
 
 /// Compares what the SDK saw with the fixture's expectation.
@@ -106,7 +64,7 @@ fn assert_seen(what: &str, seen: &Value, expect: &Value) {
 async fn the_official_sdk_reads_every_fixture() {
     let mock = Mock::start();
     let gw = every_platform_on(&mock);
-    let mut sdk = Sdk::start();
+    let mut sdk = SdkScript::start("replay.py");
     let base_url = gw.url("/v1");
     let mut checked = 0;
     for (platform, _) in PLATFORMS {
@@ -118,7 +76,7 @@ async fn the_official_sdk_reads_every_fixture() {
                 mock.push(&token, reply.clone());
             }
             mock.push(&token, reply);
-            let seen = sdk.run(&base_url, &fixture["request"]);
+            let seen = run(&mut sdk, &base_url, &fixture["request"]);
             assert_seen(&format!("{platform}/{case}"), &seen, &fixture["expect"]);
             let removed = admin(&gw, "DELETE", &format!("/api/keys/{id}"), None).await;
             assert_eq!(removed.status, 204);

@@ -5,10 +5,9 @@ Each line on stdin is {"base_url", "api_key", "request"}; each line on stdout is
 "usage", "usage_only_last", "error_type"}. The gateway's tests compare it with the fixture's expectation.
 """
 
-import json
-import sys
-
 import openai
+
+from sdk_lines import serve
 
 
 def extra(obj, name):
@@ -71,16 +70,5 @@ def run(case):
     return out
 
 
-def main():
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            result = run(json.loads(line))
-        except Exception as e:  # noqa: BLE001 - reported to the test, which fails with it
-            result = {"status": -1, "exception": f"{type(e).__name__}: {e}"}
-        print(json.dumps(result), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    serve(run)

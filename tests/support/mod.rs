@@ -5,5 +5,6 @@ pub mod client;
 pub mod gateway;
 pub mod mock;
 pub mod provider_sim;
+pub mod python;
 pub mod raw;
 pub mod setup;
