@@ -4,7 +4,7 @@
 //! higher one, and no two files import each other (`tests/layers.rs` checks both). `routing` holds the pure
 //! decisions the actors (`actors`) call; `actors → store` goes only through messages.
 //!
-//! - layer 0: hex timefmt error platform logging redact openai healthcheck provider_key
+//! - layer 0: hex timefmt error platform logging redact openai responses healthcheck provider_key
 //! - layer 1: crypto config day_window failure hops request_record
 //! - layer 2: catalog quota_news
 //! - layer 3: store
@@ -40,6 +40,7 @@ pub mod providers;
 pub mod quota_news;
 pub mod redact;
 pub mod request_record;
+pub mod responses;
 pub mod routing;
 pub mod secrets;
 pub mod server;
