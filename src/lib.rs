@@ -12,7 +12,7 @@
 //! - layer 5: routing
 //! - layer 6: providers
 //! - layer 7: actors
-//! - layer 8: metrics analytics
+//! - layer 8: metrics analytics response_store
 //! - layer 9: http
 //! - layer 10: server cli
 
@@ -40,6 +40,7 @@ pub mod providers;
 pub mod quota_news;
 pub mod redact;
 pub mod request_record;
+pub mod response_store;
 pub mod responses;
 pub mod routing;
 pub mod secrets;

@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{admin, assets, chat, live, metrics, models};
+use super::{admin, assets, chat, live, metrics, models, responses};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,9 @@ routes! {
     GET "/static/{file}" Public => assets::file;
     POST "/v1/chat/completions" UnifiedKey => chat::chat_completions;
     GET "/v1/models" UnifiedKey => models::list_models;
+    POST "/v1/responses" UnifiedKey => responses::create;
+    GET "/v1/responses/{id}" UnifiedKey => responses::retrieve;
+    DELETE "/v1/responses/{id}" UnifiedKey => responses::delete;
     GET "/api/keys" UnifiedKey => admin::list_keys;
     POST "/api/keys" UnifiedKey => admin::add_key;
     PATCH "/api/keys/{id}" UnifiedKey => admin::update_key;

@@ -118,8 +118,9 @@ pub struct Assembler {
 }
 
 impl Assembler {
-    /// An assembler for a streamed answer; `names` turns the upstream's tool names back into the client's.
-    pub fn streaming(head: Head, names: ToolNames) -> Assembler {
+    /// An assembler for the answer to the request `head` describes; `names` turns the upstream's tool names
+    /// back into the client's.
+    pub fn new(head: Head, names: ToolNames) -> Assembler {
         Assembler {
             suffix: head.id.trim_start_matches("resp_").to_owned(),
             head,
@@ -134,21 +135,14 @@ impl Assembler {
         }
     }
 
-    /// The response of a whole chat completion; the error says why the completion could not be read.
-    pub fn whole(
-        head: Head,
-        names: ToolNames,
-        completion: &[u8],
-    ) -> Result<ResponseObject, String> {
+    /// The response of a whole chat completion (no events are written); the error says why the completion
+    /// could not be read.
+    pub fn whole(&mut self, completion: &[u8]) -> Result<ResponseObject, String> {
         let answer: ChatIn = serde_json::from_slice(completion)
             .map_err(|e| format!("the upstream's answer could not be read: {e}"))?;
-        let mut assembler = Assembler {
-            events: None,
-            ..Assembler::streaming(head, names)
-        };
-        assembler.take_answer(&answer);
-        let usage = answer.usage.unwrap_or_default();
-        Ok(assembler.done(usage).1)
+        self.events = None;
+        self.take_answer(&answer);
+        Ok(self.done(answer.usage.unwrap_or_default()).1)
     }
 
     /// The events one chunk's JSON payload adds (none for a chunk that adds nothing, such as a usage chunk).

@@ -80,7 +80,7 @@ fn kinds(events: &[Value]) -> Vec<&str> {
 
 /// Streams `chunks` and ends; the events (numbered from 0 throughout) and the final response.
 fn stream(chunks: &[Vec<u8>]) -> (Vec<Value>, ResponseObject) {
-    let mut assembler = Assembler::streaming(head(), names());
+    let mut assembler = Assembler::new(head(), names());
     let mut frames = Vec::new();
     for c in chunks {
         frames.extend(assembler.chunk(c));
@@ -166,7 +166,9 @@ fn a_streamed_response_ends_as_the_whole_answer_would_have() {
                 {"id": "call_1", "type": "function", "function": {"name": "crm__lookup", "arguments": "{\"q\":1}"}},
                 {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]}}],
         "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}});
-    let whole = Assembler::whole(head(), names(), completion.to_string().as_bytes()).unwrap();
+    let whole = Assembler::new(head(), names())
+        .whole(completion.to_string().as_bytes())
+        .unwrap();
     assert_eq!(streamed, whole);
     assert_eq!(
         serde_json::to_value(&whole.output).unwrap(),
@@ -254,7 +256,7 @@ fn the_output_cap_ends_the_response_incomplete() {
 
 #[test]
 fn a_failure_after_the_first_byte_ends_with_response_failed() {
-    let mut assembler = Assembler::streaming(head(), names());
+    let mut assembler = Assembler::new(head(), names());
     let mut frames = assembler.chunk(&chunk(json!({"content": "Half"}), None));
     frames.extend(assembler.failed("The upstream failed mid-answer: reset"));
     let events = events(&frames, 0);
@@ -281,7 +283,7 @@ fn a_failure_after_the_first_byte_ends_with_response_failed() {
 
 #[test]
 fn usage_only_chunks_open_nothing_and_an_empty_answer_is_one_empty_message() {
-    let mut assembler = Assembler::streaming(head(), names());
+    let mut assembler = Assembler::new(head(), names());
     let first = events(&assembler.chunk(&chunk(json!({"content": ""}), None)), 0);
     assert_eq!(kinds(&first), ["response.created", "response.in_progress"]);
     assert!(assembler.chunk(&usage_chunk()).is_empty());
@@ -305,7 +307,7 @@ fn usage_only_chunks_open_nothing_and_an_empty_answer_is_one_empty_message() {
 
 #[test]
 fn sequence_numbers_keep_rising_across_every_chunk() {
-    let mut assembler = Assembler::streaming(head(), names());
+    let mut assembler = Assembler::new(head(), names());
     let mut seen = Vec::new();
     for piece in ["a", "b", "c"] {
         let frames = assembler.chunk(&chunk(json!({"content": piece}), None));
@@ -326,7 +328,9 @@ fn sequence_numbers_keep_rising_across_every_chunk() {
 fn whole_answers_without_call_ids_get_their_own_and_object_arguments_become_text() {
     let completion = json!({"model": "m", "choices": [{"finish_reason": "tool_calls", "message": {
         "content": null, "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]}}]});
-    let response = Assembler::whole(head(), names(), completion.to_string().as_bytes()).unwrap();
+    let response = Assembler::new(head(), names())
+        .whole(completion.to_string().as_bytes())
+        .unwrap();
     assert_eq!(
         serde_json::to_value(&response.output).unwrap(),
         json!([{"type": "function_call", "id": "fc_abc_0", "call_id": "call_abc_0", "name": "f",
@@ -337,5 +341,5 @@ fn whole_answers_without_call_ids_get_their_own_and_object_arguments_become_text
         Some(0),
         "no usage reported: zeros"
     );
-    assert!(Assembler::whole(head(), names(), b"{").is_err());
+    assert!(Assembler::new(head(), names()).whole(b"{").is_err());
 }
