@@ -48,6 +48,15 @@ impl Finish {
     }
 }
 
+/// Which text an answer's piece adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writing {
+    /// The message's text.
+    Text,
+    /// The model's reasoning.
+    Reasoning,
+}
+
 /// The message of a whole answer or the delta of a chunk, as far as a response uses it.
 #[derive(Debug, Default, Deserialize)]
 struct MessageIn {
@@ -257,10 +266,10 @@ impl Assembler {
         };
         if let Some(message) = choice.delta.as_ref().or(choice.message.as_ref()) {
             if let Some(reasoning) = &message.reasoning_content {
-                self.reasoning(reasoning);
+                self.write(Writing::Reasoning, reasoning);
             }
             if let Some(text) = message.content.as_ref().and_then(text_of) {
-                self.text(&text);
+                self.write(Writing::Text, &text);
             }
             for (position, call) in message.tool_calls.iter().flatten().enumerate() {
                 self.call(call, position);
@@ -323,66 +332,43 @@ impl Assembler {
         self.open.filter(|&i| self.output.get(i).is_some_and(is))
     }
 
-    fn text(&mut self, piece: &str) {
+    /// Adds `piece` to the open item of its kind (a message's text or reasoning), opening one first if needed.
+    fn write(&mut self, kind: Writing, piece: &str) {
         if piece.is_empty() {
             return;
         }
-        let index = match self.open_if(|i| matches!(i, OutputItem::Message { .. })) {
-            Some(index) => index,
-            None => self.open_message(),
+        let open = match kind {
+            Writing::Text => self.open_if(|i| matches!(i, OutputItem::Message { .. })),
+            Writing::Reasoning => self.open_if(|i| matches!(i, OutputItem::Reasoning { .. })),
         };
-        if let Some(OutputItem::Message { id, content, .. }) = self.output.get_mut(index) {
-            if let Some(part) = content.first_mut() {
-                part.text.push_str(piece);
-            }
-            if let Some(events) = &mut self.events {
-                events.emit(
-                    "response.output_text.delta",
-                    Body::TextDelta {
-                        item_id: id,
-                        output_index: index,
-                        content_index: 0,
-                        delta: piece,
-                        logprobs: Some([]),
-                    },
-                );
-            }
-        }
-    }
-
-    fn reasoning(&mut self, piece: &str) {
-        if piece.is_empty() {
-            return;
-        }
-        let index = match self.open_if(|i| matches!(i, OutputItem::Reasoning { .. })) {
-            Some(index) => index,
-            None => {
+        let index = match (open, kind) {
+            (Some(index), _) => index,
+            (None, Writing::Text) => self.open_message(),
+            (None, Writing::Reasoning) => {
                 let id = self.item_id("rs");
-                let index = self.open(OutputItem::Reasoning {
+                self.open(OutputItem::Reasoning {
                     id,
                     summary: [],
-                    content: Vec::new(),
+                    content: vec![reasoning_text("")],
                     status: Status::InProgress,
-                });
-                if let Some(OutputItem::Reasoning { content, .. }) = self.output.get_mut(index) {
-                    content.push(reasoning_text(""));
-                }
-                index
+                })
             }
         };
-        if let Some(OutputItem::Reasoning { id, content, .. }) = self.output.get_mut(index) {
-            if let Some(part) = content.first_mut() {
-                part.text.push_str(piece);
-            }
+        let (event, logprobs) = match kind {
+            Writing::Text => ("response.output_text.delta", Some([])),
+            Writing::Reasoning => ("response.reasoning_text.delta", None),
+        };
+        if let Some((id, text)) = self.output.get_mut(index).and_then(OutputItem::text_mut) {
+            text.push_str(piece);
             if let Some(events) = &mut self.events {
                 events.emit(
-                    "response.reasoning_text.delta",
+                    event,
                     Body::TextDelta {
                         item_id: id,
                         output_index: index,
                         content_index: 0,
                         delta: piece,
-                        logprobs: None,
+                        logprobs,
                     },
                 );
             }

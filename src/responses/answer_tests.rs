@@ -3,28 +3,12 @@ use serde_json::{json, Value};
 use super::*;
 use crate::responses::tools::offer;
 
-fn echo() -> Echo {
-    Echo {
-        instructions: None,
-        max_output_tokens: None,
-        metadata: json!({}),
-        parallel_tool_calls: true,
-        previous_response_id: None,
-        store: true,
-        temperature: None,
-        text: json!({"format": {"type": "text"}}),
-        tool_choice: json!("auto"),
-        tools: vec![],
-        top_p: None,
-    }
-}
-
 fn head() -> Head {
     Head {
         id: "resp_abc".into(),
         created_at: 100,
         model: "auto".into(),
-        echo: echo(),
+        echo: Echo::default(),
     }
 }
 
@@ -37,6 +21,26 @@ fn names() -> ToolNames {
     .names
 }
 
+/// The events that open every stream.
+const OPEN: [&str; 2] = ["response.created", "response.in_progress"];
+/// The events that open a message item and its text part.
+const MESSAGE_OPEN: [&str; 2] = ["response.output_item.added", "response.content_part.added"];
+const TEXT_DELTA: &str = "response.output_text.delta";
+/// The events that close a message item.
+const MESSAGE_CLOSE: [&str; 3] = [
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+];
+/// The events of one function call whose arguments come in one piece.
+const CALL: [&str; 4] = [
+    "response.output_item.added",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.done",
+    "response.output_item.done",
+];
+const COMPLETED: &str = "response.completed";
+
 const USAGE: Usage = Usage {
     prompt_tokens: 9,
     completion_tokens: 4,
@@ -47,6 +51,17 @@ fn chunk(delta: Value, finish: Option<&str>) -> Vec<u8> {
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     .to_string()
     .into_bytes()
+}
+
+/// A chunk with one tool call entry: its opening (`id`, `name`) with arguments, or more of its arguments.
+fn call(index: usize, opening: Option<(&str, &str)>, arguments: &str) -> Vec<u8> {
+    let mut entry = json!({"index": index, "function": {"arguments": arguments}});
+    if let Some((id, name)) = opening {
+        entry["id"] = json!(id);
+        entry["type"] = json!("function");
+        entry["function"]["name"] = json!(name);
+    }
+    chunk(json!({"tool_calls": [entry]}), None)
 }
 
 fn usage_chunk() -> Vec<u8> {
@@ -102,17 +117,13 @@ fn a_text_stream_opens_writes_and_closes_one_message() {
     assert_eq!(
         kinds(&events),
         [
-            "response.created",
-            "response.in_progress",
-            "response.output_item.added",
-            "response.content_part.added",
-            "response.output_text.delta",
-            "response.output_text.delta",
-            "response.output_text.done",
-            "response.content_part.done",
-            "response.output_item.done",
-            "response.completed"
+            &OPEN[..],
+            &MESSAGE_OPEN,
+            &[TEXT_DELTA, TEXT_DELTA],
+            &MESSAGE_CLOSE,
+            &[COMPLETED]
         ]
+        .concat()
     );
     assert_eq!(events[0]["response"]["status"], "in_progress");
     assert_eq!(events[0]["response"]["model"], "served-model");
@@ -144,20 +155,9 @@ fn a_streamed_response_ends_as_the_whole_answer_would_have() {
         chunk(json!({"reasoning_content": "Think"}), None),
         chunk(json!({"reasoning_content": "ing."}), None),
         chunk(json!({"content": "Let me look."}), None),
-        chunk(
-            json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                "function": {"name": "crm__lookup", "arguments": "{\"q\":"}}]}),
-            None,
-        ),
-        chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}),
-            None,
-        ),
-        chunk(
-            json!({"tool_calls": [{"index": 1, "id": "call_2", "type": "function",
-                "function": {"name": "get_weather", "arguments": "{}"}}]}),
-            None,
-        ),
+        call(0, Some(("call_1", "crm__lookup")), "{\"q\":"),
+        call(0, None, "1}"),
+        call(1, Some(("call_2", "get_weather")), "{}"),
         chunk(json!({}), Some("tool_calls")),
     ]);
     let completion = json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "served-model",
@@ -188,38 +188,16 @@ fn a_streamed_response_ends_as_the_whole_answer_would_have() {
 #[test]
 fn two_calls_stream_their_arguments_one_item_after_the_other() {
     let (events, response) = stream(&[
-        chunk(
-            json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_1",
-                "type": "function", "function": {"name": "a", "arguments": ""}}]}),
-            None,
-        ),
-        chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"x\":1}"}}]}),
-            None,
-        ),
-        chunk(
-            json!({"tool_calls": [{"index": 1, "id": "call_2", "type": "function",
-                "function": {"name": "b", "arguments": "{}"}}]}),
-            None,
-        ),
+        chunk(json!({"role": "assistant", "content": null}), None),
+        call(0, Some(("call_1", "a")), ""),
+        call(0, None, "{\"x\":1}"),
+        call(1, Some(("call_2", "b")), "{}"),
         chunk(json!({}), Some("tool_calls")),
         usage_chunk(),
     ]);
     assert_eq!(
         kinds(&events),
-        [
-            "response.created",
-            "response.in_progress",
-            "response.output_item.added",
-            "response.function_call_arguments.delta",
-            "response.function_call_arguments.done",
-            "response.output_item.done",
-            "response.output_item.added",
-            "response.function_call_arguments.delta",
-            "response.function_call_arguments.done",
-            "response.output_item.done",
-            "response.completed"
-        ]
+        [&OPEN[..], &CALL, &CALL, &[COMPLETED]].concat()
     );
     assert_eq!(
         events[2]["item"],
@@ -262,14 +240,7 @@ fn a_failure_after_the_first_byte_ends_with_response_failed() {
     let events = events(&frames, 0);
     assert_eq!(
         kinds(&events),
-        [
-            "response.created",
-            "response.in_progress",
-            "response.output_item.added",
-            "response.content_part.added",
-            "response.output_text.delta",
-            "response.failed"
-        ]
+        [&OPEN[..], &MESSAGE_OPEN, &[TEXT_DELTA, "response.failed"]].concat()
     );
     let failed = &events[5]["response"];
     assert_eq!(failed["status"], "failed");
@@ -285,21 +256,14 @@ fn a_failure_after_the_first_byte_ends_with_response_failed() {
 fn usage_only_chunks_open_nothing_and_an_empty_answer_is_one_empty_message() {
     let mut assembler = Assembler::new(head(), names());
     let first = events(&assembler.chunk(&chunk(json!({"content": ""}), None)), 0);
-    assert_eq!(kinds(&first), ["response.created", "response.in_progress"]);
+    assert_eq!(kinds(&first), OPEN);
     assert!(assembler.chunk(&usage_chunk()).is_empty());
     assert!(assembler.chunk(b"not json").is_empty());
     let (end, response) = assembler.done(USAGE);
     let end = events(&end, 2);
     assert_eq!(
         kinds(&end),
-        [
-            "response.output_item.added",
-            "response.content_part.added",
-            "response.output_text.done",
-            "response.content_part.done",
-            "response.output_item.done",
-            "response.completed"
-        ]
+        [&MESSAGE_OPEN[..], &MESSAGE_CLOSE, &[COMPLETED]].concat()
     );
     assert_eq!(response.output.len(), 1);
     assert_eq!(response.output_text, "");

@@ -3,7 +3,7 @@
 //! (`tools`, `tool_choice`, `parallel_tool_calls`, `text`, ...). No translation happens here; `answer.rs` fills it.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::openai::chat::Usage;
 
@@ -134,6 +134,19 @@ impl OutputItem {
         }
     }
 
+    /// The id and the text being written of a message or reasoning item (its one part), if it has one.
+    pub fn text_mut(&mut self) -> Option<(&str, &mut String)> {
+        match self {
+            OutputItem::Message { id, content, .. } => content
+                .first_mut()
+                .map(|part| (id.as_str(), &mut part.text)),
+            OutputItem::Reasoning { id, content, .. } => content
+                .first_mut()
+                .map(|part| (id.as_str(), &mut part.text)),
+            OutputItem::FunctionCall { .. } => None,
+        }
+    }
+
     /// Sets where the item stands.
     pub fn set_status(&mut self, to: Status) {
         match self {
@@ -204,6 +217,25 @@ pub struct Echo {
     pub tools: Vec<Value>,
     /// Nucleus sampling asked for.
     pub top_p: Option<f64>,
+}
+
+impl Default for Echo {
+    /// What a response repeats of a request that set none of these fields.
+    fn default() -> Echo {
+        Echo {
+            instructions: None,
+            max_output_tokens: None,
+            metadata: json!({}),
+            parallel_tool_calls: true,
+            previous_response_id: None,
+            store: true,
+            temperature: None,
+            text: json!({"format": {"type": "text"}}),
+            tool_choice: json!("auto"),
+            tools: Vec::new(),
+            top_p: None,
+        }
+    }
 }
 
 /// `{"effort": null, "summary": null}`: the gateway configures no reasoning.
@@ -302,23 +334,10 @@ pub fn reasoning_text(text: &str) -> ReasoningText {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn items_and_the_object_serialise_as_the_api_writes_them() {
-        let echo = Echo {
-            instructions: None,
-            max_output_tokens: None,
-            metadata: json!({}),
-            parallel_tool_calls: true,
-            previous_response_id: None,
-            store: true,
-            temperature: None,
-            text: json!({"format": {"type": "text"}}),
-            tool_choice: json!("auto"),
-            tools: vec![],
-            top_p: None,
-        };
+        let echo = Echo::default();
         let output = vec![
             OutputItem::Message {
                 id: "msg_1".into(),

@@ -180,6 +180,7 @@ impl ResponsesRequest {
 
     /// What the response repeats of this request.
     pub fn echo(&self) -> Echo {
+        let unset = Echo::default();
         Echo {
             instructions: self.instructions.clone(),
             max_output_tokens: self.max_output_tokens,
@@ -187,8 +188,10 @@ impl ResponsesRequest {
                 .metadata
                 .clone()
                 .filter(Value::is_object)
-                .unwrap_or_else(|| json!({})),
-            parallel_tool_calls: self.parallel_tool_calls.unwrap_or(true),
+                .unwrap_or(unset.metadata),
+            parallel_tool_calls: self
+                .parallel_tool_calls
+                .unwrap_or(unset.parallel_tool_calls),
             previous_response_id: self.previous_response_id.clone(),
             store: self.stores(),
             temperature: self.temperature,
@@ -196,12 +199,12 @@ impl ResponsesRequest {
                 .text
                 .clone()
                 .filter(|t| t.get("format").is_some())
-                .unwrap_or_else(|| json!({"format": {"type": "text"}})),
+                .unwrap_or(unset.text),
             tool_choice: self
                 .tool_choice
                 .clone()
                 .filter(|c| !c.is_null())
-                .unwrap_or_else(|| json!("auto")),
+                .unwrap_or(unset.tool_choice),
             tools: self.tools.clone().unwrap_or_default(),
             top_p: self.top_p,
         }

@@ -24,6 +24,7 @@ mod mock_upstream;
 mod operations;
 mod persistence;
 mod quota_yield;
+mod responses;
 mod resume;
 mod sdk;
 mod self_loop;
