@@ -518,7 +518,7 @@ async fn a_fault_after_the_first_byte_is_continued_or_ends_with_response_failed(
     assert_eq!(failed["response"]["error"]["code"], "server_error");
     assert!(!kinds(&events).contains(&"response.completed".to_owned()));
     let id = failed["response"]["id"].as_str().unwrap();
-    let kept = on_kept(&gw, "GET", &id).await;
+    let kept = on_kept(&gw, "GET", id).await;
     assert_eq!(kept.status, 404, "a failed response is not kept");
 }
 
