@@ -172,6 +172,7 @@ pub struct ResponseUsage {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 struct CachedTokens {
+    cache_write_tokens: u32,
     cached_tokens: u32,
 }
 
@@ -372,7 +373,7 @@ mod tests {
                     {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "search",
                      "namespace": "docs", "arguments": "{}", "status": "completed"}],
                 "output_text": "Hi", "reasoning": {"effort": null, "summary": null}, "truncation": "disabled",
-                "usage": {"input_tokens": 3, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 2,
+                "usage": {"input_tokens": 3, "input_tokens_details": {"cache_write_tokens": 0, "cached_tokens": 0}, "output_tokens": 2,
                           "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 5},
                 "user": null, "instructions": null, "max_output_tokens": null, "metadata": {},
                 "parallel_tool_calls": true, "previous_response_id": null, "store": true, "temperature": null,

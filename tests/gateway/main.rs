@@ -27,6 +27,7 @@ mod quota_yield;
 mod responses;
 mod resume;
 mod sdk;
+mod sdk_responses;
 mod self_loop;
 mod startup;
 mod stickiness;

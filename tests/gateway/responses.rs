@@ -10,7 +10,7 @@ use crate::support::gateway::{Gateway, TOKEN};
 use crate::support::mock::{Mock, Reply, StreamPlan};
 use crate::support::setup::gateway_on_mock;
 
-const WEATHER: &str = "get_weather";
+pub(crate) const WEATHER: &str = "get_weather";
 
 /// POSTs a Responses request.
 async fn create(gw: &Gateway, body: &Value) -> Answer {
@@ -75,7 +75,7 @@ fn streamed_text(events: &[Value]) -> String {
 }
 
 /// An OpenAI-compatible stream of these chunk deltas (with a finish and a usage chunk) and `[DONE]`.
-fn sse(deltas: &[Value], finish: &str) -> Reply {
+pub(crate) fn sse(deltas: &[Value], finish: &str) -> Reply {
     let chunk = |delta: &Value, finish: Value| {
         json!({"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": "m",
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -104,13 +104,30 @@ fn completion(message: Value, finish: &str) -> Reply {
     )
 }
 
-fn weather_tool() -> Value {
+/// The upstream's whole answer: one call of the weather tool for Paris, `call_1`.
+pub(crate) fn paris_call() -> Reply {
+    completion(
+        json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": WEATHER, "arguments": "{\"city\":\"Paris\"}"}}]}),
+        "tool_calls",
+    )
+}
+
+/// The upstream's whole answer once the weather is known.
+pub(crate) fn warm_answer() -> Reply {
+    completion(
+        json!({"role": "assistant", "content": "It is 21°C."}),
+        "stop",
+    )
+}
+
+pub(crate) fn weather_tool() -> Value {
     json!({"type": "function", "name": WEATHER, "description": "Weather of a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}})
 }
 
 /// What the `n`th request the mock saw for `key` carried.
-fn upstream_body(mock: &Mock, key: &str, n: usize) -> Value {
+pub(crate) fn upstream_body(mock: &Mock, key: &str, n: usize) -> Value {
     mock.requests()
         .into_iter()
         .filter(|r| r.key == key)
@@ -254,14 +271,7 @@ async fn a_stream_sends_the_event_sequence_and_ends_as_the_kept_response() {
 #[actix_rt::test]
 async fn a_function_call_round_trip_continues_with_previous_response_id() {
     let (mock, gw) = gateway_on_mock(&[("k", json!(["m"]))]).await;
-    mock.push(
-        "k",
-        completion(
-            json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
-                "function": {"name": WEATHER, "arguments": "{\"city\":\"Paris\"}"}}]}),
-            "tool_calls",
-        ),
-    );
+    mock.push("k", paris_call());
     let first = create(
         &gw,
         &json!({"model": "m", "input": "Weather in Paris?", "tools": [weather_tool()], "tool_choice": "auto"}),
@@ -297,13 +307,7 @@ async fn a_function_call_round_trip_continues_with_previous_response_id() {
         (&json!(WEATHER), &json!("auto"))
     );
 
-    mock.push(
-        "k",
-        completion(
-            json!({"role": "assistant", "content": "It is 21°C."}),
-            "stop",
-        ),
-    );
+    mock.push("k", warm_answer());
     let second = create(
         &gw,
         &json!({"model": "m", "previous_response_id": first["id"], "tools": [weather_tool()],

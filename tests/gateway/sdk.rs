@@ -12,8 +12,8 @@ use crate::support::client::admin;
 use crate::support::gateway::TOKEN;
 use crate::support::mock::Mock;
 
-/// One `tests/sdk/replay.py` process: a request per line in, what the SDK saw per line out.
-struct Sdk {
+/// One `tests/sdk/*.py` driver process: a case per line in, what the SDK saw per line out.
+pub(crate) struct Sdk {
     child: Child,
     input: ChildStdin,
     output: BufReader<ChildStdout>,
@@ -21,7 +21,14 @@ struct Sdk {
 
 impl Sdk {
     fn start() -> Sdk {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/replay.py");
+        Sdk::driver("replay.py")
+    }
+
+    /// Starts the driver `tests/sdk/<script>`.
+    pub(crate) fn driver(script: &str) -> Sdk {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sdk")
+            .join(script);
         let mut child = Command::new("python3")
             .arg(script)
             .stdin(Stdio::piped())
@@ -40,7 +47,11 @@ impl Sdk {
     }
 
     fn run(&mut self, base_url: &str, request: &Value) -> Value {
-        let case = json!({"base_url": base_url, "api_key": TOKEN, "request": request});
+        self.ask(&json!({"base_url": base_url, "api_key": TOKEN, "request": request}))
+    }
+
+    /// Hands the driver one case and answers what it printed for it.
+    pub(crate) fn ask(&mut self, case: &Value) -> Value {
         writeln!(self.input, "{case}").unwrap();
         let mut line = String::new();
         self.output.read_line(&mut line).unwrap();
