@@ -1,6 +1,6 @@
-//! One answer as a `response`: the chat answer's reasoning, text and tool calls become output items (`reasoning`,
-//! `message`, `function_call`), opened and closed in the order they arrive, with the stream's events written as
-//! it goes. A whole answer runs through the same [`Assembler`] without events, so a streamed response ends as
+//! One answer as a `response`: the chat answer's reasoning, text and tool calls become output items
+//! (`reasoning`, `message`, `function_call`, `custom_tool_call`), opened and closed in the order they arrive, with
+//! the stream's events written as it goes. A whole answer runs through the same [`Assembler`] without events, so a streamed response ends as
 //! exactly the object a non-streamed call would have returned. Pure: no I/O, no storage.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use super::output::{
     output_text, reasoning_text, Echo, IncompleteDetails, OutputItem, ResponseError,
     ResponseObject, Role, Status,
 };
-use super::tools::ToolNames;
+use super::tools::{custom_input, ToolNames};
 use crate::openai::chat::Usage;
 
 /// What a response knows before its answer: its id, when it was asked, the model asked for (until the answer
@@ -119,6 +119,8 @@ pub struct Assembler {
     open: Option<usize>,
     /// Each chat tool call index's place in `output`.
     calls: HashMap<usize, usize>,
+    /// The chat arguments so far of each custom tool call, by place in `output`.
+    custom_arguments: HashMap<usize, String>,
     finish: Option<Finish>,
     /// The stream's events; `None` for a whole answer.
     events: Option<Events>,
@@ -137,6 +139,7 @@ impl Assembler {
             output: Vec::new(),
             open: None,
             calls: HashMap::new(),
+            custom_arguments: HashMap::new(),
             finish: None,
             events: Some(Events::default()),
             started: false,
@@ -376,7 +379,8 @@ impl Assembler {
     }
 
     /// Opens or continues a tool call. A piece for a call closed earlier (an upstream that interleaves calls)
-    /// still reaches its item, so the final response holds every call whole.
+    /// still reaches its item, so the final response holds every call whole. A custom tool's call is written
+    /// whole when it closes: its input is an argument inside the JSON the upstream streams.
     fn call(&mut self, call: &CallIn, position: usize) {
         let chat_index = call.index.unwrap_or(position);
         let function = call.function.as_ref();
@@ -384,19 +388,34 @@ impl Assembler {
             Some(&index) => index,
             None => {
                 let upstream_name = function.and_then(|f| f.name.as_deref()).unwrap_or("");
-                let (namespace, name) = self.names.client_form(upstream_name);
+                let declared = self.names.client_form(upstream_name);
                 let call_id = call
                     .id
                     .clone()
                     .filter(|id| !id.is_empty())
                     .unwrap_or_else(|| self.item_id("call"));
-                let item = OutputItem::FunctionCall {
-                    id: self.item_id("fc"),
-                    call_id,
-                    name: name.to_owned(),
-                    namespace: namespace.map(str::to_owned),
-                    arguments: String::new(),
-                    status: Status::InProgress,
+                let (name, namespace) = (
+                    declared.name.to_owned(),
+                    declared.namespace.map(str::to_owned),
+                );
+                let item = if declared.custom {
+                    OutputItem::CustomToolCall {
+                        id: self.item_id("ctc"),
+                        call_id,
+                        name,
+                        namespace,
+                        input: String::new(),
+                        status: Status::InProgress,
+                    }
+                } else {
+                    OutputItem::FunctionCall {
+                        id: self.item_id("fc"),
+                        call_id,
+                        name,
+                        namespace,
+                        arguments: String::new(),
+                        status: Status::InProgress,
+                    }
                 };
                 let index = self.open(item);
                 self.calls.insert(chat_index, index);
@@ -411,18 +430,28 @@ impl Assembler {
         if piece.is_empty() {
             return;
         }
-        if let Some(OutputItem::FunctionCall { id, arguments, .. }) = self.output.get_mut(index) {
-            arguments.push_str(&piece);
-            if let Some(events) = &mut self.events {
-                events.emit(
-                    "response.function_call_arguments.delta",
-                    Body::ArgumentsDelta {
-                        item_id: id,
-                        output_index: index,
-                        delta: &piece,
-                    },
-                );
+        match self.output.get_mut(index) {
+            Some(OutputItem::FunctionCall { id, arguments, .. }) => {
+                arguments.push_str(&piece);
+                if let Some(events) = &mut self.events {
+                    events.emit(
+                        "response.function_call_arguments.delta",
+                        Body::ArgumentsDelta {
+                            item_id: id,
+                            output_index: index,
+                            delta: &piece,
+                        },
+                    );
+                }
             }
+            Some(OutputItem::CustomToolCall { input, .. }) => {
+                let raw = self.custom_arguments.entry(index).or_default();
+                raw.push_str(&piece);
+                if self.open != Some(index) {
+                    *input = custom_input(raw);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -435,6 +464,10 @@ impl Assembler {
             return;
         };
         item.set_status(status);
+        if let OutputItem::CustomToolCall { input, .. } = item {
+            let raw = self.custom_arguments.get(&index);
+            *input = custom_input(raw.map_or("", String::as_str));
+        }
         let Some(events) = &mut self.events else {
             return;
         };
@@ -475,6 +508,26 @@ impl Assembler {
                         },
                     );
                 }
+            }
+            OutputItem::CustomToolCall { id, input, .. } => {
+                if !input.is_empty() {
+                    events.emit(
+                        "response.custom_tool_call_input.delta",
+                        Body::ArgumentsDelta {
+                            item_id: id,
+                            output_index: index,
+                            delta: input,
+                        },
+                    );
+                }
+                events.emit(
+                    "response.custom_tool_call_input.done",
+                    Body::InputDone {
+                        item_id: id,
+                        output_index: index,
+                        input,
+                    },
+                );
             }
             OutputItem::FunctionCall { id, arguments, .. } => {
                 events.emit(

@@ -16,6 +16,7 @@ fn names() -> ToolNames {
     offer(&[
         json!({"type": "namespace", "name": "crm", "description": "CRM",
         "tools": [{"type": "function", "name": "lookup"}]}),
+        json!({"type": "custom", "name": "apply_patch"}),
     ])
     .unwrap()
     .names
@@ -306,4 +307,43 @@ fn whole_answers_without_call_ids_get_their_own_and_object_arguments_become_text
         "no usage reported: zeros"
     );
     assert!(Assembler::new(head(), names()).whole(b"{").is_err());
+}
+
+#[test]
+fn a_custom_tool_call_is_written_whole_with_its_input() {
+    let (events, response) = stream(&[
+        call(0, Some(("call_p", "apply_patch")), "{\"input\":\"*** Be"),
+        call(0, None, "gin Patch\"}"),
+        chunk(json!({}), Some("tool_calls")),
+    ]);
+    assert_eq!(
+        kinds(&events),
+        [
+            &OPEN[..],
+            &[
+                "response.output_item.added",
+                "response.custom_tool_call_input.delta",
+                "response.custom_tool_call_input.done",
+                "response.output_item.done",
+                COMPLETED
+            ]
+        ]
+        .concat()
+    );
+    assert_eq!(
+        events[2]["item"],
+        json!({"type": "custom_tool_call", "id": "ctc_abc_0", "call_id": "call_p", "name": "apply_patch",
+            "input": "", "status": "in_progress"})
+    );
+    assert_eq!(events[3]["delta"], "*** Begin Patch");
+    assert_eq!(events[4]["input"], "*** Begin Patch");
+    assert_eq!(events[5]["item"]["input"], "*** Begin Patch");
+    let completion = json!({"model": "served-model", "choices": [{"finish_reason": "tool_calls", "message": {
+        "tool_calls": [{"id": "call_p", "type": "function",
+            "function": {"name": "apply_patch", "arguments": "{\"input\":\"*** Begin Patch\"}"}}]}}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 4}});
+    let whole = Assembler::new(head(), names())
+        .whole(completion.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(response, whole);
 }

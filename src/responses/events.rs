@@ -61,7 +61,7 @@ pub enum Body<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         logprobs: Option<[(); 0]>,
     },
-    /// `response.function_call_arguments.delta`.
+    /// `response.function_call_arguments.delta`, `response.custom_tool_call_input.delta`.
     ArgumentsDelta {
         /// The call item's id.
         item_id: &'a str,
@@ -78,6 +78,15 @@ pub enum Body<'a> {
         output_index: usize,
         /// The whole arguments.
         arguments: &'a str,
+    },
+    /// `response.custom_tool_call_input.done`.
+    InputDone {
+        /// The call item's id.
+        item_id: &'a str,
+        /// The call's place in `output`.
+        output_index: usize,
+        /// The whole input.
+        input: &'a str,
     },
 }
 

@@ -1,13 +1,13 @@
 //! Input items as chat messages: `message` items (user, assistant, and `system` / `developer` as system
-//! messages) with their text, image and file parts; `function_call` items joined to the assistant turn they
-//! belong to; `function_call_output` items as tool messages. Item types the gateway has no use for
+//! messages) with their text, image and file parts; `function_call` and `custom_tool_call` items joined to the
+//! assistant turn they belong to; `function_call_output` and `custom_tool_call_output` items as tool messages. Item types the gateway has no use for
 //! (`reasoning`, `item_reference`, ...) are skipped, never refused, because clients such as Codex replay
 //! them; content they carry that cannot be forwarded (an image by file id) is refused rather than lost. Pure.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::tools::flat_name;
+use super::tools::{custom_arguments, flat_name};
 use super::Refusal;
 use crate::openai::chat::Message;
 
@@ -21,8 +21,36 @@ pub fn append(messages: &mut Vec<Message>, items: &[Value], at: &str) -> Result<
         match item.get("type").and_then(Value::as_str) {
             Some("message") => messages.push(message(item, &at)?),
             None if item.get("role").is_some() => messages.push(message(item, &at)?),
-            Some("function_call") => call(messages, parse(item, &at)?),
-            Some("function_call_output") => {
+            Some("function_call") => {
+                let CallItem {
+                    call_id,
+                    name,
+                    namespace,
+                    arguments,
+                } = parse(item, &at)?;
+                let arguments = match arguments {
+                    Value::String(text) => text,
+                    Value::Null => "{}".to_owned(),
+                    other => other.to_string(),
+                };
+                call(
+                    messages,
+                    call_id,
+                    flat_name(namespace.as_deref(), &name),
+                    arguments,
+                );
+            }
+            Some("custom_tool_call") => {
+                let CustomCallItem {
+                    call_id,
+                    name,
+                    namespace,
+                    input,
+                } = parse(item, &at)?;
+                let name = flat_name(namespace.as_deref(), &name);
+                call(messages, call_id, name, custom_arguments(&input));
+            }
+            Some("function_call_output" | "custom_tool_call_output") => {
                 let output: CallOutput = parse(item, &at)?;
                 messages.push(tool_result(output, &at)?);
             }
@@ -47,6 +75,16 @@ struct CallItem {
     namespace: Option<String>,
     #[serde(default)]
     arguments: Value,
+}
+
+#[derive(Deserialize)]
+struct CustomCallItem {
+    call_id: String,
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    input: String,
 }
 
 #[derive(Deserialize)]
@@ -186,15 +224,11 @@ fn text_only(parts: Vec<Part>, role: &str, at: &str) -> Result<String, Refusal> 
     Ok(texts?.join("\n"))
 }
 
-/// Adds a function call to the assistant turn that ends the conversation so far, or opens one.
-fn call(messages: &mut Vec<Message>, item: CallItem) {
-    let arguments = match item.arguments {
-        Value::String(text) => text,
-        Value::Null => "{}".to_owned(),
-        other => other.to_string(),
-    };
-    let call = json!({"id": item.call_id, "type": "function",
-        "function": {"name": flat_name(item.namespace.as_deref(), &item.name), "arguments": arguments}});
+/// Adds a call (of a function, or of a custom tool as its function) to the assistant turn that ends the
+/// conversation so far, or opens one.
+fn call(messages: &mut Vec<Message>, id: String, name: String, arguments: String) {
+    let call =
+        json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}});
     if messages.last().is_none_or(|m| m.role != "assistant") {
         messages.push(plain("assistant", Value::Null));
     }
@@ -300,6 +334,24 @@ mod tests {
                 {"role": "tool", "tool_call_id": "call_c",
                  "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]},
             ])
+        );
+    }
+
+    #[test]
+    fn custom_tool_calls_go_up_as_calls_of_their_function() {
+        let messages = chat(json!([
+            {"role": "user", "content": "fix it"},
+            {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": "*** Begin Patch"},
+            {"type": "custom_tool_call_output", "call_id": "c1", "output": "Done"},
+        ]));
+        assert_eq!(
+            messages[1]["tool_calls"],
+            json!([{"id": "c1", "type": "function",
+                "function": {"name": "apply_patch", "arguments": "{\"input\":\"*** Begin Patch\"}"}}])
+        );
+        assert_eq!(
+            messages[2],
+            json!({"role": "tool", "content": "Done", "tool_call_id": "c1"})
         );
     }
 

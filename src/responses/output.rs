@@ -122,6 +122,22 @@ pub enum OutputItem {
         /// Where it stands.
         status: Status,
     },
+    /// A call (`ctc_…`) of a custom (free-form) tool for the client to run.
+    CustomToolCall {
+        /// `ctc_…`.
+        id: String,
+        /// The id the client's `custom_tool_call_output` refers to.
+        call_id: String,
+        /// The tool's name as the client declared it.
+        name: String,
+        /// The namespace the client declared the tool in, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        /// The free-form input (empty until the call is complete).
+        input: String,
+        /// Where it stands.
+        status: Status,
+    },
 }
 
 impl OutputItem {
@@ -130,7 +146,8 @@ impl OutputItem {
         match self {
             OutputItem::Reasoning { id, .. }
             | OutputItem::Message { id, .. }
-            | OutputItem::FunctionCall { id, .. } => id,
+            | OutputItem::FunctionCall { id, .. }
+            | OutputItem::CustomToolCall { id, .. } => id,
         }
     }
 
@@ -143,7 +160,7 @@ impl OutputItem {
             OutputItem::Reasoning { id, content, .. } => content
                 .first_mut()
                 .map(|part| (id.as_str(), &mut part.text)),
-            OutputItem::FunctionCall { .. } => None,
+            OutputItem::FunctionCall { .. } | OutputItem::CustomToolCall { .. } => None,
         }
     }
 
@@ -152,7 +169,8 @@ impl OutputItem {
         match self {
             OutputItem::Reasoning { status, .. }
             | OutputItem::Message { status, .. }
-            | OutputItem::FunctionCall { status, .. } => *status = to,
+            | OutputItem::FunctionCall { status, .. }
+            | OutputItem::CustomToolCall { status, .. } => *status = to,
         }
     }
 }

@@ -396,6 +396,71 @@ async fn streamed_calls_of_namespace_tools_come_back_as_declared_and_continue_at
 }
 
 #[actix_rt::test]
+async fn a_custom_tool_call_comes_back_free_form_and_goes_up_as_its_function() {
+    let (mock, gw) = gateway_on_mock(&[("k", json!(["m"]))]).await;
+    let patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch";
+    mock.push(
+        "k",
+        sse(
+            &[json!({"tool_calls": [{"index": 0, "id": "call_p", "type": "function",
+                "function": {"name": "apply_patch", "arguments": json!({"input": patch}).to_string()}}]})],
+            "tool_calls",
+        ),
+    );
+    let tools = json!([{"type": "custom", "name": "apply_patch", "description": "Edit files.",
+        "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch"}}]);
+    let res = create(
+        &gw,
+        &json!({"model": "m", "input": "add a.txt", "tools": tools, "stream": true}),
+    )
+    .await;
+    let events = read_events(&res);
+    let done = events
+        .iter()
+        .find(|e| e["type"] == "response.custom_tool_call_input.done")
+        .unwrap();
+    assert_eq!(done["input"], patch);
+    let call = &events.last().unwrap()["response"]["output"][0];
+    assert_eq!(
+        (
+            &call["type"],
+            &call["call_id"],
+            &call["name"],
+            &call["input"]
+        ),
+        (
+            &json!("custom_tool_call"),
+            &json!("call_p"),
+            &json!("apply_patch"),
+            &json!(patch)
+        )
+    );
+    let offered = &upstream_body(&mock, "k", 0)["tools"][0]["function"];
+    assert_eq!(offered["parameters"]["required"], json!(["input"]));
+    assert!(offered["description"]
+        .as_str()
+        .unwrap()
+        .contains("start: begin_patch"));
+
+    let next = create(
+        &gw,
+        &json!({"model": "m", "previous_response_id": events[0]["response"]["id"], "tools": tools,
+            "input": [{"type": "custom_tool_call_output", "call_id": "call_p", "output": "Done!"}]}),
+    )
+    .await;
+    assert_eq!(next.status, 200, "{}", next.text());
+    let sent = upstream_body(&mock, "k", 1)["messages"].clone();
+    assert_eq!(
+        sent[1]["tool_calls"][0]["function"],
+        json!({"name": "apply_patch", "arguments": json!({"input": patch}).to_string()})
+    );
+    assert_eq!(
+        sent[2],
+        json!({"role": "tool", "tool_call_id": "call_p", "content": "Done!"})
+    );
+}
+
+#[actix_rt::test]
 async fn an_image_reaches_the_upstream_as_an_image_part() {
     let (mock, gw) = gateway_on_mock(&[("k", json!(["m"]))]).await;
     let image = "data:image/png;base64,iVBORw0KGgo=";

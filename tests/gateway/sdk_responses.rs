@@ -130,6 +130,27 @@ async fn the_official_sdk_speaks_the_responses_api() {
         (&json!("lookup"), &json!("crm"), &json!("{\"id\":1}"))
     );
 
+    mock.push(
+        "k",
+        sse(
+            &[json!({"tool_calls": [{"index": 0, "id": "call_p", "type": "function",
+                "function": {"name": "apply_patch", "arguments": "{\"input\":\"*** Begin Patch\"}"}}]})],
+            "tool_calls",
+        ),
+    );
+    let custom = json!([{"type": "custom", "name": "apply_patch", "description": "Edit files."}]);
+    let patched = step(
+        &mut sdk,
+        &gw,
+        "stream",
+        json!({"model": "m", "input": "patch", "tools": custom}),
+    );
+    let call = &patched["response"]["output"][0];
+    assert_eq!(
+        (&call["type"], &call["input"]),
+        (&json!("custom_tool_call"), &json!("*** Begin Patch"))
+    );
+
     let id = plain["id"].clone();
     let read = step(&mut sdk, &gw, "retrieve", json!({"id": id}));
     assert_eq!(&read["response"], plain);
