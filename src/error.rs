@@ -90,6 +90,16 @@ impl ApiError {
         )
     }
 
+    /// 404 for something the client names by id that is not (or no longer) there; `code` says what it was.
+    pub fn unknown_id(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            code,
+            message,
+        )
+    }
+
     /// 409 when a resource already exists.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(

@@ -4,7 +4,7 @@
 //! higher one, and no two files import each other (`tests/layers.rs` checks both). `routing` holds the pure
 //! decisions the actors (`actors`) call; `actors → store` goes only through messages.
 //!
-//! - layer 0: hex timefmt error platform logging redact openai anthropic healthcheck provider_key
+//! - layer 0: hex timefmt error platform logging redact openai anthropic responses healthcheck provider_key
 //! - layer 1: crypto config day_window failure hops request_record
 //! - layer 2: catalog quota_news
 //! - layer 3: store
@@ -12,7 +12,7 @@
 //! - layer 5: routing
 //! - layer 6: providers
 //! - layer 7: actors
-//! - layer 8: metrics analytics
+//! - layer 8: metrics analytics response_store
 //! - layer 9: http
 //! - layer 10: server cli
 
@@ -41,6 +41,8 @@ pub mod providers;
 pub mod quota_news;
 pub mod redact;
 pub mod request_record;
+pub mod response_store;
+pub mod responses;
 pub mod routing;
 pub mod secrets;
 pub mod server;

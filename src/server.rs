@@ -1,5 +1,5 @@
 //! Starting and stopping the server: open the database, check secrets, start the actors and actix-web, and on
-//! SIGINT/SIGTERM drain in-flight requests (up to 30 s) and flush the request log.
+//! SIGINT/SIGTERM drain in-flight requests (up to 30 s) and flush the request log and kept responses.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use crate::logging;
 use crate::metrics::InFlight;
 use crate::providers::{connector, Registry};
 use crate::redact::Redactor;
+use crate::response_store::ResponseStore;
 use crate::{secrets, store};
 
 /// Seconds in-flight requests get to finish after a stop signal.
@@ -102,6 +103,7 @@ pub fn run(config: Config) -> Result<(), String> {
             timeouts: Timeouts::from_config(&config),
         };
         let health = HealthProbeActor::new(probe_deps, config.health_check_interval).start();
+        let responses = ResponseStore::start(db.clone(), config.log_retention);
         let state = web::Data::new(AppState {
             config: config.clone(),
             db,
@@ -118,6 +120,7 @@ pub fn run(config: Config) -> Result<(), String> {
             hops,
             listen: address,
             redactor: redactor.clone(),
+            responses: responses.clone(),
         });
         let connect_timeout = config.connect_timeout;
         let worker_logger = logger.clone();
@@ -149,13 +152,14 @@ pub fn run(config: Config) -> Result<(), String> {
         let served = server
             .await
             .map_err(|e| format!("the HTTP server failed: {e}"));
-        log::info!("stopping: saving budgets and flushing the request log");
+        log::info!("stopping: saving budgets, flushing the request log and kept responses");
         if let Err(e) = router.send(SaveBudgets).await {
             log::warn!("could not save budgets: {e}");
         }
         if let Err(e) = logger.send(Flush).await {
             log::warn!("could not flush the request log: {e}");
         }
+        responses.flush().await;
         System::current().stop();
         served
     });

@@ -123,7 +123,10 @@ fn allowed_origin(headers: &HeaderMap, allowed: &[String]) -> Option<HeaderValue
 fn preflight(origin: HeaderValue, request: &HeaderMap) -> HttpResponse {
     let mut res = HttpResponse::NoContent();
     res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "GET, POST, DELETE, OPTIONS",
+        ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE))
         .insert_header((header::VARY, "origin"));
     if let Some(asked) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod models;
 pub mod pipeline;
 pub mod request_id;
+pub mod responses;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ use crate::hops::Hops;
 use crate::metrics::InFlight;
 use crate::providers::Registry;
 use crate::redact::Redactor;
+use crate::response_store::ResponseStore;
 use crate::store::Db;
 pub use auth::UnifiedKey;
 
@@ -70,6 +72,8 @@ pub struct AppState {
     pub listen: SocketAddr,
     /// Masks secrets in upstream text; learns every key added and every unified key made.
     pub redactor: Redactor,
+    /// Responses kept for `GET /v1/responses/{id}` and `previous_response_id`.
+    pub responses: ResponseStore,
 }
 
 /// Registers every route of [`routes::ROUTES`] behind the request guard; used by the server and by tests.

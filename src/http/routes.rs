@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{admin, assets, chat, embeddings, live, messages, metrics, models};
+use super::{admin, assets, chat, embeddings, live, messages, metrics, models, responses};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +54,9 @@ routes! {
     POST "/v1/messages/count_tokens" UnifiedKey => messages::count_tokens;
     GET "/v1/models" UnifiedKey => models::list_models;
     GET "/v1/models/{id:.*}" UnifiedKey => models::get_model;
+    POST "/v1/responses" UnifiedKey => responses::create;
+    GET "/v1/responses/{id}" UnifiedKey => responses::retrieve;
+    DELETE "/v1/responses/{id}" UnifiedKey => responses::delete;
     GET "/api/keys" UnifiedKey => admin::list_keys;
     POST "/api/keys" UnifiedKey => admin::add_key;
     PATCH "/api/keys/{id}" UnifiedKey => admin::update_key;

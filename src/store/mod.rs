@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lock;
 pub mod private;
 pub mod requests;
+pub mod responses;
 pub mod rollup;
 pub mod schema;
 pub mod settings;

@@ -80,3 +80,13 @@ diesel::table! {
         detail -> Text,
     }
 }
+
+diesel::table! {
+    stored_responses (id) {
+        id -> Text,
+        created_ms -> BigInt,
+        previous_id -> Nullable<Text>,
+        input -> Text,
+        response -> Text,
+    }
+}
