@@ -28,7 +28,7 @@ use freellmapi::routing::budget::{Budget, Outcome, Settlement};
 use freellmapi::routing::estimate::Cost;
 use freellmapi::routing::resume::Partial;
 use freellmapi::store::chain::ChainRow;
-use freellmapi::store::keys::KeyRow;
+use freellmapi::store::provider_keys::KeyRow;
 use freellmapi::store::Db;
 
 const KEYS: i64 = 10_000;

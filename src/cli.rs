@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use crate::catalog::Catalog;
 use crate::config::{parse_encryption_key, settings_help, Config};
 use crate::crypto::generate_key;
-use crate::keys::{self, CustomModel, NewKey};
+use crate::key_admin::{self, CustomModel, NewKey};
 use crate::provider_key::KeyId;
-use crate::{healthcheck, hex, key_rotation, secrets, server, store};
+use crate::{encryption_key_rotation, healthcheck, hex, server, startup_secrets, store};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +163,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
     }
     let catalog = Catalog::embedded()?;
     let mut conn = store::open(&config.database_path).map_err(|e| e.to_string())?;
-    let prepared = secrets::prepare(&mut conn, &config, &catalog)?;
+    let prepared = startup_secrets::prepare(&mut conn, &config, &catalog)?;
     match command {
         Command::Token => println!("{}", prepared.unified_key),
         Command::KeysAdd {
@@ -189,11 +189,12 @@ fn run(command: Command, config: Config) -> Result<(), String> {
                 base_url,
                 models,
             };
-            let view = keys::add(&mut conn, &prepared.cipher, new).map_err(|e| e.to_string())?;
+            let view =
+                key_admin::add(&mut conn, &prepared.cipher, new).map_err(|e| e.to_string())?;
             println!("added key {} ({} {})", view.id, view.platform, view.masked);
         }
         Command::KeysList => {
-            let keys = keys::list(&mut conn).map_err(|e| e.to_string())?;
+            let keys = key_admin::list(&mut conn).map_err(|e| e.to_string())?;
             println!(
                 "{:<5} {:<12} {:<20} {:<8} {:<13} ENABLED",
                 "ID", "PLATFORM", "LABEL", "KEY", "STATUS"
@@ -206,7 +207,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
             }
         }
         Command::KeysRemove(id) => {
-            if !keys::remove(&mut conn, KeyId(id)).map_err(|e| e.to_string())? {
+            if !key_admin::remove(&mut conn, KeyId(id)).map_err(|e| e.to_string())? {
                 return Err(format!("no key with id {id}"));
             }
             println!("removed key {id}");
@@ -225,7 +226,7 @@ fn rotate_encryption_key(config: &Config, new_key: Option<String>) -> Result<(),
     let new_key = new_key
         .map(|hex| parse_encryption_key(&hex).map_err(|e| format!("--new-key: {e}")))
         .transpose()?;
-    let done = key_rotation::rotate(config, new_key)?;
+    let done = encryption_key_rotation::rotate(config, new_key)?;
     match done.key_file {
         Some(file) => println!(
             "re-encrypted {} provider keys; {} now holds the new key (back it up)",

@@ -8,7 +8,7 @@
 //! - layer 1: crypto config day_window failure hops request_record
 //! - layer 2: catalog quota_news
 //! - layer 3: store
-//! - layer 4: keys secrets key_rotation
+//! - layer 4: key_admin startup_secrets encryption_key_rotation
 //! - layer 5: routing
 //! - layer 6: providers
 //! - layer 7: actors
@@ -24,14 +24,14 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod day_window;
+pub mod encryption_key_rotation;
 pub mod error;
 pub mod failure;
 pub mod healthcheck;
 pub mod hex;
 pub mod hops;
 pub mod http;
-pub mod key_rotation;
-pub mod keys;
+pub mod key_admin;
 pub mod logging;
 pub mod metrics;
 pub mod openai;
@@ -44,7 +44,7 @@ pub mod request_record;
 pub mod response_store;
 pub mod responses;
 pub mod routing;
-pub mod secrets;
 pub mod server;
+pub mod startup_secrets;
 pub mod store;
 pub mod timefmt;

@@ -23,7 +23,7 @@ use crate::metrics::InFlight;
 use crate::providers::{connector, Registry};
 use crate::redact::Redactor;
 use crate::response_store::ResponseStore;
-use crate::{secrets, store};
+use crate::{startup_secrets, store};
 
 /// Seconds in-flight requests get to finish after a stop signal.
 const SHUTDOWN_GRACE_SECS: u64 = 30;
@@ -39,7 +39,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let mut conn = store::open(&config.database_path).map_err(|e| e.to_string())?;
     let _instance =
         store::lock::InstanceLock::acquire(&config.database_path).map_err(|e| e.to_string())?;
-    let prepared = secrets::prepare(&mut conn, &config, &catalog)?;
+    let prepared = startup_secrets::prepare(&mut conn, &config, &catalog)?;
     if let Some(path) = &prepared.generated_key_file {
         log::warn!(
             "No ENCRYPTION_KEY set: generated one at {} (mode 0600). Back it up: without it the stored provider keys \
@@ -171,7 +171,11 @@ pub fn run(config: Config) -> Result<(), String> {
 
 /// Every secret this process starts with (the unified key, the metrics token, each stored provider key), so a
 /// piece of any of them is masked wherever upstream text is kept or shown.
-fn known_secrets(prepared: &secrets::Prepared, data: &RoutingData, config: &Config) -> Redactor {
+fn known_secrets(
+    prepared: &startup_secrets::Prepared,
+    data: &RoutingData,
+    config: &Config,
+) -> Redactor {
     let redactor = Redactor::default();
     redactor.learn(&prepared.unified_key);
     if let Some(token) = &config.metrics_token {

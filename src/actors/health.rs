@@ -17,7 +17,7 @@ use crate::hops;
 use crate::provider_key::{KeyId, KeyStatus};
 use crate::providers::{Registry, Target};
 use crate::routing::probes::{schedule, status_after};
-use crate::store::{keys, Db};
+use crate::store::{provider_keys, Db};
 use crate::timefmt::now_unix_ms;
 
 /// What probes need to reach upstreams and record results.
@@ -104,9 +104,9 @@ async fn probe_and_record(deps: &ProbeDeps, id: KeyId) -> Result<KeyStatus, Stri
     let before = deps
         .db
         .run(move |conn| {
-            let before = keys::get(conn, id)?.map(|row| row.status);
+            let before = provider_keys::get(conn, id)?.map(|row| row.status);
             if before.is_some() {
-                keys::set_status(conn, id, status, error.as_deref(), now)?;
+                provider_keys::set_status(conn, id, status, error.as_deref(), now)?;
             }
             Ok(before)
         })

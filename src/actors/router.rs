@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 
 use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits};
 use crate::catalog::{Catalog, ModelKind};
-use crate::keys::CustomModel;
+use crate::key_admin::CustomModel;
 use crate::platform::Platform;
 use crate::provider_key::{KeyId, KeyStatus};
 use crate::providers::{FailureKind, Registry};
@@ -60,7 +60,7 @@ pub struct KeyMaterial {
 #[derive(Debug, Default)]
 pub struct RoutingData {
     /// All provider keys.
-    pub keys: Vec<store::keys::KeyRow>,
+    pub keys: Vec<store::provider_keys::KeyRow>,
     /// The fallback chain in order.
     pub chain: Vec<store::chain::ChainRow>,
     /// The configuration revision this was read at.
@@ -71,7 +71,7 @@ impl RoutingData {
     /// Reads keys, chain and revision in one go.
     pub fn load(conn: &mut store::Conn) -> Result<RoutingData, store::StoreError> {
         Ok(RoutingData {
-            keys: store::keys::list(conn)?,
+            keys: store::provider_keys::list(conn)?,
             chain: store::chain::list(conn)?,
             revision: store::settings::revision(conn)?,
         })
@@ -536,7 +536,7 @@ impl Handler<KeyFailed> for RouterActor {
         let db = self.db.clone();
         let write = async move {
             db.run(move |conn| {
-                store::keys::set_status(conn, key, status, Some(&message), now_unix_ms())
+                store::provider_keys::set_status(conn, key, status, Some(&message), now_unix_ms())
             })
             .await
         };
@@ -677,7 +677,7 @@ mod tests {
     use super::super::limiter::{ReadBudget, Settle};
     use super::*;
     use crate::config::Config;
-    use crate::store::keys::KeyRow;
+    use crate::store::provider_keys::KeyRow;
     use crate::store::test_db::TempDb;
 
     fn key(id: i64, status: &str) -> KeyRow {

@@ -13,10 +13,10 @@ use super::{reload, AppState};
 use crate::actors::health::KeyAdded;
 use crate::catalog::ModelKind;
 use crate::error::ApiError;
-use crate::keys::{self, AddKeyError, CustomModel, NewKey};
+use crate::key_admin::{self, AddKeyError, CustomModel, NewKey};
 use crate::platform::Platform;
 use crate::provider_key::KeyId;
-use crate::secrets;
+use crate::startup_secrets;
 use crate::store::{chain, requests, StoreError};
 use crate::timefmt::{iso8601_ms, now_unix_ms};
 
@@ -32,7 +32,7 @@ fn store_failed(e: StoreError) -> ApiError {
 }
 
 pub(super) async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let keys = state.db.run(keys::list).await.map_err(store_failed)?;
+    let keys = state.db.run(key_admin::list).await.map_err(store_failed)?;
     Ok(HttpResponse::Ok().json(keys))
 }
 
@@ -42,7 +42,7 @@ pub(super) async fn add_key(
 ) -> Result<HttpResponse, ApiError> {
     let new: NewKey = parse(&body)?;
     if let Some(url) = new.base_url.as_deref() {
-        if keys::leads_to(url.trim(), state.listen) {
+        if key_admin::leads_to(url.trim(), state.listen) {
             return Err(ApiError::invalid_request(
                 "invalid_key",
                 format!(
@@ -56,7 +56,7 @@ pub(super) async fn add_key(
     let secret = new.key.trim().to_owned();
     let added = state
         .db
-        .run(move |conn| Ok(keys::add(conn, &cipher, new)))
+        .run(move |conn| Ok(key_admin::add(conn, &cipher, new)))
         .await
         .map_err(store_failed)?
         .map_err(|e| match e {
@@ -88,7 +88,7 @@ pub(super) async fn update_key(
     let patch: KeyPatch = parse(&body)?;
     let updated = state
         .db
-        .run(move |conn| keys::update(conn, id, patch.label.as_deref(), patch.enabled))
+        .run(move |conn| key_admin::update(conn, id, patch.label.as_deref(), patch.enabled))
         .await
         .map_err(store_failed)?
         .ok_or_else(|| ApiError::not_found(format!("no key with id {id}")))?;
@@ -103,7 +103,7 @@ pub(super) async fn remove_key(
     let id = id.into_inner();
     if !state
         .db
-        .run(move |conn| keys::remove(conn, id))
+        .run(move |conn| key_admin::remove(conn, id))
         .await
         .map_err(store_failed)?
     {
@@ -147,7 +147,7 @@ pub(super) async fn put_chain(
     let entries: Vec<ChainEntry> = parse(&body)?;
     let custom_models: HashMap<String, ModelKind> = state
         .db
-        .run(keys::list)
+        .run(key_admin::list)
         .await
         .map_err(store_failed)?
         .into_iter()
@@ -291,7 +291,7 @@ pub(super) async fn rotate_token(state: web::Data<AppState>) -> Result<HttpRespo
     let cipher = state.cipher.clone();
     let token = state
         .db
-        .run(move |conn| secrets::rotate_unified_key(conn, &cipher))
+        .run(move |conn| startup_secrets::rotate_unified_key(conn, &cipher))
         .await
         .map_err(store_failed)?;
     state.redactor.learn(&token);

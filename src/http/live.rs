@@ -99,7 +99,7 @@ pub(super) async fn check_key(
         .map_err(|_| ApiError::not_found(format!("no key with id {id}")))?;
     let view = state
         .db
-        .run(move |conn| crate::keys::get(conn, id))
+        .run(move |conn| crate::key_admin::get(conn, id))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| ApiError::not_found(format!("no key with id {id}")))?;

@@ -10,7 +10,7 @@ use super::AppState;
 use crate::analytics::RenderMetrics;
 use crate::error::ApiError;
 use crate::metrics::{family, sample};
-use crate::store::keys;
+use crate::store::provider_keys;
 use crate::timefmt::now_unix_ms;
 
 /// The exposition format's content type.
@@ -29,7 +29,7 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, 
 
     let rows = state
         .db
-        .run(keys::list)
+        .run(provider_keys::list)
         .await
         .map_err(|e| unavailable("keys", e))?;
     let mut by_status: BTreeMap<(String, &str, bool), u64> = BTreeMap::new();

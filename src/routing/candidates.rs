@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, Limits, ModelKind};
-use crate::keys::CustomModel;
+use crate::key_admin::CustomModel;
 use crate::platform::Platform;
 use crate::provider_key::KeyId;
 

@@ -55,7 +55,7 @@ pub fn save(conn: &mut Conn, rows: &[BudgetRow]) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::crypto::Sealed;
-    use crate::store::keys::{insert, NewKeyRow};
+    use crate::store::provider_keys::{insert, NewKeyRow};
     use crate::store::test_db::TempDb;
 
     fn row(key_id: KeyId, day_requests: i64) -> BudgetRow {
@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(list(&mut c).unwrap(), [row(key.id, 3)]);
         save(&mut c, &[row(key.id, 5)]).unwrap();
         assert_eq!(list(&mut c).unwrap(), [row(key.id, 5)]);
-        crate::store::keys::delete(&mut c, key.id).unwrap();
+        crate::store::provider_keys::delete(&mut c, key.id).unwrap();
         assert!(list(&mut c).unwrap().is_empty(), "cascades with the key");
     }
 }

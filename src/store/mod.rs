@@ -5,9 +5,9 @@
 
 pub mod budgets;
 pub mod chain;
-pub mod keys;
 pub mod lock;
 pub mod private;
+pub mod provider_keys;
 pub mod requests;
 pub mod responses;
 pub mod rollup;

@@ -13,7 +13,7 @@ use diesel::Connection;
 use crate::config::Config;
 use crate::crypto::{generate_key, Cipher};
 use crate::store::lock::InstanceLock;
-use crate::{hex, secrets, store};
+use crate::{hex, startup_secrets, store};
 
 /// What a rotation did.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ pub fn rotate(config: &Config, new_key: Option<[u8; 32]>) -> Result<Rotation, St
                     path.display()
                 ));
             }
-            (secrets::resolve_encryption_key(config)?.0, true)
+            (startup_secrets::resolve_encryption_key(config)?.0, true)
         }
     };
     let new_key = match (new_key, from_file) {
@@ -59,10 +59,10 @@ pub fn rotate(config: &Config, new_key: Option<[u8; 32]>) -> Result<Rotation, St
     }
     let mut conn = store::open(&config.database_path).map_err(|e| e.to_string())?;
     let old = Cipher::new(&old_key);
-    secrets::verify_cipher(&mut conn, &old)?;
-    let pending = secrets::pending_key_file(config);
+    startup_secrets::verify_cipher(&mut conn, &old)?;
+    let pending = startup_secrets::pending_key_file(config);
     if from_file {
-        secrets::write_key_file(&pending, &hex::encode(&new_key)).map_err(|e| {
+        startup_secrets::write_key_file(&pending, &hex::encode(&new_key)).map_err(|e| {
             format!(
                 "cannot write {}: {e}; nothing was changed",
                 pending.display()
@@ -70,8 +70,8 @@ pub fn rotate(config: &Config, new_key: Option<[u8; 32]>) -> Result<Rotation, St
         })?;
     }
     let new = Cipher::new(&new_key);
-    let resealed =
-        conn.transaction(|conn| secrets::reseal_all(conn, &old, &new).map_err(RotationFailed));
+    let resealed = conn
+        .transaction(|conn| startup_secrets::reseal_all(conn, &old, &new).map_err(RotationFailed));
     let keys = match resealed {
         Ok(keys) => keys,
         Err(RotationFailed(why)) => {
@@ -109,7 +109,7 @@ impl From<diesel::result::Error> for RotationFailed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{self, NewKey};
+    use crate::key_admin::{self, NewKey};
     use crate::provider_key::KeyId;
     use crate::store::test_db::TempDb;
 
@@ -125,11 +125,13 @@ mod tests {
             base_url: None,
             models: vec![],
         };
-        keys::add(&mut db.conn(), cipher, new).unwrap().id
+        key_admin::add(&mut db.conn(), cipher, new).unwrap().id
     }
 
     fn secret_of(db: &TempDb, cipher: &Cipher, id: KeyId) -> Result<String, String> {
-        let row = store::keys::get(&mut db.conn(), id).unwrap().unwrap();
+        let row = store::provider_keys::get(&mut db.conn(), id)
+            .unwrap()
+            .unwrap();
         cipher
             .open(
                 &row.nonce,
@@ -145,7 +147,7 @@ mod tests {
         let old_hex = "11".repeat(32);
         let cfg = config(&db, Some(&old_hex));
         let catalog = crate::catalog::Catalog::embedded().unwrap();
-        let prepared = secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
+        let prepared = startup_secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
         let id = add_key(&db, &prepared.cipher, "gsk_secret_value_1234");
 
         let refused = rotate(&cfg, None).unwrap_err();
@@ -158,10 +160,10 @@ mod tests {
         assert_eq!(secret_of(&db, &new, id).unwrap(), "gsk_secret_value_1234");
         assert!(secret_of(&db, &prepared.cipher, id).is_err());
         assert!(
-            secrets::prepare(&mut db.conn(), &cfg, &catalog).is_err(),
+            startup_secrets::prepare(&mut db.conn(), &cfg, &catalog).is_err(),
             "the old key no longer opens"
         );
-        let after = secrets::prepare(
+        let after = startup_secrets::prepare(
             &mut db.conn(),
             &config(&db, Some(&"22".repeat(32))),
             &catalog,
@@ -178,14 +180,14 @@ mod tests {
         let db = TempDb::new();
         let cfg = config(&db, Some(&"11".repeat(32)));
         let catalog = crate::catalog::Catalog::embedded().unwrap();
-        let prepared = secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
+        let prepared = startup_secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
         let good = add_key(&db, &prepared.cipher, "gsk_good_key_5678");
         let broken = add_key(&db, &prepared.cipher, "gsk_broken_key_9012");
         let damaged = crate::crypto::Sealed {
             nonce: [7; 12],
             ciphertext: vec![1, 2, 3],
         };
-        store::keys::reseal(&mut db.conn(), broken, &damaged).unwrap();
+        store::provider_keys::reseal(&mut db.conn(), broken, &damaged).unwrap();
 
         let error = rotate(&cfg, Some([0x33; 32])).unwrap_err();
         assert!(error.contains(&format!("provider key {broken}")), "{error}");
@@ -194,9 +196,9 @@ mod tests {
             "gsk_good_key_5678",
             "rolled back: still sealed under the old key"
         );
-        assert!(secrets::prepare(&mut db.conn(), &cfg, &catalog).is_ok());
+        assert!(startup_secrets::prepare(&mut db.conn(), &cfg, &catalog).is_ok());
 
-        store::keys::delete(&mut db.conn(), broken).unwrap();
+        store::provider_keys::delete(&mut db.conn(), broken).unwrap();
         let server = InstanceLock::acquire(&db.path).unwrap();
         let blocked = rotate(&cfg, Some([0x33; 32])).unwrap_err();
         assert!(blocked.contains("stopped"), "{blocked}");
@@ -209,7 +211,7 @@ mod tests {
         let db = TempDb::new();
         let cfg = config(&db, None);
         let catalog = crate::catalog::Catalog::embedded().unwrap();
-        let prepared = secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
+        let prepared = startup_secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
         let id = add_key(&db, &prepared.cipher, "csk_file_mode_key_42");
         let key_file = cfg.data_dir().join("encryption.key");
         let before = std::fs::read_to_string(&key_file).unwrap();
@@ -218,28 +220,28 @@ mod tests {
         assert_eq!(done.key_file.as_deref(), Some(key_file.as_path()));
         let after = std::fs::read_to_string(&key_file).unwrap();
         assert_ne!(before, after);
-        assert!(!secrets::pending_key_file(&cfg).exists());
-        let reopened = secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
+        assert!(!startup_secrets::pending_key_file(&cfg).exists());
+        let reopened = startup_secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
         assert_eq!(
             secret_of(&db, &reopened.cipher, id).unwrap(),
             "csk_file_mode_key_42"
         );
 
         // A crash between the commit and the rename: the old key file is back, the new key is pending.
-        std::fs::write(secrets::pending_key_file(&cfg), &after).unwrap();
+        std::fs::write(startup_secrets::pending_key_file(&cfg), &after).unwrap();
         std::fs::write(&key_file, &before).unwrap();
-        let recovered = secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
+        let recovered = startup_secrets::prepare(&mut db.conn(), &cfg, &catalog).unwrap();
         assert_eq!(
             secret_of(&db, &recovered.cipher, id).unwrap(),
             "csk_file_mode_key_42"
         );
         assert_eq!(std::fs::read_to_string(&key_file).unwrap(), after);
-        assert!(!secrets::pending_key_file(&cfg).exists());
+        assert!(!startup_secrets::pending_key_file(&cfg).exists());
 
         // A crash before the commit: the pending key is stale and is discarded.
-        std::fs::write(secrets::pending_key_file(&cfg), &before).unwrap();
-        assert!(secrets::prepare(&mut db.conn(), &cfg, &catalog).is_ok());
-        assert!(!secrets::pending_key_file(&cfg).exists());
+        std::fs::write(startup_secrets::pending_key_file(&cfg), &before).unwrap();
+        assert!(startup_secrets::prepare(&mut db.conn(), &cfg, &catalog).is_ok());
+        assert!(!startup_secrets::pending_key_file(&cfg).exists());
         assert_eq!(std::fs::read_to_string(&key_file).unwrap(), after);
     }
 }

@@ -8,7 +8,7 @@ use crate::catalog::{Catalog, ModelKind};
 use crate::config::{parse_encryption_key, Config};
 use crate::crypto::{generate_key, generate_unified_key, key_aad, Cipher};
 use crate::hex;
-use crate::store::{self, chain, keys, settings, Conn, StoreError};
+use crate::store::{self, chain, provider_keys, settings, Conn, StoreError};
 
 const CANARY: &str = "encryption_canary";
 const CANARY_AAD: &[u8] = b"freellmapi:canary";
@@ -155,7 +155,10 @@ pub fn verify_cipher(conn: &mut Conn, cipher: &Cipher) -> Result<(), String> {
             }
         }
         None => {
-            if let Some(row) = keys::list(conn).map_err(|e| e.to_string())?.first() {
+            if let Some(row) = provider_keys::list(conn)
+                .map_err(|e| e.to_string())?
+                .first()
+            {
                 cipher
                     .open(&row.nonce, &row.ciphertext, &key_aad(row.id, &row.platform))
                     .map_err(|_| mismatch())?;
@@ -211,7 +214,7 @@ fn store_unified_key(conn: &mut Conn, cipher: &Cipher, key: &str) -> Result<(), 
 /// Re-seals every stored secret (provider keys, the unified key, the canary) from `old` to `new`. Run it inside
 /// one transaction: any failure leaves everything sealed under `old`.
 pub fn reseal_all(conn: &mut Conn, old: &Cipher, new: &Cipher) -> Result<usize, String> {
-    let rows = keys::list(conn).map_err(|e| e.to_string())?;
+    let rows = provider_keys::list(conn).map_err(|e| e.to_string())?;
     for row in &rows {
         let aad = key_aad(row.id, &row.platform);
         let secret = old.open(&row.nonce, &row.ciphertext, &aad).map_err(|_| {
@@ -220,7 +223,7 @@ pub fn reseal_all(conn: &mut Conn, old: &Cipher, new: &Cipher) -> Result<usize, 
                 row.id
             )
         })?;
-        keys::reseal(conn, row.id, &new.seal(secret.as_bytes(), &aad))
+        provider_keys::reseal(conn, row.id, &new.seal(secret.as_bytes(), &aad))
             .map_err(|e| e.to_string())?;
     }
     if settings::get(conn, UNIFIED_KEY)

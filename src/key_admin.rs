@@ -11,8 +11,8 @@ use crate::catalog::{Limits, ModelKind};
 use crate::config::validate_base_url;
 use crate::crypto::{key_aad, mask, Cipher};
 use crate::platform::Platform;
-use crate::store::keys::{KeyRow, NewKeyRow};
-use crate::store::{chain, keys as table, Conn, StoreError};
+use crate::store::provider_keys::{KeyRow, NewKeyRow};
+use crate::store::{chain, provider_keys as table, Conn, StoreError};
 use crate::timefmt::{iso8601_ms, now_unix_ms};
 
 /// A model served by a custom key, with optional budgets (an extension: plain ids are accepted too).
