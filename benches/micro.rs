@@ -127,6 +127,7 @@ fn selection(c: &mut Criterion) {
                         let planned = router.plan(
                             black_box(model),
                             freellmapi::catalog::ModelKind::Chat,
+                            &freellmapi::routing::needs::Needs::default(),
                             session,
                             None,
                         );

@@ -153,6 +153,19 @@ impl ModelKind {
     }
 }
 
+/// What a chat model can do beyond text in, text out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// Calls the tools it is offered.
+    pub tools: bool,
+    /// Reads images.
+    pub vision: bool,
+    /// Honours `response_format` `json_object` / `json_schema`.
+    pub json: bool,
+    /// Reasons before it answers.
+    pub reasoning: bool,
+}
+
 /// One model one platform serves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelEntry {
@@ -177,9 +190,33 @@ pub struct ModelEntry {
     /// Whether it accepts image input.
     #[serde(default)]
     pub vision: bool,
+    /// Whether it honours structured output (`json_object` / `json_schema`).
+    #[serde(default)]
+    pub json: bool,
+    /// Whether it reasons before answering.
+    #[serde(default)]
+    pub reasoning: bool,
+    /// The most output tokens it writes on this platform, where published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output: Option<u32>,
+    /// The provider-neutral id of an open model several platforms serve under their own ids (`gpt-oss-120b`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<String>,
     /// Published budgets.
     #[serde(default)]
     pub limits: Limits,
+}
+
+impl ModelEntry {
+    /// What the model can do.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            tools: self.tools,
+            vision: self.vision,
+            json: self.json,
+            reasoning: self.reasoning,
+        }
+    }
 }
 
 #[derive(Deserialize)]

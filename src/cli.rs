@@ -173,15 +173,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
             base_url,
             models,
         } => {
-            let models = models
-                .into_iter()
-                .map(|id| CustomModel {
-                    id,
-                    limits: Default::default(),
-                    context: None,
-                    kind: Default::default(),
-                })
-                .collect();
+            let models = models.into_iter().map(CustomModel::named).collect();
             let new = NewKey {
                 platform,
                 key,

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Limits, ModelKind};
+use crate::catalog::{Capabilities, Limits, ModelKind};
 use crate::config::validate_base_url;
 use crate::crypto::{key_aad, mask, Cipher};
 use crate::platform::Platform;
@@ -30,6 +30,40 @@ pub struct CustomModel {
     /// Chat (the default) or embedding.
     #[serde(default, rename = "type", skip_serializing_if = "is_chat")]
     pub kind: ModelKind,
+    /// Whether it calls tools; unstated counts as yes (the user added the model on purpose).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<bool>,
+    /// Whether it reads images; unstated counts as yes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<bool>,
+    /// Whether it honours structured output; unstated counts as yes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<bool>,
+}
+
+impl CustomModel {
+    /// A plain chat model by id, with nothing stated.
+    pub fn named(id: String) -> CustomModel {
+        CustomModel {
+            id,
+            limits: Limits::default(),
+            context: None,
+            kind: ModelKind::Chat,
+            tools: None,
+            vision: None,
+            json: None,
+        }
+    }
+
+    /// What it can do: what the user stated, and yes where they stated nothing.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            tools: self.tools.unwrap_or(true),
+            vision: self.vision.unwrap_or(true),
+            json: self.json.unwrap_or(true),
+            reasoning: false,
+        }
+    }
 }
 
 fn is_chat(kind: &ModelKind) -> bool {
@@ -46,6 +80,12 @@ struct CustomModelFields {
     context: Option<u32>,
     #[serde(default, rename = "type")]
     kind: ModelKind,
+    #[serde(default)]
+    tools: Option<bool>,
+    #[serde(default)]
+    vision: Option<bool>,
+    #[serde(default)]
+    json: Option<bool>,
 }
 
 impl TryFrom<serde_json::Value> for CustomModel {
@@ -54,12 +94,7 @@ impl TryFrom<serde_json::Value> for CustomModel {
     /// A plain id, or an object whose fields are checked one by one, so a bad field is named in the error.
     fn try_from(value: serde_json::Value) -> Result<Self, String> {
         match value {
-            serde_json::Value::String(id) => Ok(CustomModel {
-                id,
-                limits: Limits::default(),
-                context: None,
-                kind: ModelKind::Chat,
-            }),
+            serde_json::Value::String(id) => Ok(CustomModel::named(id)),
             value @ serde_json::Value::Object(_) => {
                 let fields: CustomModelFields =
                     serde_json::from_value(value).map_err(|e| format!("a model entry: {e}"))?;
@@ -68,6 +103,9 @@ impl TryFrom<serde_json::Value> for CustomModel {
                     limits: fields.limits,
                     context: fields.context,
                     kind: fields.kind,
+                    tools: fields.tools,
+                    vision: fields.vision,
+                    json: fields.json,
                 })
             }
             _ => Err("a model is an id or an object with an id".to_owned()),
@@ -424,6 +462,9 @@ mod tests {
             limits: Limits::default(),
             context: None,
             kind: ModelKind::Chat,
+            tools: None,
+            vision: None,
+            json: None,
         }];
         assert!(matches!(
             add(&mut c, &cipher, custom.clone()),
@@ -460,6 +501,9 @@ mod tests {
             limits: Limits::default(),
             context: None,
             kind: ModelKind::Chat,
+            tools: None,
+            vision: None,
+            json: None,
         }];
         let refused = add(&mut c, &Cipher::new(&[3; 32]), custom).err();
         assert!(

@@ -11,7 +11,7 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 
 use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits};
-use crate::catalog::{Catalog, ModelKind};
+use crate::catalog::{Capabilities, Catalog, ModelKind};
 use crate::key_admin::CustomModel;
 use crate::platform::Platform;
 use crate::provider_key::{KeyId, KeyStatus};
@@ -19,6 +19,7 @@ use crate::providers::{FailureKind, Registry};
 use crate::routing::budget::{Carried, Denial, Lease};
 use crate::routing::candidates::{KeyOffer, RouteTable, Unroutable};
 use crate::routing::estimate::Cost;
+use crate::routing::needs::Needs;
 use crate::routing::sticky::{SessionKey, StickyMap};
 use crate::routing::window::Entry;
 use crate::store::budgets::BudgetRow;
@@ -368,6 +369,8 @@ pub struct Plan {
     pub model: String,
     /// Chat or embedding: only models of this kind are candidates.
     pub kind: ModelKind,
+    /// What the request needs of a model (tools, images, JSON, room for its prompt).
+    pub needs: Needs,
     /// The conversation, for stickiness.
     pub session: SessionKey,
     /// Where to continue: `None` for the first page, then [`Planned::next`].
@@ -399,7 +402,7 @@ impl Handler<Plan> for RouterActor {
     type Result = ResponseFuture<Result<Planned, Unroutable>>;
 
     fn handle(&mut self, msg: Plan, _: &mut Context<Self>) -> Self::Result {
-        let planned = self.plan(&msg.model, msg.kind, msg.session, msg.cursor);
+        let planned = self.plan(&msg.model, msg.kind, &msg.needs, msg.session, msg.cursor);
         let first = match (&planned, msg.cursor) {
             (Ok(page), None) => page.candidates.first().map(|c| c.limiter.clone()),
             _ => None,
@@ -425,10 +428,11 @@ impl RouterActor {
         &mut self,
         model: &str,
         kind: ModelKind,
+        needs: &Needs,
         session: SessionKey,
         cursor: Option<PlanCursor>,
     ) -> Result<Planned, Unroutable> {
-        let offers = self.table.resolve(model, kind)?;
+        let offers = self.table.resolve(model, kind, needs)?;
         let sticky = self
             .sticky
             .get(session, now_unix_ms())
@@ -603,20 +607,8 @@ pub struct Servable {
     pub kind: ModelKind,
     /// Its context window, where known.
     pub context: Option<u32>,
-}
-
-impl RouterActor {
-    /// A custom model's context window, as any key serving it states one.
-    fn custom_context(&self, platform: Platform, model: &Arc<str>) -> Option<u32> {
-        (platform == Platform::Custom)
-            .then(|| {
-                self.custom_contexts
-                    .iter()
-                    .find(|((_, m), _)| m == model)
-                    .map(|(_, context)| *context)
-            })
-            .flatten()
-    }
+    /// What it can do.
+    pub capabilities: Capabilities,
 }
 
 impl Handler<ListModels> for RouterActor {
@@ -631,9 +623,8 @@ impl Handler<ListModels> for RouterActor {
                 model: offer.model.clone(),
                 platform: offer.platform,
                 kind: offer.kind,
-                context: offer
-                    .context
-                    .or_else(|| self.custom_context(offer.platform, &offer.model)),
+                context: offer.context,
+                capabilities: offer.capabilities,
             });
         MessageResult(listed.collect())
     }
@@ -728,7 +719,9 @@ mod tests {
         let mut cursor = None;
         let mut pages = 0;
         loop {
-            let page = router.plan("llama", ModelKind::Chat, 7, cursor).unwrap();
+            let page = router
+                .plan("llama", ModelKind::Chat, &Needs::default(), 7, cursor)
+                .unwrap();
             assert!(page.candidates.len() <= PAGE);
             seen.extend(page.candidates.iter().map(|c| c.key.id));
             pages += 1;
@@ -751,7 +744,9 @@ mod tests {
             (1..=40).map(KeyId).collect::<Vec<_>>(),
             "every usable key once, the invalid one never"
         );
-        let again = router.plan("llama", ModelKind::Chat, 7, None).unwrap();
+        let again = router
+            .plan("llama", ModelKind::Chat, &Needs::default(), 7, None)
+            .unwrap();
         assert_ne!(
             again.candidates[0].key.id, first,
             "the next request starts one key later"
@@ -802,11 +797,13 @@ mod tests {
     async fn one_key_is_one_page_and_unknown_models_fail() {
         let db = TempDb::new();
         let mut router = router(&db, vec![key(1, "healthy")]);
-        let first = router.plan("llama", ModelKind::Chat, 1, None).unwrap();
+        let first = router
+            .plan("llama", ModelKind::Chat, &Needs::default(), 1, None)
+            .unwrap();
         assert_eq!(first.candidates.len(), 1);
         assert_eq!(first.next, None);
         assert!(matches!(
-            router.plan("gpt-9", ModelKind::Chat, 1, None),
+            router.plan("gpt-9", ModelKind::Chat, &Needs::default(), 1, None),
             Err(Unroutable::UnknownModel)
         ));
     }
@@ -819,6 +816,7 @@ mod tests {
         let plan = |cursor| Plan {
             model: "llama".into(),
             kind: ModelKind::Chat,
+            needs: Needs::default(),
             session: 3,
             cursor,
             cost: Cost {

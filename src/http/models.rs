@@ -56,9 +56,12 @@ fn entry(state: &AppState, model: &Servable, created: i64) -> Value {
     if let Some(context) = model.context {
         entry["context_window"] = json!(context);
     }
+    if model.kind == ModelKind::Chat {
+        entry["capabilities"] = json!(model.capabilities);
+    }
     if let Some(known) = state.catalog.get(model.platform, &model.model) {
-        if model.kind == ModelKind::Chat {
-            entry["capabilities"] = json!({"tools": known.tools, "vision": known.vision});
+        if let Some(max_output) = known.max_output {
+            entry["max_output"] = json!(max_output);
         }
         if let Some(dimensions) = known.dimensions {
             entry["dimensions"] = json!(dimensions);

@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::catalog::{Catalog, Limits, ModelKind};
+use crate::catalog::{Capabilities, Catalog, Limits, ModelKind};
 use crate::key_admin::CustomModel;
 use crate::platform::Platform;
 use crate::provider_key::KeyId;
+use crate::routing::needs::Needs;
 
 /// What the route table needs to know about one provider key.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct Offer {
     pub in_auto: bool,
     /// Chat or embedding: a request only goes to offers of its own kind.
     pub kind: ModelKind,
+    /// What the model can do, for requests that need tools, images or JSON.
+    pub capabilities: Capabilities,
     /// Usable keys, in id order.
     pub keys: Vec<KeyId>,
     /// The model's context window from the catalog (custom models carry theirs per key).
@@ -42,7 +45,7 @@ pub struct Offer {
 }
 
 /// Why a request cannot be routed at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unroutable {
     /// No platform offers the model.
     UnknownModel,
@@ -50,6 +53,8 @@ pub enum Unroutable {
     NoKeys,
     /// Offered only as the other kind (an embedding model asked to chat, or the reverse).
     WrongKind(ModelKind),
+    /// Offered, but no offer can serve what the request needs; what the offers lacked.
+    NotCapable(Vec<&'static str>),
 }
 
 /// Every routable offer: the chain first (its order is priority), then everything else reachable by name.
@@ -99,10 +104,10 @@ impl RouteTable {
             if !known || (platform == Platform::Custom && custom.is_none()) {
                 continue;
             }
-            let kind = match (entry, custom) {
-                (Some(entry), _) => entry.kind,
-                (None, Some(custom)) => custom.kind,
-                (None, None) => ModelKind::Chat,
+            let (kind, capabilities) = match (entry, custom) {
+                (Some(entry), _) => (entry.kind, entry.capabilities()),
+                (None, Some(custom)) => (custom.kind, custom.capabilities()),
+                (None, None) => (ModelKind::Chat, Capabilities::default()),
             };
             let model: Arc<str> = Arc::from(model);
             let mut offer_keys = Vec::new();
@@ -130,8 +135,11 @@ impl RouteTable {
                 model,
                 in_auto: in_auto && kind == ModelKind::Chat,
                 kind,
+                capabilities,
                 keys: offer_keys,
-                context: entry.map(|e| e.context),
+                context: entry
+                    .map(|e| e.context)
+                    .or_else(|| custom.and_then(|c| c.context)),
             });
         }
         table
@@ -166,8 +174,14 @@ impl RouteTable {
     ///
     /// `auto` is the enabled chain; `platform/model` pins one offer; anything else is a model id served by every
     /// platform offering it. A name like `groq/compound` that is itself a model id still resolves. Only offers of
-    /// `kind` are kept.
-    pub fn resolve(&self, requested: &str, kind: ModelKind) -> Result<Vec<usize>, Unroutable> {
+    /// `kind` are kept, and, unless one offer is pinned, only those that can serve what the request `needs`.
+    pub fn resolve(
+        &self,
+        requested: &str,
+        kind: ModelKind,
+        needs: &Needs,
+    ) -> Result<Vec<usize>, Unroutable> {
+        let mut pinned = false;
         let offers: Vec<usize> = if requested == "auto" {
             (0..self.offers.len())
                 .filter(|&i| self.offers[i].in_auto)
@@ -177,6 +191,7 @@ impl RouteTable {
             .and_then(|(p, m)| Some((p.parse::<Platform>().ok()?, m)))
             .and_then(|(p, m)| self.by_pair.get(&(p, Arc::from(m))))
         {
+            pinned = true;
             vec![i]
         } else {
             match self.by_model.get(requested) {
@@ -192,10 +207,41 @@ impl RouteTable {
         if let (true, Some(other)) = (offers.is_empty(), named) {
             return Err(Unroutable::WrongKind(other));
         }
+        let offers = if pinned {
+            offers
+        } else {
+            self.capable(offers, needs)?
+        };
         if offers.iter().all(|&i| self.offers[i].keys.is_empty()) {
             return Err(Unroutable::NoKeys);
         }
         Ok(offers)
+    }
+
+    /// The offers that can serve `needs`. When none of those with a usable key can, what they lacked (each reason
+    /// once, in order): capable models the user has no key for are no answer.
+    fn capable(&self, offers: Vec<usize>, needs: &Needs) -> Result<Vec<usize>, Unroutable> {
+        let mut lacked: Vec<&'static str> = Vec::new();
+        let able: Vec<usize> = offers
+            .into_iter()
+            .filter(|&i| {
+                let offer = &self.offers[i];
+                let unmet = needs.unmet(offer.capabilities, offer.context);
+                if !offer.keys.is_empty() {
+                    for reason in &unmet {
+                        if !lacked.contains(reason) {
+                            lacked.push(reason);
+                        }
+                    }
+                }
+                unmet.is_empty()
+            })
+            .collect();
+        let reachable = able.iter().any(|&i| !self.offers[i].keys.is_empty());
+        if !reachable && !lacked.is_empty() {
+            return Err(Unroutable::NotCapable(lacked));
+        }
+        Ok(able)
     }
 
     /// Expands offers into (offer, key) candidates, lazily so a caller taking the first few never walks every
@@ -279,7 +325,11 @@ mod tests {
             key(3, Platform::Cerebras),
         ]);
         assert_eq!(
-            names(&t, &t.resolve("auto", ModelKind::Chat).unwrap()),
+            names(
+                &t,
+                &t.resolve("auto", ModelKind::Chat, &Needs::default())
+                    .unwrap()
+            ),
             ["mistral/small", "groq/llama"]
         );
     }
@@ -288,21 +338,34 @@ mod tests {
     fn model_id_tries_every_platform_and_pin_picks_one() {
         let t = table(&[key(1, Platform::Groq), key(3, Platform::Cerebras)]);
         assert_eq!(
-            names(&t, &t.resolve("llama", ModelKind::Chat).unwrap()),
+            names(
+                &t,
+                &t.resolve("llama", ModelKind::Chat, &Needs::default())
+                    .unwrap()
+            ),
             ["groq/llama", "cerebras/llama"]
         );
         assert_eq!(
-            names(&t, &t.resolve("cerebras/llama", ModelKind::Chat).unwrap()),
+            names(
+                &t,
+                &t.resolve("cerebras/llama", ModelKind::Chat, &Needs::default())
+                    .unwrap()
+            ),
             ["cerebras/llama"]
         );
         assert_eq!(
-            names(&t, &t.resolve("groq/compound", ModelKind::Chat).unwrap()),
+            names(
+                &t,
+                &t.resolve("groq/compound", ModelKind::Chat, &Needs::default())
+                    .unwrap()
+            ),
             ["groq/compound"]
         );
         assert_eq!(
             names(
                 &t,
-                &t.resolve("groq/groq/compound", ModelKind::Chat).unwrap()
+                &t.resolve("groq/groq/compound", ModelKind::Chat, &Needs::default())
+                    .unwrap()
             ),
             ["groq/groq/compound"]
         );
@@ -312,12 +375,15 @@ mod tests {
     fn unknown_model_differs_from_model_without_keys() {
         let t = table(&[key(1, Platform::Groq)]);
         assert_eq!(
-            t.resolve("gpt-9", ModelKind::Chat),
+            t.resolve("gpt-9", ModelKind::Chat, &Needs::default()),
             Err(Unroutable::UnknownModel)
         );
-        assert_eq!(t.resolve("small", ModelKind::Chat), Err(Unroutable::NoKeys));
         assert_eq!(
-            table(&[]).resolve("auto", ModelKind::Chat),
+            t.resolve("small", ModelKind::Chat, &Needs::default()),
+            Err(Unroutable::NoKeys)
+        );
+        assert_eq!(
+            table(&[]).resolve("auto", ModelKind::Chat, &Needs::default()),
             Err(Unroutable::NoKeys)
         );
     }
@@ -327,7 +393,7 @@ mod tests {
         let mut k = key(1, Platform::Groq);
         k.usable = false;
         assert_eq!(
-            table(&[k]).resolve("llama", ModelKind::Chat),
+            table(&[k]).resolve("llama", ModelKind::Chat, &Needs::default()),
             Err(Unroutable::NoKeys)
         );
     }
@@ -339,7 +405,9 @@ mod tests {
             key(2, Platform::Groq),
             key(3, Platform::Mistral),
         ]);
-        let offers = t.resolve("auto", ModelKind::Chat).unwrap();
+        let offers = t
+            .resolve("auto", ModelKind::Chat, &Needs::default())
+            .unwrap();
         let groq = t.find(Platform::Groq, "llama");
         assert_eq!(
             t.candidates(&offers, groq, 0, |_| false)
@@ -376,15 +444,25 @@ mod tests {
                 limits,
                 context: None,
                 kind: ModelKind::Chat,
+                tools: None,
+                vision: None,
+                json: None,
             }],
         };
         let t = table(&[custom]);
         assert_eq!(
-            names(&t, &t.resolve("m1", ModelKind::Chat).unwrap()),
+            names(
+                &t,
+                &t.resolve("m1", ModelKind::Chat, &Needs::default()).unwrap()
+            ),
             ["custom/m1"]
         );
         assert_eq!(
-            names(&t, &t.resolve("custom/m1", ModelKind::Chat).unwrap()),
+            names(
+                &t,
+                &t.resolve("custom/m1", ModelKind::Chat, &Needs::default())
+                    .unwrap()
+            ),
             ["custom/m1"]
         );
         assert_eq!(
@@ -392,7 +470,7 @@ mod tests {
             Some(limits)
         );
         assert_eq!(
-            t.resolve("auto", ModelKind::Chat),
+            t.resolve("auto", ModelKind::Chat, &Needs::default()),
             Err(Unroutable::NoKeys),
             "custom models join auto only through the chain"
         );
@@ -412,16 +490,20 @@ mod tests {
         ];
         let keys = [key(1, Platform::Groq), key(2, Platform::Mistral)];
         let t = RouteTable::build(&chain, &catalog, &keys, |_| true);
-        let auto = t.resolve("auto", ModelKind::Chat).unwrap();
+        let auto = t
+            .resolve("auto", ModelKind::Chat, &Needs::default())
+            .unwrap();
         assert_eq!(names(&t, &auto), ["groq/llama"], "auto never embeds");
-        let embed = t.resolve("mistral-embed", ModelKind::Embedding).unwrap();
+        let embed = t
+            .resolve("mistral-embed", ModelKind::Embedding, &Needs::default())
+            .unwrap();
         assert_eq!(names(&t, &embed), ["mistral/mistral-embed"]);
         assert_eq!(
-            t.resolve("mistral-embed", ModelKind::Chat),
+            t.resolve("mistral-embed", ModelKind::Chat, &Needs::default()),
             Err(Unroutable::WrongKind(ModelKind::Embedding))
         );
         assert_eq!(
-            t.resolve("groq/llama", ModelKind::Embedding),
+            t.resolve("groq/llama", ModelKind::Embedding, &Needs::default()),
             Err(Unroutable::WrongKind(ModelKind::Chat))
         );
         let custom = KeyOffer {
@@ -433,16 +515,74 @@ mod tests {
                 limits: Limits::default(),
                 context: None,
                 kind: ModelKind::Embedding,
+                tools: None,
+                vision: None,
+                json: None,
             }],
         };
         let t = table(&[custom]);
         assert_eq!(
-            names(&t, &t.resolve("e5", ModelKind::Embedding).unwrap()),
+            names(
+                &t,
+                &t.resolve("e5", ModelKind::Embedding, &Needs::default())
+                    .unwrap()
+            ),
             ["custom/e5"]
         );
         assert_eq!(
-            t.resolve("e5", ModelKind::Chat),
+            t.resolve("e5", ModelKind::Chat, &Needs::default()),
             Err(Unroutable::WrongKind(ModelKind::Embedding))
         );
+    }
+
+    #[test]
+    fn requests_go_only_to_offers_that_can_serve_them_unless_pinned() {
+        let lacking = KeyOffer {
+            id: KeyId(5),
+            platform: Platform::Custom,
+            usable: true,
+            custom_models: vec![CustomModel {
+                tools: Some(false),
+                vision: Some(false),
+                context: Some(2048),
+                ..CustomModel::named("plain".into())
+            }],
+        };
+        let chain = vec![(Platform::Custom, "plain".to_owned(), true)];
+        let t = RouteTable::build(
+            &chain,
+            &Catalog::parse(r#"{"models":[]}"#).unwrap(),
+            &[lacking],
+            |_| true,
+        );
+        let needs = Needs {
+            tools: true,
+            vision: true,
+            json: false,
+            prompt_tokens: 10,
+        };
+        assert_eq!(
+            t.resolve("auto", ModelKind::Chat, &needs),
+            Err(Unroutable::NotCapable(vec!["tools", "image input"]))
+        );
+        assert_eq!(
+            t.resolve("plain", ModelKind::Chat, &needs),
+            Err(Unroutable::NotCapable(vec!["tools", "image input"]))
+        );
+        assert!(
+            t.resolve("custom/plain", ModelKind::Chat, &needs).is_ok(),
+            "pinned"
+        );
+        let long = Needs {
+            prompt_tokens: 5000,
+            ..Needs::default()
+        };
+        assert_eq!(
+            t.resolve("auto", ModelKind::Chat, &long),
+            Err(Unroutable::NotCapable(vec!["a larger context window"]))
+        );
+        assert!(t
+            .resolve("auto", ModelKind::Chat, &Needs::default())
+            .is_ok());
     }
 }

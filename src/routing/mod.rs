@@ -6,6 +6,7 @@ pub mod candidates;
 pub mod estimate;
 pub mod failover;
 pub mod learned;
+pub mod needs;
 pub mod probes;
 pub mod repeats;
 pub mod resume;

@@ -8,6 +8,7 @@ mod admin;
 mod anthropic_sdk;
 mod auth;
 mod budgets;
+mod capabilities;
 mod chat;
 mod cli;
 mod cloudflare;

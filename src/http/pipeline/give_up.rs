@@ -74,6 +74,18 @@ pub(super) fn wrong_kind(model: &str, kind: ModelKind) -> ApiError {
     )
 }
 
+/// The 400 when every model `model` names lacks something the request needs.
+pub(super) fn not_capable(model: &str, lacked: &[&str]) -> ApiError {
+    ApiError::invalid_request(
+        "no_capable_model",
+        format!(
+            "No model that '{model}' can reach serves this request: it needs {}, which none of them has. Name a \
+             model that has it, or drop what it lacks.",
+            lacked.join(" and ")
+        ),
+    )
+}
+
 /// The answer to a request stopped because two platforms failed it the same way that is not theirs to fix.
 pub(super) fn stopped_early(stop: Stop) -> ApiError {
     let platforms: Vec<&str> = stop.platforms.iter().map(|p| p.id()).collect();

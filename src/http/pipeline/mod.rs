@@ -30,6 +30,7 @@ use crate::hops;
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::embeddings::EmbeddingsRequest;
 use crate::routing::estimate::{self, Cost};
+use crate::routing::needs::Needs;
 use crate::routing::sticky::{named_session, session_key};
 use crate::timefmt::now_unix_ms;
 use attempt::Upstream;
@@ -182,9 +183,14 @@ impl Pipeline {
             prompt_estimate,
         } = inbound;
         let explicit = self.session_id.as_deref();
-        let session = match &work {
-            Work::Chat(request) => session_key(explicit.or(request.session_id.as_deref()), request),
-            Work::Embeddings(request) => named_session(explicit, &request.model),
+        let (session, needs) = match &work {
+            Work::Chat(request) => (
+                session_key(explicit.or(request.session_id.as_deref()), request),
+                Needs::of(request),
+            ),
+            Work::Embeddings(request) => {
+                (named_session(explicit, &request.model), Needs::default())
+            }
         };
         let cost = Cost {
             prompt: u64::from(prompt_estimate),
@@ -201,6 +207,7 @@ impl Pipeline {
             state: self.state,
             log: self.log,
             work,
+            needs,
             session,
             cost,
             started: self.started,

@@ -24,6 +24,7 @@ use crate::providers::{Failure, FailureKind, Prefill, QuotaNews};
 use crate::request_record::AttemptRecord;
 use crate::routing::budget::{Outcome, Settlement};
 use crate::routing::estimate::{self, Cost};
+use crate::routing::needs::Needs;
 use crate::routing::resume::{Partial, Splice, Spliced};
 use crate::routing::sticky::SessionKey;
 use crate::timefmt::now_unix_ms;
@@ -86,6 +87,7 @@ impl Resumer {
         let plan = Plan {
             model: self.request.model.clone(),
             kind: ModelKind::Chat,
+            needs: Needs::of(&self.request),
             session: self.session,
             cursor: None,
             cost: self.cost,

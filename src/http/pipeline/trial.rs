@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::attempt::{attempt_record, elapsed_ms, Upstream};
-use super::give_up::{gave_up, stopped_early, wrong_kind};
+use super::give_up::{gave_up, not_capable, stopped_early, wrong_kind};
 use super::relay::{Finish, Relay};
 use super::resume::Resumer;
 use super::{Render, Work};
@@ -33,6 +33,7 @@ use crate::routing::budget::{Outcome, Settlement};
 use crate::routing::candidates::Unroutable;
 use crate::routing::estimate::Cost;
 use crate::routing::failover::{Misses, Skip, Verdict};
+use crate::routing::needs::Needs;
 use crate::routing::repeats::Repeats;
 use crate::routing::sticky::SessionKey;
 use crate::timefmt::now_unix_ms;
@@ -49,6 +50,8 @@ pub(super) struct Trial {
     pub upstream: Upstream,
     pub log: Addr<LogBatcher>,
     pub work: Work,
+    /// What the request needs of a model.
+    pub needs: Needs,
     pub session: SessionKey,
     /// The request's estimated cost, for leases.
     pub cost: Cost,
@@ -177,6 +180,7 @@ impl Trial {
         let plan = Plan {
             model: self.work.model().to_owned(),
             kind: self.work.kind(),
+            needs: self.needs,
             session: self.session,
             cursor,
             cost,
@@ -190,6 +194,7 @@ impl Trial {
             }),
             Err(Unroutable::UnknownModel) => Err(ApiError::model_not_found(self.work.model())),
             Err(Unroutable::WrongKind(kind)) => Err(wrong_kind(self.work.model(), kind)),
+            Err(Unroutable::NotCapable(lacked)) => Err(not_capable(self.work.model(), &lacked)),
             Err(Unroutable::NoKeys) => Err(ApiError::no_healthy_keys(format_args!(
                 "for model '{}': add a key for a platform that serves it, or enable one",
                 self.work.model()
