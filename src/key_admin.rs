@@ -457,15 +457,7 @@ mod tests {
             Err(AddKeyError::Invalid(_))
         ));
         custom.base_url = Some("ftp://x".into());
-        custom.models = vec![CustomModel {
-            id: "m".into(),
-            limits: Limits::default(),
-            context: None,
-            kind: ModelKind::Chat,
-            tools: None,
-            vision: None,
-            json: None,
-        }];
+        custom.models = vec![CustomModel::named("m".into())];
         assert!(matches!(
             add(&mut c, &cipher, custom.clone()),
             Err(AddKeyError::Invalid(_))
@@ -496,15 +488,7 @@ mod tests {
         let mut c = db.conn();
         let mut custom = new("custom", "k");
         custom.base_url = Some("http://user:s3cret@127.0.0.1:1/v1".into());
-        custom.models = vec![CustomModel {
-            id: "m".into(),
-            limits: Limits::default(),
-            context: None,
-            kind: ModelKind::Chat,
-            tools: None,
-            vision: None,
-            json: None,
-        }];
+        custom.models = vec![CustomModel::named("m".into())];
         let refused = add(&mut c, &Cipher::new(&[3; 32]), custom).err();
         assert!(
             matches!(&refused, Some(AddKeyError::Invalid(m)) if m.contains("'key'") && !m.contains("s3cret")),
