@@ -87,6 +87,7 @@ fn large_routing_data() -> RoutingData {
     RoutingData {
         keys,
         chain,
+        aliases: Vec::new(),
         revision: 1,
     }
 }
@@ -117,6 +118,7 @@ fn selection(c: &mut Criterion) {
             catalog_platforms()[7 % catalog_platforms().len()]
         );
         for model in ["auto", "model-7", pinned.as_str()] {
+            let ask = freellmapi::actors::router::Ask::chat(model);
             let mut samples = Vec::new();
             group.bench_function(model, |b| {
                 b.iter_custom(|iterations| {
@@ -124,13 +126,7 @@ fn selection(c: &mut Criterion) {
                     for _ in 0..iterations {
                         session = session.wrapping_add(1);
                         let start = Instant::now();
-                        let planned = router.plan(
-                            black_box(model),
-                            freellmapi::catalog::ModelKind::Chat,
-                            &freellmapi::routing::needs::Needs::default(),
-                            session,
-                            None,
-                        );
+                        let planned = router.plan(black_box(&ask), session, None);
                         let took = start.elapsed();
                         black_box(planned.map(|p| p.candidates.len()).unwrap_or(0));
                         samples.push(took);

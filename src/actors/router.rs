@@ -64,6 +64,8 @@ pub struct RoutingData {
     pub keys: Vec<store::provider_keys::KeyRow>,
     /// The fallback chain in order.
     pub chain: Vec<store::chain::ChainRow>,
+    /// The user's aliases.
+    pub aliases: Vec<store::aliases::AliasRow>,
     /// The configuration revision this was read at.
     pub revision: i64,
 }
@@ -74,6 +76,7 @@ impl RoutingData {
         Ok(RoutingData {
             keys: store::provider_keys::list(conn)?,
             chain: store::chain::list(conn)?,
+            aliases: store::aliases::list(conn)?,
             revision: store::settings::revision(conn)?,
         })
     }
@@ -204,7 +207,9 @@ impl RouterActor {
             .filter_map(|c| Some((c.platform.parse().ok()?, c.model.clone(), c.enabled)))
             .collect();
         let registry = self.registry.clone();
-        self.table = RouteTable::build(&chain, &self.catalog, &offers, |p| registry.supports(p));
+        let aliases = data.aliases.into_iter().map(|a| (a.name, a.targets));
+        self.table = RouteTable::build(&chain, &self.catalog, &offers, |p| registry.supports(p))
+            .with_aliases(aliases);
         let table = &self.table;
         self.limiters.retain(|(platform, model, key), addr| {
             match table.limits(*platform, model, *key) {
@@ -365,12 +370,8 @@ impl Handler<SaveBudgets> for RouterActor {
 #[derive(Message)]
 #[rtype(result = "Result<Planned, Unroutable>")]
 pub struct Plan {
-    /// `auto`, a model id, or `platform/model`.
-    pub model: String,
-    /// Chat or embedding: only models of this kind are candidates.
-    pub kind: ModelKind,
-    /// What the request needs of a model (tools, images, JSON, room for its prompt).
-    pub needs: Needs,
+    /// What is asked for.
+    pub ask: Ask,
     /// The conversation, for stickiness.
     pub session: SessionKey,
     /// Where to continue: `None` for the first page, then [`Planned::next`].
@@ -378,6 +379,31 @@ pub struct Plan {
     /// The request's estimated cost: with the first page, the router already asks the first candidate's budget
     /// for a lease, saving the request a second round trip to this thread.
     pub cost: Cost,
+}
+
+/// What a request asks of the route table.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    /// `auto`, an alias, a model id, or `platform/model`.
+    pub model: String,
+    /// Chat or embedding: only models of this kind are candidates.
+    pub kind: ModelKind,
+    /// What the request needs of a model (tools, images, JSON, room for its prompt).
+    pub needs: Needs,
+    /// Whether a name that is neither an alias nor a model means `auto` (Claude Code's `claude-…` names).
+    pub or_auto: bool,
+}
+
+impl Ask {
+    /// A plain chat request for `model`, needing nothing in particular.
+    pub fn chat(model: &str) -> Ask {
+        Ask {
+            model: model.to_owned(),
+            kind: ModelKind::Chat,
+            needs: Needs::default(),
+            or_auto: false,
+        }
+    }
 }
 
 /// Where a request's candidate list continues: the key rotation it was planned with and how far it got.
@@ -402,7 +428,7 @@ impl Handler<Plan> for RouterActor {
     type Result = ResponseFuture<Result<Planned, Unroutable>>;
 
     fn handle(&mut self, msg: Plan, _: &mut Context<Self>) -> Self::Result {
-        let planned = self.plan(&msg.model, msg.kind, &msg.needs, msg.session, msg.cursor);
+        let planned = self.plan(&msg.ask, msg.session, msg.cursor);
         let first = match (&planned, msg.cursor) {
             (Ok(page), None) => page.candidates.first().map(|c| c.limiter.clone()),
             _ => None,
@@ -426,13 +452,16 @@ impl RouterActor {
     /// one, which at worst repeats or skips one candidate.
     pub fn plan(
         &mut self,
-        model: &str,
-        kind: ModelKind,
-        needs: &Needs,
+        ask: &Ask,
         session: SessionKey,
         cursor: Option<PlanCursor>,
     ) -> Result<Planned, Unroutable> {
-        let offers = self.table.resolve(model, kind, needs)?;
+        let offers = match self.table.resolve(&ask.model, ask.kind, &ask.needs) {
+            Err(Unroutable::UnknownModel) if ask.or_auto => {
+                self.table.resolve("auto", ask.kind, &ask.needs)?
+            }
+            resolved => resolved?,
+        };
         let sticky = self
             .sticky
             .get(session, now_unix_ms())
@@ -591,10 +620,35 @@ impl Handler<ListBudgets> for RouterActor {
     }
 }
 
-/// Lists model ids that have at least one usable key, as the platform that serves each first offers it.
+/// Lists model ids that have at least one usable key, as the platform that serves each first offers it, and the
+/// names that stand for several of them.
 #[derive(Message)]
-#[rtype(result = "Vec<Servable>")]
+#[rtype(result = "Listing")]
 pub struct ListModels;
+
+/// What `/v1/models` lists.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Model ids some usable key serves.
+    pub models: Vec<Servable>,
+    /// Provider-neutral ids and aliases, with the `platform/model` ids each reaches.
+    pub shared: Vec<(String, Vec<String>)>,
+}
+
+/// Checks aliases (name, targets) against the route table: the answer is the first problem, in words.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct CheckAliases(pub Vec<(String, Vec<String>)>);
+
+impl Handler<CheckAliases> for RouterActor {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: CheckAliases, _: &mut Context<Self>) -> Self::Result {
+        msg.0
+            .iter()
+            .try_for_each(|(name, targets)| self.table.check_alias(name, targets))
+    }
+}
 
 /// A model id some usable key serves.
 #[derive(Debug, Clone)]
@@ -626,7 +680,10 @@ impl Handler<ListModels> for RouterActor {
                 context: offer.context,
                 capabilities: offer.capabilities,
             });
-        MessageResult(listed.collect())
+        MessageResult(Listing {
+            models: listed.collect(),
+            shared: self.table.shared_names(),
+        })
     }
 }
 
@@ -702,6 +759,7 @@ mod tests {
             Arc::new(Registry::new(&config)),
             RoutingData {
                 keys,
+                aliases: Vec::new(),
                 chain: Vec::new(),
                 revision: 1,
             },
@@ -719,9 +777,7 @@ mod tests {
         let mut cursor = None;
         let mut pages = 0;
         loop {
-            let page = router
-                .plan("llama", ModelKind::Chat, &Needs::default(), 7, cursor)
-                .unwrap();
+            let page = router.plan(&Ask::chat("llama"), 7, cursor).unwrap();
             assert!(page.candidates.len() <= PAGE);
             seen.extend(page.candidates.iter().map(|c| c.key.id));
             pages += 1;
@@ -744,9 +800,7 @@ mod tests {
             (1..=40).map(KeyId).collect::<Vec<_>>(),
             "every usable key once, the invalid one never"
         );
-        let again = router
-            .plan("llama", ModelKind::Chat, &Needs::default(), 7, None)
-            .unwrap();
+        let again = router.plan(&Ask::chat("llama"), 7, None).unwrap();
         assert_ne!(
             again.candidates[0].key.id, first,
             "the next request starts one key later"
@@ -797,13 +851,11 @@ mod tests {
     async fn one_key_is_one_page_and_unknown_models_fail() {
         let db = TempDb::new();
         let mut router = router(&db, vec![key(1, "healthy")]);
-        let first = router
-            .plan("llama", ModelKind::Chat, &Needs::default(), 1, None)
-            .unwrap();
+        let first = router.plan(&Ask::chat("llama"), 1, None).unwrap();
         assert_eq!(first.candidates.len(), 1);
         assert_eq!(first.next, None);
         assert!(matches!(
-            router.plan("gpt-9", ModelKind::Chat, &Needs::default(), 1, None),
+            router.plan(&Ask::chat("gpt-9"), 1, None),
             Err(Unroutable::UnknownModel)
         ));
     }
@@ -814,9 +866,7 @@ mod tests {
         let keys: Vec<KeyRow> = (1..=20).map(|id| key(id, "healthy")).collect();
         let router = router(&db, keys).start();
         let plan = |cursor| Plan {
-            model: "llama".into(),
-            kind: ModelKind::Chat,
-            needs: Needs::default(),
+            ask: Ask::chat("llama"),
             session: 3,
             cursor,
             cost: Cost {

@@ -12,7 +12,7 @@ use crate::openai::chat::{from_body, ChatRequest, Message};
 /// A `POST /v1/messages` (or `/v1/messages/count_tokens`) body.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MessagesRequest {
-    /// A `claude-…` name (routed as `auto`), `auto`, a model id or `platform/model`.
+    /// A `claude-…` name (an alias of that name, else `auto`), `auto`, a model id or `platform/model`.
     pub model: Option<String>,
     /// The conversation.
     pub messages: Vec<InMessage>,
@@ -148,11 +148,12 @@ fn function_tools(tools: Vec<Tool>) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// The gateway's model for a requested one: Claude's names (which Claude Code sends) route as `auto`.
+/// The gateway's model for a requested one: `auto` when none is named. Claude's names (which Claude Code sends)
+/// stay as they are: an alias of that name is used where there is one, else they route as `auto` (the door says
+/// so to the pipeline).
 pub fn routed_model(model: Option<&str>) -> String {
     match model.map(str::trim) {
         None | Some("") => "auto".to_owned(),
-        Some(name) if name.starts_with("claude-") => "auto".to_owned(),
         Some(name) => name.to_owned(),
     }
 }
@@ -257,8 +258,11 @@ mod tests {
     }
 
     #[test]
-    fn models_other_than_claudes_pass_through() {
-        assert_eq!(routed_model(Some("claude-3-5-haiku-20241022")), "auto");
+    fn model_names_pass_through_and_none_means_auto() {
+        assert_eq!(
+            routed_model(Some("claude-3-5-haiku-20241022")),
+            "claude-3-5-haiku-20241022"
+        );
         assert_eq!(routed_model(None), "auto");
         assert_eq!(
             routed_model(Some("groq/llama-3.3-70b")),

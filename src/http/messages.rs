@@ -35,6 +35,7 @@ pub async fn messages(
     drop(body);
     let render = AnthropicMessages::new(&request, prompt_estimate);
     let inbound = Inbound {
+        or_auto: request.model.starts_with("claude-"),
         work: Work::Chat(Arc::new(request)),
         prompt_estimate,
     };

@@ -2,6 +2,7 @@
 //! registering routes and calling down into the router or the store.
 
 pub mod admin;
+pub mod aliases;
 pub mod assets;
 pub mod auth;
 pub mod body;

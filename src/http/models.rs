@@ -39,9 +39,17 @@ async fn listed(state: &AppState) -> Result<Vec<Value>, ApiError> {
         .map_err(|e| ApiError::internal(format!("router unavailable: {e}")))?;
     let created = state.started_unix_secs;
     let auto = json!({"id": "auto", "object": "model", "created": created, "owned_by": "freellmapi", "type": "chat"});
-    Ok(std::iter::once(auto)
-        .chain(models.iter().map(|m| entry(state, m, created)))
-        .collect())
+    let mut listed: Vec<Value> = std::iter::once(auto)
+        .chain(models.models.iter().map(|m| entry(state, m, created)))
+        .collect();
+    for (name, reached) in models.shared {
+        match listed.iter_mut().find(|entry| entry["id"] == name.as_str()) {
+            Some(entry) => entry["aliases"] = json!(reached),
+            None => listed.push(json!({"id": name, "object": "model", "created": created,
+                "owned_by": "freellmapi", "type": "chat", "aliases": reached})),
+        }
+    }
+    Ok(listed)
 }
 
 /// One model's entry: OpenAI's fields, then the gateway's extensions where known.

@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{admin, assets, chat, embeddings, live, messages, metrics, models, responses};
+use super::{admin, aliases, assets, chat, embeddings, live, messages, metrics, models, responses};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,8 @@ routes! {
     PATCH "/api/keys/{id}" UnifiedKey => admin::update_key;
     DELETE "/api/keys/{id}" UnifiedKey => admin::remove_key;
     POST "/api/keys/{id}/check" UnifiedKey => live::check_key;
+    GET "/api/aliases" UnifiedKey => aliases::get_aliases;
+    PUT "/api/aliases" UnifiedKey => aliases::put_aliases;
     GET "/api/chain" UnifiedKey => admin::get_chain;
     PUT "/api/chain" UnifiedKey => admin::put_chain;
     GET "/api/analytics" UnifiedKey => admin::analytics;

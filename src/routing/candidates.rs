@@ -61,6 +61,10 @@ pub enum Unroutable {
 #[derive(Debug, Default)]
 pub struct RouteTable {
     offers: Vec<Offer>,
+    /// User aliases: name → targets (`platform/model` or model ids), tried in order.
+    aliases: HashMap<String, Vec<String>>,
+    /// The provider-neutral ids of open models, as `by_model` knows them.
+    canonical: Vec<Arc<str>>,
     by_model: HashMap<Arc<str>, Vec<usize>>,
     by_pair: HashMap<(Platform, Arc<str>), usize>,
     limits: HashMap<(Platform, Arc<str>, KeyId), Limits>,
@@ -76,6 +80,49 @@ impl RouteTable {
         supported: impl Fn(Platform) -> bool,
     ) -> RouteTable {
         let mut table = RouteTable::default();
+        table.add_offers(chain, catalog, keys, supported);
+        table.add_canonical_ids(catalog);
+        table
+    }
+
+    /// The same table with user `aliases` (name, targets) added.
+    pub fn with_aliases(
+        mut self,
+        aliases: impl IntoIterator<Item = (String, Vec<String>)>,
+    ) -> Self {
+        self.aliases = aliases.into_iter().collect();
+        self
+    }
+
+    /// Every open model's provider-neutral id names each offer of it, on whatever platform and under whatever id.
+    fn add_canonical_ids(&mut self, catalog: &Catalog) {
+        for index in 0..self.offers.len() {
+            let offer = &self.offers[index];
+            let Some(canonical) = catalog
+                .get(offer.platform, &offer.model)
+                .and_then(|entry| entry.canonical.as_deref())
+            else {
+                continue;
+            };
+            let canonical: Arc<str> = Arc::from(canonical);
+            if !self.canonical.contains(&canonical) {
+                self.canonical.push(canonical.clone());
+            }
+            let named = self.by_model.entry(canonical).or_default();
+            if !named.contains(&index) {
+                named.push(index);
+            }
+        }
+    }
+
+    fn add_offers(
+        &mut self,
+        chain: &[(Platform, String, bool)],
+        catalog: &Catalog,
+        keys: &[KeyOffer],
+        supported: impl Fn(Platform) -> bool,
+    ) {
+        let table = self;
         let catalog_pairs = catalog
             .entries()
             .iter()
@@ -142,7 +189,6 @@ impl RouteTable {
                     .or_else(|| custom.and_then(|c| c.context)),
             });
         }
-        table
     }
 
     /// The offer at an index returned by `resolve`.
@@ -182,15 +228,13 @@ impl RouteTable {
         needs: &Needs,
     ) -> Result<Vec<usize>, Unroutable> {
         let mut pinned = false;
-        let offers: Vec<usize> = if requested == "auto" {
+        let offers: Vec<usize> = if let Some(targets) = self.aliases.get(requested) {
+            self.alias_offers(targets)
+        } else if requested == "auto" {
             (0..self.offers.len())
                 .filter(|&i| self.offers[i].in_auto)
                 .collect()
-        } else if let Some(&i) = requested
-            .split_once('/')
-            .and_then(|(p, m)| Some((p.parse::<Platform>().ok()?, m)))
-            .and_then(|(p, m)| self.by_pair.get(&(p, Arc::from(m))))
-        {
+        } else if let Some(i) = self.pinned(requested) {
             pinned = true;
             vec![i]
         } else {
@@ -216,6 +260,102 @@ impl RouteTable {
             return Err(Unroutable::NoKeys);
         }
         Ok(offers)
+    }
+
+    /// The offers an alias's targets name, in target order, each once; targets that name nothing (a model since
+    /// removed) are passed over.
+    fn alias_offers(&self, targets: &[String]) -> Vec<usize> {
+        let mut offers = Vec::new();
+        for target in targets {
+            let named = match self.pinned(target) {
+                Some(index) => vec![index],
+                None => self
+                    .by_model
+                    .get(target.as_str())
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            for index in named {
+                if !offers.contains(&index) {
+                    offers.push(index);
+                }
+            }
+        }
+        offers
+    }
+
+    /// The one offer a `platform/model` name pins, if it is one.
+    fn pinned(&self, requested: &str) -> Option<usize> {
+        let (platform, model) = requested.split_once('/')?;
+        let platform = platform.parse::<Platform>().ok()?;
+        self.by_pair.get(&(platform, Arc::from(model))).copied()
+    }
+
+    /// Whether `name` already means something as a model: a model id, a provider-neutral id or a pinned
+    /// `platform/model` (aliases may not shadow one).
+    pub fn names_a_model(&self, name: &str) -> bool {
+        self.by_model.contains_key(name) || self.pinned(name).is_some()
+    }
+
+    /// Names that stand for several offers, each with the `platform/model` ids it reaches through a usable key:
+    /// the provider-neutral ids of open models, then the user's aliases.
+    pub fn shared_names(&self) -> Vec<(String, Vec<String>)> {
+        let reached = |offers: &[usize]| -> Vec<String> {
+            offers
+                .iter()
+                .map(|&i| &self.offers[i])
+                .filter(|o| !o.keys.is_empty())
+                .map(|o| format!("{}/{}", o.platform, o.model))
+                .collect()
+        };
+        let canonical = self.canonical.iter().map(|name| {
+            let offers = self
+                .by_model
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            (name.to_string(), reached(offers))
+        });
+        let aliases = self
+            .aliases
+            .iter()
+            .map(|(name, targets)| (name.clone(), reached(&self.alias_offers(targets))));
+        canonical
+            .chain(aliases)
+            .filter(|(_, reached)| !reached.is_empty())
+            .collect()
+    }
+
+    /// Whether `name` may be an alias of `targets`: a name of 1 to 128 visible characters that is not `auto`, a
+    /// platform or a model (an alias never shadows one), and targets that each name a model (`platform/model`, a
+    /// model id or a provider-neutral id; aliases do not nest). The error says what is wrong.
+    pub fn check_alias(&self, name: &str, targets: &[String]) -> Result<(), String> {
+        if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "alias name '{name}' must be 1 to 128 visible characters without spaces"
+            ));
+        }
+        if name == "auto" || name.parse::<Platform>().is_ok() {
+            return Err(format!("'{name}' is reserved and cannot be an alias"));
+        }
+        if self.names_a_model(name) {
+            return Err(format!(
+                "'{name}' already names a model; an alias may not shadow one"
+            ));
+        }
+        if targets.is_empty() {
+            return Err(format!("alias '{name}' needs at least one target"));
+        }
+        match targets
+            .iter()
+            .find(|t| self.pinned(t).is_none() && !self.by_model.contains_key(t.as_str()))
+        {
+            Some(unknown) => Err(format!(
+                "alias '{name}': target '{unknown}' names no model (use platform/model or a model id from \
+                 GET /v1/models)"
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The offers that can serve `needs`. When none of those with a usable key can, what they lacked (each reason
@@ -584,5 +724,65 @@ mod tests {
         assert!(t
             .resolve("auto", ModelKind::Chat, &Needs::default())
             .is_ok());
+    }
+
+    #[test]
+    fn aliases_try_their_targets_in_order_and_open_models_answer_to_one_id() {
+        let catalog = Catalog::parse(
+            r#"{"models":[
+            {"platform":"groq","model":"openai/gpt-oss-120b","context":8192,"canonical":"gpt-oss-120b"},
+            {"platform":"cerebras","model":"gpt-oss-120b","context":8192,"canonical":"gpt-oss-120b"},
+            {"platform":"openrouter","model":"openai/gpt-oss-120b:free","context":8192,"canonical":"gpt-oss-120b"},
+            {"platform":"mistral","model":"small","context":8192}]}"#,
+        )
+        .unwrap();
+        let keys = [
+            key(1, Platform::Groq),
+            key(2, Platform::Cerebras),
+            key(3, Platform::Openrouter),
+            key(4, Platform::Mistral),
+        ];
+        let t = RouteTable::build(&[], &catalog, &keys, |_| true).with_aliases([(
+            "fast".to_owned(),
+            vec!["mistral/small".to_owned(), "gpt-oss-120b".to_owned()],
+        )]);
+        let none = Needs::default();
+        assert_eq!(
+            names(
+                &t,
+                &t.resolve("gpt-oss-120b", ModelKind::Chat, &none).unwrap()
+            ),
+            [
+                "cerebras/gpt-oss-120b",
+                "groq/openai/gpt-oss-120b",
+                "openrouter/openai/gpt-oss-120b:free"
+            ],
+            "the one id tries every platform serving the model"
+        );
+        assert_eq!(
+            names(&t, &t.resolve("fast", ModelKind::Chat, &none).unwrap()),
+            [
+                "mistral/small",
+                "cerebras/gpt-oss-120b",
+                "groq/openai/gpt-oss-120b",
+                "openrouter/openai/gpt-oss-120b:free"
+            ]
+        );
+        let targets = vec!["small".to_owned()];
+        assert!(t.check_alias("my-alias", &targets).is_ok());
+        for taken in [
+            "auto",
+            "groq",
+            "gpt-oss-120b",
+            "groq/openai/gpt-oss-120b",
+            "small",
+            "a b",
+            "",
+        ] {
+            assert!(t.check_alias(taken, &targets).is_err(), "{taken}");
+        }
+        assert!(t.check_alias("x", &[]).is_err());
+        assert!(t.check_alias("x", &["nope".to_owned()]).is_err());
+        assert!(t.check_alias("x", &["groq/nope".to_owned()]).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! Async code never calls diesel directly: it sends a closure to the `Db` actor, which runs on a SyncArbiter
 //! (its own threads) with a timeout, so a slow disk never blocks an arbiter or hangs a request.
 
+pub mod aliases;
 pub mod budgets;
 pub mod chain;
 pub mod lock;

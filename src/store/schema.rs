@@ -20,6 +20,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    aliases (name) {
+        name -> Text,
+        position -> BigInt,
+        targets -> Text,
+    }
+}
+
+diesel::table! {
     fallback_chain (position) {
         position -> BigInt,
         platform -> Text,

@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod aliases;
 mod anthropic_sdk;
 mod auth;
 mod budgets;

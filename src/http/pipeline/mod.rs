@@ -23,6 +23,7 @@ use bytes::Bytes;
 use super::request_id::RequestId;
 use super::AppState;
 use crate::actors::provider::{LocalProvider, ProviderActor};
+use crate::actors::router::Ask;
 use crate::analytics::LogBatcher;
 use crate::catalog::ModelKind;
 use crate::error::ApiError;
@@ -99,6 +100,9 @@ pub struct Inbound {
     pub work: Work,
     /// Its prompt's estimated tokens (front doors estimate from their own body).
     pub prompt_estimate: u32,
+    /// Whether a model name that is neither an alias nor a model routes as `auto` (names a client cannot choose,
+    /// such as Claude Code's `claude-…` defaults).
+    pub or_auto: bool,
 }
 
 impl Inbound {
@@ -107,6 +111,7 @@ impl Inbound {
         Inbound {
             work: Work::Chat(Arc::new(request)),
             prompt_estimate: estimate::prompt_tokens(body),
+            or_auto: false,
         }
     }
 
@@ -115,6 +120,7 @@ impl Inbound {
         Inbound {
             work: Work::Embeddings(Arc::new(request)),
             prompt_estimate: estimate::prompt_tokens(body),
+            or_auto: false,
         }
     }
 }
@@ -181,6 +187,7 @@ impl Pipeline {
         let Inbound {
             work,
             prompt_estimate,
+            or_auto,
         } = inbound;
         let explicit = self.session_id.as_deref();
         let (session, needs) = match &work {
@@ -196,6 +203,12 @@ impl Pipeline {
             prompt: u64::from(prompt_estimate),
             output: u64::from(work.output_reserve()),
         };
+        let ask = Ask {
+            model: work.model().to_owned(),
+            kind: work.kind(),
+            needs,
+            or_auto,
+        };
         let trial = Trial {
             upstream: Upstream {
                 state: self.state.clone(),
@@ -207,7 +220,7 @@ impl Pipeline {
             state: self.state,
             log: self.log,
             work,
-            needs,
+            ask,
             session,
             cost,
             started: self.started,

@@ -15,16 +15,14 @@ use super::attempt::{attempt_record, Upstream};
 use super::Work;
 use crate::actors::limiter::{Acquire, HeldLease};
 use crate::actors::provider::UpstreamEvent;
-use crate::actors::router::{Plan, Planned};
+use crate::actors::router::{Ask, Plan, Planned};
 use crate::actors::Candidate;
-use crate::catalog::ModelKind;
 use crate::openai::chat::{ChatRequest, Message};
 use crate::provider_key::KeyId;
 use crate::providers::{Failure, FailureKind, Prefill, QuotaNews};
 use crate::request_record::AttemptRecord;
 use crate::routing::budget::{Outcome, Settlement};
 use crate::routing::estimate::{self, Cost};
-use crate::routing::needs::Needs;
 use crate::routing::resume::{Partial, Splice, Spliced};
 use crate::routing::sticky::SessionKey;
 use crate::timefmt::now_unix_ms;
@@ -38,6 +36,8 @@ pub(super) struct Resumer {
     pub upstream: Upstream,
     /// The client's request.
     pub request: Arc<ChatRequest>,
+    /// What it asks of the route table.
+    pub ask: Ask,
     /// Its conversation, for routing.
     pub session: SessionKey,
     /// Its estimated cost, for leases.
@@ -85,9 +85,7 @@ impl Resumer {
         attempts: &mut Vec<AttemptRecord>,
     ) -> Result<Continued, Failure> {
         let plan = Plan {
-            model: self.request.model.clone(),
-            kind: ModelKind::Chat,
-            needs: Needs::of(&self.request),
+            ask: self.ask.clone(),
             session: self.session,
             cursor: None,
             cost: self.cost,

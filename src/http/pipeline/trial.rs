@@ -21,7 +21,7 @@ use super::resume::Resumer;
 use super::{Render, Work};
 use crate::actors::limiter::{Acquire, HeldLease};
 use crate::actors::provider::UpstreamEvent;
-use crate::actors::router::{Plan, PlanCursor, Planned, Served};
+use crate::actors::router::{Ask, Plan, PlanCursor, Planned, Served};
 use crate::actors::Candidate;
 use crate::analytics::{LogBatcher, LogRequest};
 use crate::error::ApiError;
@@ -33,7 +33,6 @@ use crate::routing::budget::{Outcome, Settlement};
 use crate::routing::candidates::Unroutable;
 use crate::routing::estimate::Cost;
 use crate::routing::failover::{Misses, Skip, Verdict};
-use crate::routing::needs::Needs;
 use crate::routing::repeats::Repeats;
 use crate::routing::sticky::SessionKey;
 use crate::timefmt::now_unix_ms;
@@ -50,8 +49,8 @@ pub(super) struct Trial {
     pub upstream: Upstream,
     pub log: Addr<LogBatcher>,
     pub work: Work,
-    /// What the request needs of a model.
-    pub needs: Needs,
+    /// What it asks of the route table (its model, kind and needs).
+    pub ask: Ask,
     pub session: SessionKey,
     /// The request's estimated cost, for leases.
     pub cost: Cost,
@@ -178,9 +177,7 @@ impl Trial {
     /// Asks the router for a page of candidates; the first page's failures are the client's answer.
     async fn plan(&self, cursor: Option<PlanCursor>, cost: Cost) -> Result<Planned, ApiError> {
         let plan = Plan {
-            model: self.work.model().to_owned(),
-            kind: self.work.kind(),
-            needs: self.needs,
+            ask: self.ask.clone(),
             session: self.session,
             cursor,
             cost,
@@ -255,6 +252,7 @@ impl Trial {
                     Work::Chat(request) if self.state.config.stream_resume => Some(Resumer {
                         upstream: self.upstream.clone(),
                         request: request.clone(),
+                        ask: self.ask.clone(),
                         session: self.session,
                         cost: self.cost,
                     }),
