@@ -32,6 +32,18 @@ pub struct CustomModel {
     pub kind: ModelKind,
 }
 
+impl CustomModel {
+    /// A chat model known only by its id (listed by the server or typed by hand): no budgets, every capability.
+    pub fn plain(id: String) -> CustomModel {
+        CustomModel {
+            id,
+            limits: Limits::default(),
+            context: None,
+            kind: ModelKind::Chat,
+        }
+    }
+}
+
 fn is_chat(kind: &ModelKind) -> bool {
     *kind == ModelKind::Chat
 }
@@ -54,12 +66,7 @@ impl TryFrom<serde_json::Value> for CustomModel {
     /// A plain id, or an object whose fields are checked one by one, so a bad field is named in the error.
     fn try_from(value: serde_json::Value) -> Result<Self, String> {
         match value {
-            serde_json::Value::String(id) => Ok(CustomModel {
-                id,
-                limits: Limits::default(),
-                context: None,
-                kind: ModelKind::Chat,
-            }),
+            serde_json::Value::String(id) => Ok(CustomModel::plain(id)),
             value @ serde_json::Value::Object(_) => {
                 let fields: CustomModelFields =
                     serde_json::from_value(value).map_err(|e| format!("a model entry: {e}"))?;
@@ -225,8 +232,19 @@ impl std::fmt::Display for AddKeyError {
     }
 }
 
-/// Validates, de-duplicates and stores a key; custom models join the end of the chain.
-pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, AddKeyError> {
+/// A key's fields once checked (everything but a custom key's models and duplicates).
+pub struct Checked<'a> {
+    /// Its platform.
+    pub platform: Platform,
+    /// The provider key, trimmed.
+    pub secret: &'a str,
+    /// A custom key's base URL, trimmed, without a trailing slash.
+    pub base_url: Option<&'a str>,
+}
+
+/// Checks a key's platform, secret and base URL without touching the database, so a custom key's models can be
+/// discovered from a URL already known to be acceptable.
+pub fn check(new: &NewKey) -> Result<Checked<'_>, AddKeyError> {
     let platform: Platform = new
         .platform
         .trim()
@@ -271,14 +289,35 @@ pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, Add
                     .to_owned(),
             ));
         }
-        if new.models.is_empty() || new.models.iter().any(|m| m.id.trim().is_empty()) {
-            return Err(AddKeyError::Invalid(
-                "a custom key needs 'models': a non-empty list of model ids".to_owned(),
-            ));
-        }
     } else if base_url.is_some() || !new.models.is_empty() {
         return Err(AddKeyError::Invalid(
             "'base_url' and 'models' are only for the custom platform".to_owned(),
+        ));
+    }
+    Ok(Checked {
+        platform,
+        secret,
+        base_url,
+    })
+}
+
+/// Whether a key is a custom key given without models, whose models are to be listed from its server first.
+pub fn wants_discovery(new: &NewKey) -> bool {
+    matches!(new.platform.trim().parse(), Ok(Platform::Custom)) && new.models.is_empty()
+}
+
+/// Validates, de-duplicates and stores a key; custom models join the end of the chain.
+pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, AddKeyError> {
+    let Checked {
+        platform,
+        secret,
+        base_url,
+    } = check(&new)?;
+    if platform == Platform::Custom
+        && (new.models.is_empty() || new.models.iter().any(|m| m.id.trim().is_empty()))
+    {
+        return Err(AddKeyError::Invalid(
+            "a custom key needs 'models': a non-empty list of model ids".to_owned(),
         ));
     }
     for row in table::list(conn)?
