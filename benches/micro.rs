@@ -106,7 +106,7 @@ fn selection(c: &mut Criterion) {
         let db = Db::start(dir.join("bench.db"), 1).unwrap_or_else(|e| panic!("{e}"));
         let mut router = RouterActor::new(
             db,
-            std::sync::Arc::new(large_catalog()),
+            freellmapi::catalog::SharedCatalog::new(large_catalog()),
             std::sync::Arc::new(Registry::new(&config)),
             large_routing_data(),
             Vec::new(),

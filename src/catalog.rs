@@ -1,7 +1,11 @@
 //! The model catalog: which platform serves which model, with its context window, capabilities and
-//! published free-tier limits. The data lives in `catalog.json` (embedded) so a limit change is one line.
+//! published free-tier limits. The data lives in `catalog.json` (embedded) so a limit change is one line; a
+//! user's file (`CATALOG_PATH`) is merged over it. It only parses and merges: it never reads a file itself, except
+//! at startup through [`Catalog::load`], and never decides routing.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -226,7 +230,51 @@ struct CatalogFile {
     models: Vec<ModelEntry>,
 }
 
-/// The embedded catalog, indexed for lookups; catalog order is the default fallback chain.
+impl CatalogFile {
+    /// Parses one catalog file, rejecting duplicates and `custom` entries (custom models come from keys);
+    /// errors start with `name`.
+    fn read(json: &str, name: &str) -> Result<CatalogFile, String> {
+        let file: CatalogFile = serde_json::from_str(json).map_err(|e| format!("{name}: {e}"))?;
+        let mut seen: HashMap<(Platform, &str), ()> = HashMap::new();
+        for entry in &file.models {
+            if entry.platform == Platform::Custom {
+                return Err(format!("{name}: '{}' uses platform custom", entry.model));
+            }
+            if seen.insert((entry.platform, &entry.model), ()).is_some() {
+                return Err(format!(
+                    "{name}: duplicate entry {}/{}",
+                    entry.platform, entry.model
+                ));
+            }
+        }
+        Ok(file)
+    }
+
+    /// This file with `over` merged on top: an entry of the same platform and model replaces this one in place,
+    /// new entries join at the end, and a platform's defaults in `over` replace this file's.
+    fn merged_with(mut self, over: CatalogFile) -> CatalogFile {
+        self.platforms.extend(over.platforms);
+        let mut at: HashMap<(Platform, String), usize> = self
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ((e.platform, e.model.clone()), i))
+            .collect();
+        for entry in over.models {
+            match at.get(&(entry.platform, entry.model.clone())) {
+                Some(&i) => self.models[i] = entry,
+                None => {
+                    at.insert((entry.platform, entry.model.clone()), self.models.len());
+                    self.models.push(entry);
+                }
+            }
+        }
+        self
+    }
+}
+
+/// The catalog in force (embedded, with the user's file merged over it), indexed for lookups; catalog order is
+/// the default fallback chain.
 #[derive(Debug)]
 pub struct Catalog {
     entries: Vec<ModelEntry>,
@@ -244,39 +292,51 @@ impl Catalog {
 
     /// Parses catalog JSON, rejecting duplicates and `custom` entries (custom models come from keys).
     pub fn parse(json: &str) -> Result<Catalog, String> {
-        let mut file: CatalogFile =
-            serde_json::from_str(json).map_err(|e| format!("catalog.json: {e}"))?;
+        Ok(Catalog::from_file(CatalogFile::read(json, "catalog.json")?))
+    }
+
+    /// The embedded catalog with `json` (a user's file, named `name` in errors) merged over it.
+    pub fn embedded_with(json: &str, name: &str) -> Result<Catalog, String> {
+        let base = CatalogFile::read(CATALOG_JSON, "catalog.json")?;
+        Ok(Catalog::from_file(
+            base.merged_with(CatalogFile::read(json, name)?),
+        ))
+    }
+
+    /// The catalog at startup: the embedded one, merged with the file at `path` when one is set. A file that is
+    /// missing or does not parse is an error naming it.
+    pub fn load(path: Option<&Path>) -> Result<Catalog, String> {
+        let Some(path) = path else {
+            return Catalog::embedded();
+        };
+        let json = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "CATALOG_PATH {} cannot be read: {e}. Create it (the format of src/catalog.json) or unset \
+                 CATALOG_PATH.",
+                path.display()
+            )
+        })?;
+        Catalog::embedded_with(&json, &format!("CATALOG_PATH {}", path.display()))
+    }
+
+    /// Fills platform defaults in and indexes a file already checked by [`CatalogFile::read`].
+    fn from_file(mut file: CatalogFile) -> Catalog {
         let mut index: HashMap<Platform, HashMap<String, usize>> = HashMap::new();
-        for entry in &mut file.models {
+        for (i, entry) in file.models.iter_mut().enumerate() {
             let platform_default = file.platforms.get(&entry.platform).copied();
             entry.limits.day_window = entry
                 .limits
                 .day_window
                 .or(platform_default.and_then(|d| d.day_window));
-        }
-        for (i, entry) in file.models.iter().enumerate() {
-            if entry.platform == Platform::Custom {
-                return Err(format!(
-                    "catalog.json: '{}' uses platform custom",
-                    entry.model
-                ));
-            }
-            if index
+            index
                 .entry(entry.platform)
                 .or_default()
-                .insert(entry.model.clone(), i)
-                .is_some()
-            {
-                return Err(format!(
-                    "catalog.json: duplicate entry {}/{}",
-                    entry.platform, entry.model
-                ));
-            }
+                .insert(entry.model.clone(), i);
         }
-        Ok(Catalog {
+        Catalog {
             entries: file.models,
             index,
-        })
+        }
     }
 
     /// Every entry in catalog order.
@@ -288,6 +348,39 @@ impl Catalog {
     pub fn get(&self, platform: Platform, model: &str) -> Option<&ModelEntry> {
         let &i = self.index.get(&platform)?.get(model)?;
         Some(&self.entries[i])
+    }
+}
+
+/// The catalog every reader shares; a watched `CATALOG_PATH` edit swaps it for all of them at once. Readers take
+/// the current one per use and never hold the lock across an await.
+#[derive(Clone, Debug)]
+pub struct SharedCatalog(Arc<RwLock<Arc<Catalog>>>);
+
+impl SharedCatalog {
+    /// Shares `catalog`.
+    pub fn new(catalog: Catalog) -> SharedCatalog {
+        SharedCatalog(Arc::new(RwLock::new(Arc::new(catalog))))
+    }
+
+    /// The catalog in force now.
+    pub fn current(&self) -> Arc<Catalog> {
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `catalog` in force for every reader.
+    pub fn replace(&self, catalog: Arc<Catalog>) {
+        match self.0.write() {
+            Ok(mut guard) => *guard = catalog,
+            Err(poisoned) => *poisoned.into_inner() = catalog,
+        }
+    }
+
+    /// The entry for one platform's model in the catalog in force now.
+    pub fn get(&self, platform: Platform, model: &str) -> Option<ModelEntry> {
+        self.current().get(platform, model).cloned()
     }
 }
 
@@ -344,5 +437,57 @@ mod tests {
     fn duplicates_are_rejected() {
         let json = r#"{"models":[{"platform":"groq","model":"a","context":1},{"platform":"groq","model":"a","context":1}]}"#;
         assert!(Catalog::parse(json).unwrap_err().contains("duplicate"));
+    }
+
+    #[test]
+    fn a_users_file_wins_adds_and_merges_platform_defaults() {
+        let json = r#"{"platforms":{"groq":{"day_window":"midnight-utc"}},"models":[
+            {"platform":"groq","model":"llama-3.3-70b-versatile","context":5,"limits":{"rpm":1}},
+            {"platform":"groq","model":"brand-new","context":7}]}"#;
+        let embedded = Catalog::embedded().unwrap();
+        let merged = Catalog::embedded_with(json, "mine.json").unwrap();
+        assert_eq!(merged.entries().len(), embedded.entries().len() + 1);
+        let replaced = merged
+            .get(Platform::Groq, "llama-3.3-70b-versatile")
+            .unwrap();
+        assert_eq!((replaced.context, replaced.limits.rpm), (5, Some(1)));
+        let position = |c: &Catalog| {
+            c.entries()
+                .iter()
+                .position(|e| e.model == "llama-3.3-70b-versatile")
+        };
+        assert_eq!(
+            position(&merged),
+            position(&embedded),
+            "a replaced entry keeps its place"
+        );
+        assert_eq!(merged.entries().last().unwrap().model, "brand-new");
+        let groq_default = merged.get(Platform::Groq, "openai/gpt-oss-120b").unwrap();
+        assert_eq!(groq_default.limits.day_window(), DayWindow::MidnightUtc);
+        let google = merged.get(Platform::Google, "gemini-2.5-flash").unwrap();
+        assert_eq!(google.limits.day_window(), DayWindow::MidnightPacific);
+    }
+
+    #[test]
+    fn a_bad_users_file_is_named_in_the_error() {
+        let err = Catalog::embedded_with("{\"models\": [", "mine.json").unwrap_err();
+        assert!(err.starts_with("mine.json:"), "{err}");
+        let dup = r#"{"models":[{"platform":"groq","model":"a","context":1},{"platform":"groq","model":"a","context":1}]}"#;
+        assert!(Catalog::embedded_with(dup, "mine.json")
+            .unwrap_err()
+            .contains("duplicate"));
+        let missing = Catalog::load(Some(Path::new("/nonexistent/catalog.json"))).unwrap_err();
+        assert!(missing.contains("/nonexistent/catalog.json"), "{missing}");
+    }
+
+    #[test]
+    fn a_swap_reaches_every_holder() {
+        let shared = SharedCatalog::new(Catalog::parse(r#"{"models":[]}"#).unwrap());
+        let reader = shared.clone();
+        assert!(reader.get(Platform::Groq, "a").is_none());
+        shared.replace(Arc::new(
+            Catalog::parse(r#"{"models":[{"platform":"groq","model":"a","context":1}]}"#).unwrap(),
+        ));
+        assert_eq!(reader.get(Platform::Groq, "a").unwrap().context, 1);
     }
 }

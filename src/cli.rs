@@ -4,11 +4,15 @@
 
 use std::process::ExitCode;
 
+use crate::actors::discovery::discover_models;
+use crate::actors::provider::LocalProvider;
 use crate::catalog::Catalog;
 use crate::config::{parse_encryption_key, settings_help, Config};
 use crate::crypto::generate_key;
 use crate::key_admin::{self, CustomModel, NewKey};
 use crate::provider_key::KeyId;
+use crate::providers::connector;
+use crate::redact::Redactor;
 use crate::{encryption_key_rotation, healthcheck, hex, server, startup_secrets, store};
 
 /// What the command line asked for.
@@ -51,7 +55,8 @@ const USAGE: &str = "Usage:
   freellmapi [serve]                 run the gateway (API + dashboard)
   freellmapi gen-key                 print a fresh 64-hex ENCRYPTION_KEY
   freellmapi token                   print the unified API key (creating one if none exists)
-  freellmapi keys add PLATFORM KEY [--label L] [--base-url URL --model ID...]
+  freellmapi keys add PLATFORM KEY [--label L] [--base-url URL [--model ID...]]
+                                     (custom without --model: the models URL/models lists)
   freellmapi keys list
   freellmapi keys remove ID
   freellmapi rotate-encryption-key [--new-key HEX]
@@ -152,6 +157,22 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A custom key's models as its server lists them, fetched with awc on a short-lived actix System.
+fn discover(config: &Config, new: &NewKey) -> Result<Vec<CustomModel>, String> {
+    let checked = key_admin::check(new).map_err(|e| e.to_string())?;
+    let url = checked
+        .base_url
+        .ok_or_else(|| "a custom key needs --base-url".to_owned())?;
+    let tls = connector::tls_config(config.upstream_ca_file.as_deref())?;
+    let redactor = Redactor::default();
+    redactor.learn(checked.secret);
+    let connect_timeout = config.connect_timeout;
+    actix_rt::System::new().block_on(async move {
+        let provider = LocalProvider::start(connect_timeout, tls, redactor);
+        discover_models(&provider.0, url, checked.secret).await
+    })
+}
+
 fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
         Command::Serve => return server::run(config),
@@ -161,7 +182,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
         Command::RotateEncryptionKey(new_key) => return rotate_encryption_key(&config, new_key),
         _ => {}
     }
-    let catalog = Catalog::embedded()?;
+    let catalog = Catalog::load(config.catalog_path.as_deref())?;
     let mut conn = store::open(&config.database_path).map_err(|e| e.to_string())?;
     let prepared = startup_secrets::prepare(&mut conn, &config, &catalog)?;
     match command {
@@ -174,13 +195,18 @@ fn run(command: Command, config: Config) -> Result<(), String> {
             models,
         } => {
             let models = models.into_iter().map(CustomModel::named).collect();
-            let new = NewKey {
+            let mut new = NewKey {
                 platform,
                 key,
                 label,
                 base_url,
                 models,
             };
+            if key_admin::wants_discovery(&new) {
+                new.models = discover(&config, &new)?;
+                let ids: Vec<&str> = new.models.iter().map(|m| m.id.as_str()).collect();
+                println!("the server lists {} models: {}", ids.len(), ids.join(", "));
+            }
             let view =
                 key_admin::add(&mut conn, &prepared.cipher, new).map_err(|e| e.to_string())?;
             println!("added key {} ({} {})", view.id, view.platform, view.masked);

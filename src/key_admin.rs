@@ -42,7 +42,8 @@ pub struct CustomModel {
 }
 
 impl CustomModel {
-    /// A plain chat model by id, with nothing stated.
+    /// A chat model known only by its id (listed by the server or typed by hand): no budgets, and every
+    /// capability, since nothing is stated.
     pub fn named(id: String) -> CustomModel {
         CustomModel {
             id,
@@ -263,8 +264,19 @@ impl std::fmt::Display for AddKeyError {
     }
 }
 
-/// Validates, de-duplicates and stores a key; custom models join the end of the chain.
-pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, AddKeyError> {
+/// A key's fields once checked (everything but a custom key's models and duplicates).
+pub struct Checked<'a> {
+    /// Its platform.
+    pub platform: Platform,
+    /// The provider key, trimmed.
+    pub secret: &'a str,
+    /// A custom key's base URL, trimmed, without a trailing slash.
+    pub base_url: Option<&'a str>,
+}
+
+/// Checks a key's platform, secret and base URL without touching the database, so a custom key's models can be
+/// discovered from a URL already known to be acceptable.
+pub fn check(new: &NewKey) -> Result<Checked<'_>, AddKeyError> {
     let platform: Platform = new
         .platform
         .trim()
@@ -309,14 +321,35 @@ pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, Add
                     .to_owned(),
             ));
         }
-        if new.models.is_empty() || new.models.iter().any(|m| m.id.trim().is_empty()) {
-            return Err(AddKeyError::Invalid(
-                "a custom key needs 'models': a non-empty list of model ids".to_owned(),
-            ));
-        }
     } else if base_url.is_some() || !new.models.is_empty() {
         return Err(AddKeyError::Invalid(
             "'base_url' and 'models' are only for the custom platform".to_owned(),
+        ));
+    }
+    Ok(Checked {
+        platform,
+        secret,
+        base_url,
+    })
+}
+
+/// Whether a key is a custom key given without models, whose models are to be listed from its server first.
+pub fn wants_discovery(new: &NewKey) -> bool {
+    matches!(new.platform.trim().parse(), Ok(Platform::Custom)) && new.models.is_empty()
+}
+
+/// Validates, de-duplicates and stores a key; custom models join the end of the chain.
+pub fn add(conn: &mut Conn, cipher: &Cipher, new: NewKey) -> Result<KeyView, AddKeyError> {
+    let Checked {
+        platform,
+        secret,
+        base_url,
+    } = check(&new)?;
+    if platform == Platform::Custom
+        && (new.models.is_empty() || new.models.iter().any(|m| m.id.trim().is_empty()))
+    {
+        return Err(AddKeyError::Invalid(
+            "a custom key needs 'models': a non-empty list of model ids".to_owned(),
         ));
     }
     for row in table::list(conn)?

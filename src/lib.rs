@@ -8,7 +8,7 @@
 //! - layer 1: crypto config day_window failure hops request_record
 //! - layer 2: catalog quota_news
 //! - layer 3: store
-//! - layer 4: key_admin startup_secrets encryption_key_rotation
+//! - layer 4: key_admin chain_offers startup_secrets encryption_key_rotation
 //! - layer 5: routing
 //! - layer 6: providers
 //! - layer 7: actors
@@ -20,6 +20,7 @@ pub mod actors;
 pub mod analytics;
 pub mod anthropic;
 pub mod catalog;
+pub mod chain_offers;
 pub mod cli;
 pub mod config;
 pub mod crypto;

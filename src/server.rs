@@ -7,12 +7,13 @@ use std::sync::Arc;
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 
+use crate::actors::catalog_watch::{self, CatalogWatcher};
 use crate::actors::health::ProbeDeps;
 use crate::actors::provider::{LocalProvider, ProviderPool, Timeouts};
 use crate::actors::router::{RoutingData, SaveBudgets};
 use crate::actors::{HealthProbeActor, RouterActor};
 use crate::analytics::{Flush, LogBatcher, RequestLogger};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, SharedCatalog};
 use crate::config::Config;
 use crate::crypto::key_aad;
 use crate::hops::Hops;
@@ -35,7 +36,11 @@ const PROBE_ARBITERS: usize = 1;
 /// Runs the server until a stop signal; the error says what to do.
 pub fn run(config: Config) -> Result<(), String> {
     logging::init(&config.log_filter, config.log_format);
-    let catalog = Arc::new(Catalog::embedded()?);
+    let catalog_stamp = config
+        .catalog_path
+        .as_deref()
+        .and_then(catalog_watch::stamp);
+    let catalog = Catalog::load(config.catalog_path.as_deref())?;
     let mut conn = store::open(&config.database_path).map_err(|e| e.to_string())?;
     let _instance =
         store::lock::InstanceLock::acquire(&config.database_path).map_err(|e| e.to_string())?;
@@ -77,6 +82,7 @@ pub fn run(config: Config) -> Result<(), String> {
         let registry = Arc::new(Registry::new(&config));
         let providers =
             ProviderPool::start(PROBE_ARBITERS, config.connect_timeout, &tls, &redactor);
+        let catalog = SharedCatalog::new(catalog);
         let router = RouterActor::new(
             db.clone(),
             catalog.clone(),
@@ -91,6 +97,10 @@ pub fn run(config: Config) -> Result<(), String> {
         let logger = RequestLogger::start_in_arbiter(&log_arbiter.handle(), move |_| {
             RequestLogger::new(log_db, retention)
         });
+        if let Some(path) = &config.catalog_path {
+            let (catalog, db, router) = (catalog.clone(), db.clone(), router.clone());
+            CatalogWatcher::new(path.clone(), catalog_stamp, catalog, db, router).start();
+        }
         let cipher = Arc::new(prepared.cipher);
         let hops = Hops::new();
         let probe_deps = ProbeDeps {

@@ -4,18 +4,18 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::catalog::{Catalog, ModelKind};
+use crate::catalog::Catalog;
+use crate::chain_offers;
 use crate::config::{parse_encryption_key, Config};
 use crate::crypto::{generate_key, generate_unified_key, key_aad, Cipher};
 use crate::hex;
-use crate::store::{self, chain, provider_keys, settings, Conn, StoreError};
+use crate::store::{self, provider_keys, settings, Conn, StoreError};
 
 const CANARY: &str = "encryption_canary";
 const CANARY_AAD: &[u8] = b"freellmapi:canary";
 const CANARY_TEXT: &str = "freellmapi";
 const UNIFIED_KEY: &str = "unified_key";
 const UNIFIED_AAD: &[u8] = b"freellmapi:unified_key";
-const CHAIN_SEEDED: &str = "chain_seeded";
 
 /// What startup needs after the secrets are settled.
 pub struct Prepared {
@@ -30,7 +30,7 @@ pub struct Prepared {
 }
 
 /// The whole startup sequence: key → verify it against stored data (before any write; finishing a rotation
-/// interrupted after its commit) → unified key → chain.
+/// interrupted after its commit) → unified key → the chain offered the catalog models it has not seen.
 pub fn prepare(conn: &mut Conn, config: &Config, catalog: &Catalog) -> Result<Prepared, String> {
     let (key, generated_key_file) = resolve_encryption_key(config)?;
     let mut cipher = Cipher::new(&key);
@@ -42,7 +42,7 @@ pub fn prepare(conn: &mut Conn, config: &Config, catalog: &Catalog) -> Result<Pr
     }
     let (unified_key, unified_key_created) =
         unified_key(conn, &cipher, config.api_key.as_deref()).map_err(|e| e.to_string())?;
-    seed_chain(conn, catalog).map_err(|e| e.to_string())?;
+    chain_offers::join_chain(conn, catalog).map_err(|e| e.to_string())?;
     Ok(Prepared {
         cipher,
         unified_key,
@@ -243,22 +243,6 @@ pub fn reseal_all(conn: &mut Conn, old: &Cipher, new: &Cipher) -> Result<usize, 
     Ok(rows.len())
 }
 
-/// Seeds the fallback chain (chat models only: embeddings never route by the chain) from the catalog on first
-/// start.
-pub fn seed_chain(conn: &mut Conn, catalog: &Catalog) -> Result<(), StoreError> {
-    if settings::get(conn, CHAIN_SEEDED)?.is_some() {
-        return Ok(());
-    }
-    let entries: Vec<(String, String)> = catalog
-        .entries()
-        .iter()
-        .filter(|e| e.kind == ModelKind::Chat)
-        .map(|e| (e.platform.id().to_owned(), e.model.clone()))
-        .collect();
-    chain::append(conn, &entries)?;
-    settings::set(conn, CHAIN_SEEDED, "1")
-}
-
 fn join_sealed(nonce: &[u8], ciphertext: &[u8]) -> String {
     format!("{}:{}", hex::encode(nonce), hex::encode(ciphertext))
 }
@@ -297,7 +281,7 @@ mod tests {
         assert!(second.generated_key_file.is_none());
         assert!(!second.unified_key_created);
         assert_eq!(second.unified_key, first.unified_key);
-        assert!(!chain::list(&mut conn).unwrap().is_empty());
+        assert!(!crate::store::chain::list(&mut conn).unwrap().is_empty());
     }
 
     #[test]

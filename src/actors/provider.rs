@@ -31,6 +31,8 @@ const CHANNEL_DEPTH: usize = 32;
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Largest error body read for classification.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+/// Largest document a [`Fetch`] reads.
+const MAX_FETCH_BYTES: usize = 4 * 1024 * 1024;
 /// A keep-alive is sent to the client after this much upstream silence.
 const KEEPALIVE_AFTER: Duration = Duration::from_secs(15);
 
@@ -251,6 +253,46 @@ impl Handler<Probe> for ProviderActor {
                 Err(msg.provider.classify(status, &headers, &body))
             };
             outcome.map_err(|failure| failure.sanitized(&redactor, &secrets))
+        })
+    }
+}
+
+/// Fetches one document (a server's model list) within `limit`; answers its status and body (at most 4 MiB).
+#[derive(Message)]
+#[rtype(result = "Result<(u16, Bytes), Failure>")]
+pub struct Fetch {
+    /// The GET to send.
+    pub request: UpstreamRequest,
+    /// Limit of the whole exchange.
+    pub limit: Duration,
+}
+
+impl Handler<Fetch> for ProviderActor {
+    type Result = ResponseFuture<Result<(u16, Bytes), Failure>>;
+
+    fn handle(&mut self, msg: Fetch, _ctx: &mut Context<Self>) -> Self::Result {
+        let client = self.client.clone();
+        let secrets = msg.request.secrets();
+        let redactor = self.redactor.clone();
+        Box::pin(async move {
+            let exchange = async {
+                let mut response = send(&client, msg.request).await?;
+                let status = response.status().as_u16();
+                let body = response.body().limit(MAX_FETCH_BYTES).await.map_err(|e| {
+                    Failure::transport(
+                        FailureKind::Transient,
+                        format!("reading the answer failed: {e}"),
+                    )
+                })?;
+                Ok((status, body))
+            };
+            match timeout(msg.limit, exchange).await {
+                Err(_) => Err(Failure::transport(
+                    FailureKind::Timeout,
+                    format!("no answer within {}s", msg.limit.as_secs()),
+                )),
+                Ok(result) => result.map_err(|f: Failure| f.sanitized(&redactor, &secrets)),
+            }
         })
     }
 }

@@ -11,7 +11,7 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 
 use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits};
-use crate::catalog::{Capabilities, Catalog, ModelKind};
+use crate::catalog::{Capabilities, ModelKind, SharedCatalog};
 use crate::key_admin::CustomModel;
 use crate::platform::Platform;
 use crate::provider_key::{KeyId, KeyStatus};
@@ -103,7 +103,7 @@ type BudgetKey = (Platform, Arc<str>, KeyId);
 /// Owns routing state.
 pub struct RouterActor {
     db: Db,
-    catalog: Arc<Catalog>,
+    catalog: SharedCatalog,
     registry: Arc<Registry>,
     table: RouteTable,
     keys: HashMap<KeyId, Arc<KeyMaterial>>,
@@ -121,7 +121,7 @@ impl RouterActor {
     /// A router over data already read at startup, resuming the budgets an earlier run saved.
     pub fn new(
         db: Db,
-        catalog: Arc<Catalog>,
+        catalog: SharedCatalog,
         registry: Arc<Registry>,
         data: RoutingData,
         saved: Vec<BudgetRow>,
@@ -208,8 +208,10 @@ impl RouterActor {
             .collect();
         let registry = self.registry.clone();
         let aliases = data.aliases.into_iter().map(|a| (a.name, a.targets));
-        self.table = RouteTable::build(&chain, &self.catalog, &offers, |p| registry.supports(p))
-            .with_aliases(aliases);
+        self.table = RouteTable::build(&chain, &self.catalog.current(), &offers, |p| {
+            registry.supports(p)
+        })
+        .with_aliases(aliases);
         let table = &self.table;
         self.limiters.retain(|(platform, model, key), addr| {
             match table.limits(*platform, model, *key) {
@@ -581,7 +583,8 @@ impl Handler<KeyFailed> for RouterActor {
     }
 }
 
-/// Re-reads keys and chain now (after an admin change); answers once routing uses them.
+/// Re-reads keys and chain now and rebuilds the table on the catalog in force (after an admin change or a
+/// catalog swap); answers once routing uses them.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Reload;
@@ -724,6 +727,7 @@ impl Handler<GetKey> for RouterActor {
 mod tests {
     use super::super::limiter::{ReadBudget, Settle};
     use super::*;
+    use crate::catalog::Catalog;
     use crate::config::Config;
     use crate::store::provider_keys::KeyRow;
     use crate::store::test_db::TempDb;
@@ -755,7 +759,7 @@ mod tests {
         .unwrap();
         RouterActor::new(
             Db::start(db.path.clone(), 1).unwrap(),
-            Arc::new(catalog),
+            SharedCatalog::new(catalog),
             Arc::new(Registry::new(&config)),
             RoutingData {
                 keys,

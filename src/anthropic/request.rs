@@ -248,7 +248,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             out,
-            json!({"model": "auto", "stream": true, "max_tokens": 32000, "temperature": 1.0,
+            json!({"model": "claude-sonnet-4-5-20250929", "stream": true, "max_tokens": 32000, "temperature": 1.0,
                 "stream_options": {"include_usage": true},
                 "messages": [{"role": "system", "content": "You are Claude Code.\n\nBe careful."},
                     {"role": "user", "content": "hi"}],

@@ -164,6 +164,12 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Path(|c, v| c.upstream_ca_file = Some(v)),
     },
     Setting {
+        env: "CATALOG_PATH",
+        default: Fallback::Unset("unset"),
+        help: "JSON file in the embedded catalog's format merged over it (its entries win); edits apply without a restart",
+        kind: Kind::Path(|c, v| c.catalog_path = Some(v)),
+    },
+    Setting {
         env: "FREELLMAPI_FIRST_BYTE_TIMEOUT_<PLATFORM>",
         default: Fallback::Computed("UPSTREAM_FIRST_BYTE_TIMEOUT_SECS"),
         help: "the same limit for one provider, in seconds (e.g. longer for a slow reasoning host)",

@@ -37,6 +37,8 @@ pub struct Config {
     pub first_byte_timeout: Duration,
     /// Extra root certificates (PEM) trusted for upstream TLS.
     pub upstream_ca_file: Option<PathBuf>,
+    /// A catalog file merged over the embedded one and watched for edits.
+    pub catalog_path: Option<PathBuf>,
     /// Per-platform overrides of `first_byte_timeout`.
     pub first_byte_timeouts: HashMap<Platform, Duration>,
     /// Origins allowed to call `/v1` from a browser (`*` for any); empty allows none.
@@ -89,6 +91,7 @@ impl Config {
             connect_timeout: Duration::ZERO,
             first_byte_timeout: Duration::ZERO,
             upstream_ca_file: None,
+            catalog_path: None,
             first_byte_timeouts: HashMap::new(),
             cors_allowed_origins: Vec::new(),
             max_body_bytes: 0,

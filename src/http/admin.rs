@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 
 use super::body::AdminBody;
 use super::{reload, AppState};
+use crate::actors::discovery::discover_models;
 use crate::actors::health::KeyAdded;
+use crate::actors::provider::LocalProvider;
 use crate::catalog::ModelKind;
 use crate::error::ApiError;
 use crate::key_admin::{self, AddKeyError, CustomModel, NewKey};
@@ -38,9 +40,10 @@ pub(super) async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse
 
 pub(super) async fn add_key(
     state: web::Data<AppState>,
+    provider: Option<web::Data<LocalProvider>>,
     AdminBody(body): AdminBody,
 ) -> Result<HttpResponse, ApiError> {
-    let new: NewKey = parse(&body)?;
+    let mut new: NewKey = parse(&body)?;
     if let Some(url) = new.base_url.as_deref() {
         if key_admin::leads_to(url.trim(), state.listen) {
             return Err(ApiError::invalid_request(
@@ -51,6 +54,9 @@ pub(super) async fn add_key(
                 ),
             ));
         }
+    }
+    if key_admin::wants_discovery(&new) {
+        new.models = discover(provider, &new).await?;
     }
     let cipher = state.cipher.clone();
     let secret = new.key.trim().to_owned();
@@ -68,6 +74,22 @@ pub(super) async fn add_key(
     reload(&state).await;
     state.health.do_send(KeyAdded(added.id));
     Ok(HttpResponse::Created().json(added))
+}
+
+/// A custom key's models as its server lists them; 400 with the reason when it cannot, so they can be given by
+/// hand. Runs only once the key and URL passed their checks (and the loop-back refusal above).
+async fn discover(
+    provider: Option<web::Data<LocalProvider>>,
+    new: &NewKey,
+) -> Result<Vec<CustomModel>, ApiError> {
+    let invalid = |m: String| ApiError::invalid_request("invalid_key", m);
+    let checked = key_admin::check(new).map_err(|e| invalid(e.to_string()))?;
+    let (Some(url), Some(provider)) = (checked.base_url, provider) else {
+        return Err(ApiError::internal("no ProviderActor is registered"));
+    };
+    discover_models(&provider.0, url, checked.secret)
+        .await
+        .map_err(invalid)
 }
 
 #[derive(Deserialize)]

@@ -29,7 +29,7 @@ use serde_json::json;
 
 use crate::actors::{HealthProbeActor, RouterActor};
 use crate::analytics::RequestLogger;
-use crate::catalog::Catalog;
+use crate::catalog::SharedCatalog;
 use crate::config::Config;
 use crate::crypto::Cipher;
 use crate::error::ApiError;
@@ -49,8 +49,8 @@ pub struct AppState {
     pub db: Db,
     /// Seals and opens provider keys.
     pub cipher: Arc<Cipher>,
-    /// The model catalog.
-    pub catalog: Arc<Catalog>,
+    /// The model catalog in force (swapped when `CATALOG_PATH` changes).
+    pub catalog: SharedCatalog,
     /// Provider adapters and base URLs.
     pub registry: Arc<Registry>,
     /// The unified API key.

@@ -10,6 +10,7 @@ mod compat_answer;
 pub mod connector;
 pub mod framing;
 pub mod gemini;
+pub mod model_list;
 pub mod openai_compat;
 #[cfg(test)]
 mod properties;
