@@ -2,6 +2,7 @@
 // entries, see each entry's live state, and save with PUT /api/chain.
 
 import { api, el, say } from "./api.js";
+import { showAliases } from "./aliases.js";
 import { budgetItem, cooling } from "./budgets.js";
 
 function $(id) { return document.getElementById(id); }
@@ -20,6 +21,7 @@ export async function showChain() {
   $("chain-loading").hidden = true;
   say($("chain-status"), "");
   $("chain").replaceChildren(...chain.map((entry) => item(entry, budgets, keyNames)));
+  await showAliases();
 }
 
 function liveState(rows) {

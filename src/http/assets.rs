@@ -31,6 +31,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("keys.js", "text/javascript; charset=utf-8"),
     asset!("chain.js", "text/javascript; charset=utf-8"),
+    asset!("aliases.js", "text/javascript; charset=utf-8"),
     asset!("budgets.js", "text/javascript; charset=utf-8"),
     asset!("playground.js", "text/javascript; charset=utf-8"),
     asset!("analytics.js", "text/javascript; charset=utf-8"),
@@ -58,5 +59,22 @@ fn serve(path: &str) -> HttpResponse {
             ))
             .body(asset.body),
         None => ApiError::not_found("No such dashboard file.").error_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_under_static_is_served() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(
+                ASSETS.iter().any(|a| a.path == name),
+                "static/{name} is not embedded in ASSETS"
+            );
+        }
     }
 }

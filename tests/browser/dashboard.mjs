@@ -192,6 +192,25 @@ async function run() {
         assert.match(await groq.locator(".state").innerText(), /1 unpredicted 429/);
         await groq.getByText("Budgets per key").click();
         assert.match(await groq.locator("details").innerText(), /main …9f2c rpm 1\/1[\s\S]*unpredicted 429/);
+
+        await page.getByRole("button", { name: "Add alias" }).click();
+        const alias = page.locator("#aliases > li").last();
+        await alias.getByLabel("Name").fill("auto");
+        await alias.getByLabel("Targets").fill("groq/llama-3.3-70b-versatile");
+        await page.getByRole("button", { name: "Save aliases" }).click();
+        await page.getByText(/Not saved: .*reserved/).waitFor();
+        // The refusal above is the one console error this test expects (the browser logs every 4xx).
+        const refusal = problems.findIndex((p) => p.includes("status of 400"));
+        assert.ok(refusal >= 0, "the refused save reached the server");
+        problems.splice(refusal, 1);
+        await alias.getByLabel("Name").fill("team-default");
+        await page.getByRole("button", { name: "Save aliases" }).click();
+        await page.getByText("Aliases saved.").waitFor();
+        await page.reload();
+        await page.locator("#aliases > li").first().waitFor();
+        assert.equal(await page.locator("#aliases .alias-name").first().inputValue(), "team-default", "the alias survives a reload");
+        const listed = await (await fetch(gateway.url + "/api/aliases", { headers: { Authorization: `Bearer ${TOKEN}` } })).json();
+        assert.deepEqual(listed, [{ name: "team-default", targets: ["groq/llama-3.3-70b-versatile"] }]);
       }
       await page.screenshot({ path: join(shots, `chain-${colorScheme}.png`) });
 
