@@ -10,18 +10,19 @@ use actix::prelude::*;
 
 use futures_util::future::join_all;
 
-use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits};
+use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits, SharedBudget};
 use crate::catalog::{Catalog, ModelKind};
 use crate::key_admin::CustomModel;
 use crate::platform::Platform;
 use crate::provider_key::{KeyId, KeyStatus};
 use crate::providers::{FailureKind, Registry};
-use crate::routing::budget::{Carried, Denial, Lease};
+use crate::routing::budget::keywide::JointLease;
+use crate::routing::budget::{Carried, Denial, Snapshot};
 use crate::routing::candidates::{KeyOffer, RouteTable, Unroutable};
 use crate::routing::estimate::Cost;
 use crate::routing::sticky::{SessionKey, StickyMap};
 use crate::routing::window::Entry;
-use crate::store::budgets::BudgetRow;
+use crate::store::budgets::{BudgetRow, KEY_WIDE};
 use crate::store::{self, Db};
 use crate::timefmt::now_unix_ms;
 
@@ -93,7 +94,7 @@ pub struct Candidate {
     pub context: Option<u32>,
 }
 
-/// Which budget: (platform, model, key).
+/// Which budget: (platform, model, key); a key's shared budget has the model [`KEY_WIDE`].
 type BudgetKey = (Platform, Arc<str>, KeyId);
 
 /// Owns routing state.
@@ -105,6 +106,8 @@ pub struct RouterActor {
     keys: HashMap<KeyId, Arc<KeyMaterial>>,
     invalid: HashSet<KeyId>,
     limiters: HashMap<BudgetKey, Addr<RateLimiterActor>>,
+    /// Each key's budget shared by its models' limiters.
+    key_budgets: HashMap<(Platform, KeyId), SharedBudget>,
     custom_contexts: HashMap<(KeyId, Arc<str>), u32>,
     saved: HashMap<BudgetKey, Carried>,
     written: HashMap<BudgetKey, Carried>,
@@ -132,6 +135,7 @@ impl RouterActor {
             keys: HashMap::new(),
             invalid: HashSet::new(),
             limiters: HashMap::new(),
+            key_budgets: HashMap::new(),
             custom_contexts: HashMap::new(),
             written: saved.clone(),
             saved,
@@ -214,6 +218,27 @@ impl RouterActor {
                 None => false,
             }
         });
+        let catalog = &self.catalog;
+        let keys = &self.keys;
+        self.key_budgets.retain(|(platform, key), budget| {
+            let kept = keys.get(key).is_some_and(|k| k.platform == *platform);
+            if kept {
+                budget.lock().set_limits(catalog.key_limits(*platform));
+            }
+            kept
+        });
+    }
+
+    /// The budget `key` shares across its models, made on first use.
+    fn key_budget(&mut self, platform: Platform, key: KeyId) -> SharedBudget {
+        let (catalog, saved) = (&self.catalog, &mut self.saved);
+        self.key_budgets
+            .entry((platform, key))
+            .or_insert_with(|| {
+                let saved = saved.remove(&(platform, Arc::from(KEY_WIDE), key));
+                SharedBudget::new(catalog.key_limits(platform), saved)
+            })
+            .clone()
     }
 
     fn limiter(
@@ -227,19 +252,29 @@ impl RouterActor {
             return addr.clone();
         }
         let limits = self.table.limits(platform, model, key).unwrap_or_default();
+        let shared = self.key_budget(platform, key);
         let saved = &mut self.saved;
         self.limiters
             .entry(id.clone())
-            .or_insert_with(|| RateLimiterActor::new(limits, saved.remove(&id)).start())
+            .or_insert_with(|| RateLimiterActor::new(limits, saved.remove(&id), shared).start())
             .clone()
     }
 
-    /// Saves every budget whose daily use or bench changed since it was last written.
+    /// Saves every budget, models' and keys', whose daily use or bench changed since it was last written.
     fn save_budgets(&self) -> impl ActorFuture<Self, Output = ()> + 'static {
         let holders: Vec<(BudgetKey, Addr<RateLimiterActor>)> = self
             .limiters
             .iter()
             .map(|(id, addr)| (id.clone(), addr.clone()))
+            .collect();
+        let now = now_unix_ms();
+        let keys: Vec<(BudgetKey, Carried)> = self
+            .key_budgets
+            .iter()
+            .map(|((platform, key), budget)| {
+                let id = (*platform, Arc::from(KEY_WIDE), *key);
+                (id, budget.lock().carried(now))
+            })
             .collect();
         let read = async move {
             let states = join_all(holders.iter().map(|(_, addr)| addr.send(ReadCarried))).await;
@@ -247,6 +282,7 @@ impl RouterActor {
                 .into_iter()
                 .zip(states)
                 .filter_map(|((id, _), state)| Some((id, state.ok()?)))
+                .chain(keys)
                 .collect::<Vec<_>>()
         };
         read.into_actor(self).then(|states, router, _| {
@@ -392,7 +428,7 @@ pub struct Planned {
     pub next: Option<PlanCursor>,
     /// On the first page: the first candidate's answer to [`Acquire`] for the request's tokens. A lease in it
     /// must be settled like any other.
-    pub first_lease: Option<Result<Lease, Denial>>,
+    pub first_lease: Option<Result<JointLease, Denial>>,
 }
 
 impl Handler<Plan> for RouterActor {
@@ -581,6 +617,34 @@ impl Handler<ListBudgets> for RouterActor {
             .map(|(p, m, k)| {
                 let addr = self.limiter(p, &m, k);
                 (p, m, k, addr)
+            })
+            .collect();
+        MessageResult(out)
+    }
+}
+
+/// Reads the budget each key shares across its models, for keys whose platform or provider set a key-wide limit.
+#[derive(Message)]
+#[rtype(result = "Vec<(Platform, KeyId, Snapshot)>")]
+pub struct ListKeyBudgets;
+
+impl Handler<ListKeyBudgets> for RouterActor {
+    type Result = MessageResult<ListKeyBudgets>;
+
+    fn handle(&mut self, _: ListKeyBudgets, _: &mut Context<Self>) -> Self::Result {
+        let mut pairs: Vec<(Platform, KeyId)> =
+            self.table.triples().map(|(p, _, k)| (p, k)).collect();
+        pairs.sort();
+        pairs.dedup();
+        let now = now_unix_ms();
+        let out = pairs
+            .into_iter()
+            .filter_map(|(platform, key)| {
+                let snapshot = self.key_budget(platform, key).lock().snapshot(now);
+                let limited = [snapshot.rpm, snapshot.rpd, snapshot.tpm, snapshot.tpd]
+                    .iter()
+                    .any(|w| w.limit.is_some());
+                limited.then_some((platform, key, snapshot))
             })
             .collect();
         MessageResult(out)
