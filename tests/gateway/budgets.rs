@@ -19,6 +19,13 @@ fn header(name: &str, value: &str) -> (String, String) {
     (name.to_owned(), value.to_owned())
 }
 
+/// `/metrics` counts exactly one prediction miss for `platform`.
+async fn assert_one_miss(gw: &Gateway, platform: &str) {
+    let metrics = admin(gw, "GET", "/metrics", None).await.text();
+    let line = format!("freellmapi_quota_misses_total{{platform=\"{platform}\"}} 1");
+    assert!(metrics.lines().any(|l| l == line), "{metrics}");
+}
+
 #[actix_rt::test]
 async fn stated_limits_and_misses_are_learned_shown_and_kept() {
     let mock = Mock::start();
@@ -71,13 +78,7 @@ async fn stated_limits_and_misses_are_learned_shown_and_kept() {
         assert!(b["misses"]["last_at"].is_string(), "{when}");
     };
     check(&budget_of(&gw, MODEL).await, "at once");
-    let metrics = admin(&gw, "GET", "/metrics", None).await.text();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "freellmapi_quota_misses_total{platform=\"groq\"} 1"),
-        "{metrics}"
-    );
+    assert_one_miss(&gw, "groq").await;
 
     actix_rt::time::sleep(Duration::from_millis(2100)).await;
     let held = chat(&gw, &chat_body(MODEL)).await;
@@ -185,6 +186,7 @@ async fn a_key_wide_refusal_closes_every_model_of_the_key_and_is_shown_and_kept(
         assert!(b["cooldown_until"].is_string(), "{when}: {b}");
     };
     check(&key_budget_of(&gw, key_id).await, "at once");
+    assert_one_miss(&gw, "openrouter").await;
     let model = budget_of(&gw, "openai/gpt-oss-120b:free").await;
     assert_eq!(
         model["learned"],
