@@ -134,6 +134,9 @@ impl Limits {
 struct PlatformDefaults {
     #[serde(default)]
     day_window: Option<DayWindow>,
+    /// Limits a key shares across all its models on this platform (OpenRouter's free models, NVIDIA's key).
+    #[serde(default)]
+    key_limits: Option<Limits>,
 }
 
 /// What a model does: answer chats or turn text into vectors. Neither ever serves the other's requests.
@@ -278,6 +281,8 @@ impl CatalogFile {
 #[derive(Debug)]
 pub struct Catalog {
     entries: Vec<ModelEntry>,
+    /// Limits each key of a platform shares across its models, by platform.
+    key_limits: HashMap<Platform, Limits>,
     /// Entry positions by platform, then model: looked up per request, so no key is built to find one.
     index: HashMap<Platform, HashMap<String, usize>>,
 }
@@ -333,8 +338,18 @@ impl Catalog {
                 .or_default()
                 .insert(entry.model.clone(), i);
         }
+        let key_limits = file
+            .platforms
+            .iter()
+            .filter_map(|(platform, defaults)| {
+                let mut limits = defaults.key_limits?;
+                limits.day_window = limits.day_window.or(defaults.day_window);
+                Some((*platform, limits))
+            })
+            .collect();
         Catalog {
             entries: file.models,
+            key_limits,
             index,
         }
     }
@@ -342,6 +357,11 @@ impl Catalog {
     /// Every entry in catalog order.
     pub fn entries(&self) -> &[ModelEntry] {
         &self.entries
+    }
+
+    /// The limits each key of `platform` shares across its models; none where the platform counts per model only.
+    pub fn key_limits(&self, platform: Platform) -> Limits {
+        self.key_limits.get(&platform).copied().unwrap_or_default()
     }
 
     /// The entry for one platform's model.
@@ -395,6 +415,16 @@ mod tests {
         let groq = c.get(Platform::Groq, "llama-3.3-70b-versatile").unwrap();
         assert_eq!(groq.limits.rpm, Some(30));
         assert!(groq.context >= 8192);
+    }
+
+    #[test]
+    fn keys_share_the_platforms_key_limits() {
+        let c = Catalog::embedded().unwrap();
+        let openrouter = c.key_limits(Platform::Openrouter);
+        assert_eq!((openrouter.rpm, openrouter.rpd), (Some(20), Some(50)));
+        assert_eq!(openrouter.day_window, Some(DayWindow::MidnightUtc));
+        assert_eq!(c.key_limits(Platform::Nvidia).rpm, Some(40));
+        assert_eq!(c.key_limits(Platform::Groq), Limits::default());
     }
 
     #[test]

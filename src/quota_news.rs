@@ -24,6 +24,9 @@ pub struct QuotaNews {
     pub windows: Vec<(Window, WindowReport)>,
     /// For a refusal: the windows it may have hit, narrowest knowledge first; empty when it names none.
     pub exceeded: Vec<Window>,
+    /// Whether the figures (and a refusal) are the key's, shared by all its models, rather than one model's:
+    /// OpenRouter's `free-models-per-day`, for one.
+    pub key_wide: bool,
 }
 
 impl QuotaNews {

@@ -61,11 +61,14 @@ async function refresh() {
   $("key-rows").replaceChildren(...keys.map((key) => row(key, budgets.filter((b) => b.key_id === key.id))));
 }
 
-// The key's budgets that have something to show, one per model.
+// The key's budgets: first the limits it shares across all its models (a key-wide row, always shown, since
+// it has a limit), then each model's that has something to show.
 function budgetsCell(budgets) {
-  const shown = budgets.filter(eventful);
-  if (shown.length === 0) return el("span", { class: "muted" }, budgets.length ? "unused" : "—");
-  return el("ul", { class: "budgets" }, ...shown.map((b) => budgetItem(b, b.model)));
+  const models = budgets.filter((b) => b.scope !== "key");
+  const shown = [...budgets.filter((b) => b.scope === "key"), ...models.filter(eventful)];
+  if (shown.length === 0) return el("span", { class: "muted" }, models.length ? "unused" : "—");
+  return el("ul", { class: "budgets" },
+    ...shown.map((b) => budgetItem(b, b.scope === "key" ? "all models" : b.model)));
 }
 
 function row(key, budgets) {

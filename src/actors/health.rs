@@ -10,7 +10,8 @@ use actix_web::http::header::HeaderValue;
 use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::OsRng;
 
-use super::router::{GetKey, KeyMaterial, ListKeys, Reload, RouterActor};
+use super::router::queries::{GetKey, ListKeys};
+use super::router::{KeyMaterial, Reload, RouterActor};
 use crate::actors::provider::{Probe, ProviderPool, Timeouts};
 use crate::crypto::{key_aad, Cipher};
 use crate::hops;

@@ -1,27 +1,60 @@
 //! RateLimiterActor: owns the budget of one (platform, model, key) so that concurrent requests take and settle
-//! leases one at a time. The decisions themselves are in `routing::budget`.
+//! leases one at a time, and shares its key's budget with the limiters of the key's other models, so a request
+//! is admitted by both in one message. The decisions themselves are in `routing::budget` (`keywide` for the pair);
+//! this file must not decide anything of its own.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix::prelude::*;
 
 use crate::catalog::Limits;
 use crate::providers::QuotaNews;
-use crate::routing::budget::{Budget, Carried, Denial, Lease, Outcome, Settlement, Snapshot};
+use crate::routing::budget::keywide::{self, JointLease};
+use crate::routing::budget::{Budget, Carried, Denial, Outcome, Settlement, Snapshot};
 use crate::routing::estimate::Cost;
 use crate::timefmt::now_unix_ms;
 
-/// Holds one budget.
+/// The budget of one (platform, key), shared by the limiters of all the key's models. They all run on the
+/// router's arbiter, so the lock is never contended; it is held only for one decision, never across an await.
+/// Sharing it saves every request the second round trip a key-wide actor would cost, and decides both budgets
+/// at once, so no request is admitted by one and refused by the other in between.
+#[derive(Clone, Debug)]
+pub struct SharedBudget(Arc<Mutex<Budget>>);
+
+impl SharedBudget {
+    /// A key budget with the platform's key-wide limits, resuming from what an earlier run saved, if anything.
+    pub fn new(limits: Limits, saved: Option<Carried>) -> SharedBudget {
+        SharedBudget(Arc::new(Mutex::new(resumed(limits, saved))))
+    }
+
+    /// The budget, to decide with. A panic elsewhere cannot leave it half-updated (every decision completes
+    /// under the lock), so a poisoned lock is taken as it is.
+    pub fn lock(&self) -> MutexGuard<'_, Budget> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn resumed(limits: Limits, saved: Option<Carried>) -> Budget {
+    let mut budget = Budget::new(limits);
+    if let Some(saved) = saved {
+        budget.resume(saved, now_unix_ms());
+    }
+    budget
+}
+
+/// Holds one model's budget and its key's shared one.
 pub struct RateLimiterActor {
     budget: Budget,
+    key: SharedBudget,
 }
 
 impl RateLimiterActor {
-    /// A limiter with fresh windows, resuming from what an earlier run saved, if anything.
-    pub fn new(limits: Limits, saved: Option<Carried>) -> RateLimiterActor {
-        let mut budget = Budget::new(limits);
-        if let Some(saved) = saved {
-            budget.resume(saved, now_unix_ms());
+    /// A limiter with fresh windows, resuming from what an earlier run saved, if anything, under `key`'s budget.
+    pub fn new(limits: Limits, saved: Option<Carried>, key: SharedBudget) -> RateLimiterActor {
+        RateLimiterActor {
+            budget: resumed(limits, saved),
+            key,
         }
-        RateLimiterActor { budget }
     }
 }
 
@@ -29,9 +62,9 @@ impl Actor for RateLimiterActor {
     type Context = Context<Self>;
 }
 
-/// Asks for a lease for a request of the estimated cost.
+/// Asks for a lease for a request of the estimated cost, from the model's budget and the key's.
 #[derive(Message)]
-#[rtype(result = "Result<Lease, Denial>")]
+#[rtype(result = "Result<JointLease, Denial>")]
 pub struct Acquire {
     /// Estimated prompt tokens and the output reserve.
     pub cost: Cost,
@@ -41,7 +74,13 @@ impl Handler<Acquire> for RateLimiterActor {
     type Result = MessageResult<Acquire>;
 
     fn handle(&mut self, msg: Acquire, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.budget.acquire(msg.cost, now_unix_ms()))
+        let mut key = self.key.lock();
+        MessageResult(keywide::acquire(
+            &mut self.budget,
+            &mut key,
+            msg.cost,
+            now_unix_ms(),
+        ))
     }
 }
 
@@ -50,7 +89,7 @@ impl Handler<Acquire> for RateLimiterActor {
 #[rtype(result = "()")]
 pub struct Settle {
     /// The lease being returned.
-    pub lease: Lease,
+    pub lease: JointLease,
     /// How the attempt ended.
     pub outcome: Outcome,
 }
@@ -59,20 +98,27 @@ impl Handler<Settle> for RateLimiterActor {
     type Result = ();
 
     fn handle(&mut self, msg: Settle, _: &mut Context<Self>) {
-        self.budget.settle(msg.lease, msg.outcome, now_unix_ms());
+        let mut key = self.key.lock();
+        keywide::settle(
+            &mut self.budget,
+            &mut key,
+            msg.lease,
+            msg.outcome,
+            now_unix_ms(),
+        );
     }
 }
 
 /// A lease a request holds: settled by [`HeldLease::settle`], or, if the request is dropped first (its client
 /// went away mid-attempt), settled as abandoned, so a lease never stays in flight.
 pub struct HeldLease {
-    lease: Option<Lease>,
+    lease: Option<JointLease>,
     limiter: Addr<RateLimiterActor>,
 }
 
 impl HeldLease {
     /// Holds `lease`, taken from `limiter`.
-    pub fn new(lease: Lease, limiter: Addr<RateLimiterActor>) -> HeldLease {
+    pub fn new(lease: JointLease, limiter: Addr<RateLimiterActor>) -> HeldLease {
         HeldLease {
             lease: Some(lease),
             limiter,
@@ -165,7 +211,8 @@ mod tests {
             rpm: Some(rpm),
             ..Limits::default()
         };
-        RateLimiterActor::new(limits, None).start()
+        let key = SharedBudget::new(Limits::default(), None);
+        RateLimiterActor::new(limits, None, key).start()
     }
 
     #[actix_rt::test]
@@ -177,6 +224,24 @@ mod tests {
         assert_eq!(budget.in_flight, 0);
         assert_eq!(budget.rpm.used, 1, "the upstream may have counted it");
         assert_eq!(budget.tpm.used, 20);
+    }
+
+    #[actix_rt::test]
+    async fn the_limiters_of_one_key_share_its_window() {
+        let key = SharedBudget::new(
+            Limits {
+                rpm: Some(2),
+                ..Limits::default()
+            },
+            None,
+        );
+        let models: Vec<_> = (0..3)
+            .map(|_| RateLimiterActor::new(Limits::default(), None, key.clone()).start())
+            .collect();
+        let answers = join_all(models.iter().map(|m| m.send(Acquire { cost: COST }))).await;
+        let admitted = answers.iter().filter(|a| matches!(a, Ok(Ok(_)))).count();
+        assert_eq!(admitted, 2, "three models, one key allowing two");
+        assert_eq!(key.lock().snapshot(now_unix_ms()).in_flight, 2);
     }
 
     #[actix_rt::test]

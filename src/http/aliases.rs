@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::body::AdminBody;
 use super::{reload, AppState};
-use crate::actors::router::CheckAliases;
+use crate::actors::router::queries::CheckAliases;
 use crate::error::ApiError;
 use crate::store::aliases::{self, AliasRow};
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::actors::health::Check;
 use crate::actors::limiter::ReadBudget;
-use crate::actors::router::ListBudgets;
+use crate::actors::router::queries::{ListBudgets, ListKeyBudgets};
 use crate::catalog::Window;
 use crate::error::ApiError;
 use crate::platform::Platform;
@@ -60,28 +60,42 @@ pub(super) async fn read_budgets(
         .collect())
 }
 
-/// `GET /api/budgets`: one row per (platform, model, key).
+/// One row of `/api/budgets`: a model's budget (`model` its id) or a key's shared one (`model` null).
+fn budget_row(platform: Platform, model: Option<&str>, key: KeyId, s: &Snapshot) -> Value {
+    json!({
+        "platform": platform.id(),
+        "model": model,
+        "key_id": key,
+        "scope": if model.is_some() { "model" } else { "key" },
+        "rpm": window(s.rpm),
+        "rpd": window(s.rpd),
+        "tpm": window(s.tpm),
+        "tpd": window(s.tpd),
+        "in_flight": s.in_flight,
+        "cooldown_until": s.cooldown_until_ms.map(iso8601_ms),
+        "day_window": s.day_window.as_str(),
+        "learned": learned(s),
+        "misses": misses(s),
+    })
+}
+
+/// `GET /api/budgets`: one row per (platform, model, key), then one per key whose models share a limit
+/// (`"scope": "key"`, `"model": null`), so clients that know only model rows keep reading them unchanged.
 pub(super) async fn budgets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let rows: Vec<Value> = read_budgets(&state)
+    let mut rows: Vec<Value> = read_budgets(&state)
         .await?
         .into_iter()
-        .map(|(platform, model, key, s)| {
-            json!({
-                "platform": platform.id(),
-                "model": &*model,
-                "key_id": key,
-                "rpm": window(s.rpm),
-                "rpd": window(s.rpd),
-                "tpm": window(s.tpm),
-                "tpd": window(s.tpd),
-                "in_flight": s.in_flight,
-                "cooldown_until": s.cooldown_until_ms.map(iso8601_ms),
-                "day_window": s.day_window.as_str(),
-                "learned": learned(&s),
-                "misses": misses(&s),
-            })
-        })
+        .map(|(platform, model, key, s)| budget_row(platform, Some(&model), key, &s))
         .collect();
+    let keys = state
+        .router
+        .send(ListKeyBudgets)
+        .await
+        .map_err(|e| ApiError::internal(format!("router unavailable: {e}")))?;
+    rows.extend(
+        keys.iter()
+            .map(|(platform, key, s)| budget_row(*platform, None, *key, s)),
+    );
     Ok(HttpResponse::Ok().json(rows))
 }
 

@@ -7,6 +7,7 @@ use actix_web::{web, HttpResponse};
 
 use super::live::read_budgets;
 use super::AppState;
+use crate::actors::router::queries::ListKeyBudgets;
 use crate::analytics::RenderMetrics;
 use crate::error::ApiError;
 use crate::metrics::{family, sample};
@@ -67,6 +68,15 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, 
         *cooling.entry(platform.id()).or_default() +=
             u64::from(s.cooldown_until_ms.is_some_and(|until| until > now));
         *leased.entry(platform.id()).or_default() += s.in_flight as u64;
+        *missed.entry(platform.id()).or_default() += s.misses.count;
+    }
+    // A refusal of a key's shared limit is the key budget's miss, not any model's: counted once, here.
+    let keys = state
+        .router
+        .send(ListKeyBudgets)
+        .await
+        .map_err(|e| ApiError::internal(format!("router unavailable: {e}")))?;
+    for (platform, _, s) in &keys {
         *missed.entry(platform.id()).or_default() += s.misses.count;
     }
     per_platform(

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::actors::router::{ListModels, Servable};
+use crate::actors::router::queries::{ListModels, Servable};
 use crate::catalog::ModelKind;
 use crate::error::ApiError;
 

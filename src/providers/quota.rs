@@ -137,6 +137,8 @@ pub fn from_refusal(headers: &HeaderMap, body: &[u8], news: &mut QuotaNews) {
             _ => None,
         };
         let reset = meta("X-RateLimit-Reset").and_then(|r| parse_reset(&r));
+        // These limits are the account's, shared by every free model (openrouter.ai/docs, "Limits").
+        news.key_wide = true;
         news.exceeded = vec![window];
         news.add(
             window,
@@ -290,6 +292,10 @@ mod tests {
         let mut news = QuotaNews::default();
         from_refusal(&HeaderMap::new(), body.as_bytes(), &mut news);
         assert_eq!(news.exceeded, [Window::Rpd]);
+        assert!(
+            news.key_wide,
+            "OpenRouter's free-model limits are the key's"
+        );
         let rpd = news.report(Window::Rpd).unwrap();
         assert_eq!((rpd.limit, rpd.remaining), (Some(50), Some(0)));
         let wait = rpd.reset.unwrap();

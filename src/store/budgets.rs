@@ -1,5 +1,6 @@
 //! The `budget_state` table: each (platform, model, key) budget's use still counting, its bench and what it
 //! learned from the provider, so a restart neither re-spends a quota, nor forgets a cooldown, nor learns again.
+//! A key's budget shared across its models is a row like any other, under the model [`KEY_WIDE`].
 
 use crate::provider_key::KeyId;
 use diesel::prelude::*;
@@ -7,6 +8,11 @@ use diesel::prelude::*;
 use super::schema::budget_state::dsl as bs;
 use super::schema::{budget_state, provider_keys};
 use super::{Conn, StoreError};
+
+/// The model of the row that holds a key's budget shared across its models. No model id is empty (custom keys
+/// refuse one, no catalog entry has one), so it names no model; a release that predates key-wide budgets reads such a row
+/// as a model no chain offers, and leaves it be.
+pub const KEY_WIDE: &str = "";
 
 /// One saved budget.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]

@@ -14,14 +14,15 @@ const shots = resolve(process.argv[3] ?? "../artifacts/screenshots");
 const TOKEN = "freellmapi-0123456789abcdef0123456789abcdef0123456789abcdef";
 const SECRET = "gsk_browser_secret_key_9f2c";
 
-// The gateway, with Groq pointed at the mock so a Groq key's budget can learn from its refusals.
+// The gateway, with Groq pointed at the mock so a Groq key's budget can learn from its refusals (and OpenRouter,
+// whose keys share limits across their models, so probing one never leaves the machine).
 function startGateway(mockUrl) {
   const dir = mkdtempSync(join(tmpdir(), "freellmapi-browser-"));
   const child = spawn(binary, ["serve"], {
     cwd: dir,
     env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", DATABASE_URL: join(dir, "data", "db.sqlite"),
       FREELLMAPI_API_KEY: TOKEN, ENCRYPTION_KEY: "ab".repeat(32), HEALTH_CHECK_INTERVAL_SECS: "0", RUST_LOG: "info",
-      FREELLMAPI_BASE_URL_GROQ: mockUrl },
+      FREELLMAPI_BASE_URL_GROQ: mockUrl, FREELLMAPI_BASE_URL_OPENROUTER: mockUrl },
   });
   return new Promise((resolveUrl, reject) => {
     let log = "";
@@ -162,6 +163,15 @@ async function run() {
         const budgets = page.locator("#key-rows tr", { hasText: "main" }).locator("ul.budgets");
         await budgets.getByText("1 unpredicted 429").waitFor();
         assert.match(await budgets.innerText(), /llama-3\.3-70b-versatile rpm 1\/1 · rpd 0\/1000[\s\S]*provider says rpm 1[\s\S]*on rpm: Rate limit reached/);
+
+        // OpenRouter's free models share the key's limits: the key's row shows them once, for all its models.
+        await page.getByLabel("Platform").selectOption("openrouter");
+        await page.getByLabel("Key", { exact: true }).fill("sk-or-v1-browser-key");
+        await page.getByLabel("Label (optional)").fill("shared");
+        await page.getByRole("button", { name: "Add key" }).click();
+        const shared = page.locator("#key-rows tr", { hasText: "shared" }).locator("ul.budgets");
+        await shared.getByText("all models").waitFor();
+        assert.match(await shared.innerText(), /^all models rpm 0\/20 · rpd 0\/50$/m);
       }
       await page.locator("#key-rows tr").first().waitFor();
       await page.screenshot({ path: join(shots, `keys-${colorScheme}.png`), fullPage: true });

@@ -19,6 +19,13 @@ fn header(name: &str, value: &str) -> (String, String) {
     (name.to_owned(), value.to_owned())
 }
 
+/// `/metrics` counts exactly one prediction miss for `platform`.
+async fn assert_one_miss(gw: &Gateway, platform: &str) {
+    let metrics = admin(gw, "GET", "/metrics", None).await.text();
+    let line = format!("freellmapi_quota_misses_total{{platform=\"{platform}\"}} 1");
+    assert!(metrics.lines().any(|l| l == line), "{metrics}");
+}
+
 #[actix_rt::test]
 async fn stated_limits_and_misses_are_learned_shown_and_kept() {
     let mock = Mock::start();
@@ -71,13 +78,7 @@ async fn stated_limits_and_misses_are_learned_shown_and_kept() {
         assert!(b["misses"]["last_at"].is_string(), "{when}");
     };
     check(&budget_of(&gw, MODEL).await, "at once");
-    let metrics = admin(&gw, "GET", "/metrics", None).await.text();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "freellmapi_quota_misses_total{platform=\"groq\"} 1"),
-        "{metrics}"
-    );
+    assert_one_miss(&gw, "groq").await;
 
     actix_rt::time::sleep(Duration::from_millis(2100)).await;
     let held = chat(&gw, &chat_body(MODEL)).await;
@@ -129,4 +130,80 @@ async fn a_client_that_goes_away_mid_attempt_leaves_no_lease_in_flight() {
         a["rpm"]["used"], 1,
         "counted: the upstream may have seen it"
     );
+}
+
+/// The key-wide row of `/api/budgets` for the key with `key_id`.
+async fn key_budget_of(gw: &Gateway, key_id: i64) -> serde_json::Value {
+    let budgets = admin(gw, "GET", "/api/budgets", None).await.json();
+    budgets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["scope"] == "key" && b["key_id"] == key_id)
+        .unwrap_or_else(|| panic!("no key-wide budget for key {key_id}: {budgets}"))
+        .clone()
+}
+
+#[actix_rt::test]
+async fn a_key_wide_refusal_closes_every_model_of_the_key_and_is_shown_and_kept() {
+    let mock = Mock::start();
+    let mut gw = Gateway::start(&[("FREELLMAPI_BASE_URL_OPENROUTER", &mock.base_url())]);
+    let key = "sk-or-v1-shared-daily-key";
+    let key_id = add_platform_key(&gw, "openrouter", key).await;
+    let fresh = key_budget_of(&gw, key_id).await;
+    assert_eq!(fresh["model"], serde_json::Value::Null, "{fresh}");
+    assert_eq!(fresh["platform"], "openrouter");
+    assert_eq!(
+        fresh["rpm"],
+        json!({"used": 0, "limit": 20}),
+        "the catalog's key limits"
+    );
+    assert_eq!(fresh["rpd"], json!({"used": 0, "limit": 50}));
+    assert_eq!(fresh["day_window"], "midnight-utc");
+
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 3_600_000;
+    let refusal = json!({"error": {"message": "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day", "code": 429, "metadata": {"headers": {"X-RateLimit-Limit": "40", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset.to_string()}}}});
+    mock.push(key, Reply::body(429, refusal.to_string()));
+    let first = chat(&gw, &chat_body("openrouter/openai/gpt-oss-120b:free")).await;
+    assert_eq!(first.status, 429, "{}", first.text());
+    let other = chat(&gw, &chat_body("openrouter/z-ai/glm-4.5-air:free")).await;
+    assert_eq!(other.status, 429, "{}", other.text());
+    assert_eq!(
+        mock.count_for(key),
+        1,
+        "no model of the spent key is tried again"
+    );
+
+    let check = |b: &serde_json::Value, when: &str| {
+        assert_eq!(b["learned"], json!({"rpd": 40}), "{when}: {b}");
+        assert_eq!(b["rpd"], json!({"used": 40, "limit": 40}), "{when}: {b}");
+        assert_eq!(b["misses"]["count"], 1, "{when}: {b}");
+        assert_eq!(b["misses"]["window"], "rpd", "{when}: {b}");
+        assert!(b["cooldown_until"].is_string(), "{when}: {b}");
+    };
+    check(&key_budget_of(&gw, key_id).await, "at once");
+    assert_one_miss(&gw, "openrouter").await;
+    let model = budget_of(&gw, "openai/gpt-oss-120b:free").await;
+    assert_eq!(
+        model["learned"],
+        json!({}),
+        "the model learned nothing: {model}"
+    );
+    assert_eq!(model["misses"]["count"], 0, "{model}");
+    assert!(model["cooldown_until"].is_null(), "{model}");
+
+    gw.stop();
+    gw.restart_with(&[]).unwrap();
+    check(&key_budget_of(&gw, key_id).await, "after a restart");
+    let later = chat(
+        &gw,
+        &chat_body("openrouter/meta-llama/llama-3.3-70b-instruct:free"),
+    )
+    .await;
+    assert_eq!(later.status, 429, "{}", later.text());
+    assert_eq!(mock.count_for(key), 1, "still closed after a restart");
 }

@@ -1,6 +1,7 @@
 //! Quota yield: 3 platforms × 3 keys behind the real gateway, driven above their total capacity by clients that
 //! retry whenever the gateway says every key is spent, with a restart half-way through. The simulated providers
-//! enforce their limits exactly, so every upstream 429 is a prediction the gateway got wrong.
+//! enforce their limits exactly, so every upstream 429 is a prediction the gateway got wrong. A second scenario
+//! puts three OpenRouter free models on one key whose per-key limits they share.
 //!
 //! The short runs are CI tests. The long run is a documented command (README, "Quota yield"):
 //! `FREELLMAPI_SIM_SECS=600 cargo test --release --test gateway quota_yield_long -- --ignored --nocapture`.
@@ -124,6 +125,22 @@ fn prompt(n: u64) -> String {
     format!("{head}{}", "x".repeat(PROMPT_CHARS - head.len()))
 }
 
+/// Three OpenRouter free models the catalog lists (each 20 a minute and 200 a day of its own).
+const OPENROUTER_MODELS: [&str; 3] = [
+    "openai/gpt-oss-120b:free",
+    "meta-llama/llama-3.3-70b-instruct:free",
+    "z-ai/glm-4.5-air:free",
+];
+/// What an OpenRouter key without credits shares across its free models, as the catalog says.
+const OPENROUTER_KEY: SimLimits = SimLimits {
+    rpm: Some(20),
+    rpd: Some(50),
+    tpm: None,
+    tpd: None,
+};
+/// Long enough for the key's day, not its minute, to bind: three minute windows of 20 exceed 50.
+const KEY_WIDE_RUN: Duration = Duration::from_secs(130);
+
 /// Runs the scenario for `duration` with a restart at half-time; `stricter` makes the catalog wrong.
 async fn run(duration: Duration, stricter: bool) -> Report {
     let providers = providers(stricter);
@@ -163,11 +180,70 @@ async fn run(duration: Duration, stricter: bool) -> Report {
     let res = admin(&gw, "PUT", "/api/chain", Some(&Value::Array(chain))).await;
     assert_eq!(res.status, 200, "{}", res.text());
 
-    let cost = prompt_tokens(&[&prompt(0)]) + MAX_TOKENS;
     let capacity: u64 = providers
         .iter()
-        .map(|(_, _, _, limits)| 3 * limits.capacity(cost, duration))
+        .map(|(_, _, _, limits)| 3 * limits.capacity(cost(), duration))
         .sum();
+    drive(gw, port, &sim, duration, capacity).await
+}
+
+/// The key-wide scenario: three free models on one OpenRouter key, whose shared daily limit binds.
+async fn run_key_wide(duration: Duration) -> Report {
+    let model_limits = SimLimits {
+        rpm: Some(20),
+        rpd: Some(200),
+        tpm: None,
+        tpd: None,
+    };
+    let sim = ProviderSim::start(
+        OPENROUTER_MODELS
+            .iter()
+            .map(|model| SimModel {
+                wire: Wire::OpenRouter,
+                model: (*model).to_owned(),
+                limits: model_limits,
+            })
+            .collect(),
+        LATENCY,
+    );
+    sim.share_per_key(Wire::OpenRouter, OPENROUTER_KEY);
+    let port = free_port().to_string();
+    let gw = Gateway::start(&[
+        ("PORT", &port),
+        (
+            "FREELLMAPI_BASE_URL_OPENROUTER",
+            &sim.base_url(Wire::OpenRouter),
+        ),
+        ("UPSTREAM_TIMEOUT_SECS", "30"),
+        ("UPSTREAM_FIRST_BYTE_TIMEOUT_SECS", "10"),
+        ("RUST_LOG", "warn,freellmapi::server=info"),
+    ]);
+    add_platform_key(&gw, "openrouter", "sk-or-v1-sim-key").await;
+    let chain: Vec<Value> = OPENROUTER_MODELS
+        .iter()
+        .map(|model| json!({"platform": "openrouter", "model": model, "enabled": true}))
+        .collect();
+    let res = admin(&gw, "PUT", "/api/chain", Some(&Value::Array(chain))).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let models = 3 * model_limits.capacity(cost(), duration);
+    let capacity = OPENROUTER_KEY.capacity(cost(), duration).min(models);
+    drive(gw, port, &sim, duration, capacity).await
+}
+
+/// What each request costs upstream, in tokens.
+fn cost() -> u64 {
+    prompt_tokens(&[&prompt(0)]) + MAX_TOKENS
+}
+
+/// Drives the gateway with the clients for `duration`, restarting it at half-time, and reports what the clients
+/// and the simulator saw.
+async fn drive(
+    gw: Gateway,
+    port: String,
+    sim: &ProviderSim,
+    duration: Duration,
+    capacity: u64,
+) -> Report {
     let url = gw.url("/v1/chat/completions");
     let gw = Arc::new(Mutex::new(gw));
     let stop = Arc::new(AtomicBool::new(false));
@@ -307,6 +383,16 @@ async fn wrong_catalog_misses_once_per_key_and_window_then_learns() {
         );
     }
     assert!(report.yield_ratio() >= 0.95, "{report:?}");
+}
+
+#[actix_rt::test]
+async fn a_key_wide_day_shared_by_three_models_is_served_in_full_without_a_429() {
+    let report = run_key_wide(KEY_WIDE_RUN).await;
+    report.print("key-wide day (three models, one OpenRouter key)");
+    assert_eq!(report.capacity, 50, "the key's day binds, not its minute");
+    assert_eq!(report.other_errors, 0, "{:?}", report.errors_seen);
+    assert_eq!(report.upstream_429, 0, "{:?}", report.misses);
+    assert_eq!(report.served, report.capacity, "{report:?}");
 }
 
 #[actix_rt::test]

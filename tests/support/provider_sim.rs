@@ -1,5 +1,6 @@
-//! A provider simulator for quota tests: Groq, Cerebras and Gemini wire formats served from one port, each
-//! (key, model) held to its own limits exactly the way the provider enforces them.
+//! A provider simulator for quota tests: Groq, Cerebras, Gemini and OpenRouter wire formats served from one port,
+//! each (key, model) held to its own limits exactly the way the provider enforces them, and, where a provider
+//! counts per key (OpenRouter's free models), each key to the limits it shares across its models.
 //!
 //! Admission counts a request in a sliding 60-second window the moment it arrives; its token cost is the prompt
 //! (about four characters per token) plus `max_tokens`, which is also exactly what it generates. A request over a
@@ -24,6 +25,9 @@ pub enum Wire {
     Cerebras,
     /// Native `generateContent` under `/v1beta`; no headers; a 429 with QuotaFailure and RetryInfo.
     Gemini,
+    /// OpenAI format under `/api/v1`; no headers; a key-wide refusal names `free-models-per-day` (or `-min`)
+    /// with the key's limit in `metadata.headers`, a model's own is "Provider returned error".
+    OpenRouter,
 }
 
 /// One limit window of a provider.
@@ -108,6 +112,9 @@ struct Usage {
 struct State {
     models: Vec<SimModel>,
     usage: HashMap<(String, String), Usage>,
+    /// Limits each key of a wire shares across its models.
+    key_limits: HashMap<Wire, SimLimits>,
+    key_usage: HashMap<(Wire, String), Usage>,
     log: Vec<Served>,
     started: Instant,
     latency: Duration,
@@ -126,6 +133,8 @@ impl ProviderSim {
         let state = Arc::new(Mutex::new(State {
             models,
             usage: HashMap::new(),
+            key_limits: HashMap::new(),
+            key_usage: HashMap::new(),
             log: Vec::new(),
             started: Instant::now(),
             latency,
@@ -148,8 +157,14 @@ impl ProviderSim {
             Wire::Groq => "/openai/v1",
             Wire::Cerebras => "/v1",
             Wire::Gemini => "/v1beta",
+            Wire::OpenRouter => "/api/v1",
         };
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Makes every key of `wire` share `limits` across all its models, on top of each model's own.
+    pub fn share_per_key(&self, wire: Wire, limits: SimLimits) {
+        self.state.lock().unwrap().key_limits.insert(wire, limits);
     }
 
     /// Every answer so far, in order.
@@ -219,6 +234,7 @@ fn parse(req: &HttpRequest, body: &[u8]) -> Option<Parsed> {
     let wire = match path {
         "/openai/v1/chat/completions" => Wire::Groq,
         "/v1/chat/completions" => Wire::Cerebras,
+        "/api/v1/chat/completions" => Wire::OpenRouter,
         _ => return None,
     };
     let texts: Vec<&str> = json["messages"]
@@ -242,6 +258,8 @@ fn parse(req: &HttpRequest, body: &[u8]) -> Option<Parsed> {
 /// What one admission decided, with what the rate-limit headers report.
 struct Decision {
     refused: Option<Window>,
+    /// Whether the key's shared limits refused it (then `limits` and the figures are the key's).
+    key_wide: bool,
     limits: SimLimits,
     minute_requests: u64,
     minute_tokens: u64,
@@ -257,10 +275,32 @@ fn admit(state: &mut State, p: &Parsed, cost: u64, now: Instant) -> Option<Decis
         .iter()
         .find(|m| m.wire == p.wire && m.model == p.model)?
         .limits;
+    let shared = state.key_limits.get(&p.wire).copied();
+    if let Some(key_limits) = shared {
+        let usage = state.key_usage.entry((p.wire, p.key.clone())).or_default();
+        let decision = decide(usage, key_limits, cost, now, false);
+        if decision.refused.is_some() {
+            return Some(Decision {
+                key_wide: true,
+                ..decision
+            });
+        }
+    }
     let usage = state
         .usage
         .entry((p.key.clone(), p.model.clone()))
         .or_default();
+    let decision = decide(usage, limits, cost, now, true);
+    if decision.refused.is_none() && shared.is_some() {
+        if let Some(usage) = state.key_usage.get_mut(&(p.wire, p.key.clone())) {
+            count(usage, cost, now);
+        }
+    }
+    Some(decision)
+}
+
+/// Whether `usage` has room under `limits` for one more request of `cost`; counts it when it has and `take`.
+fn decide(usage: &mut Usage, limits: SimLimits, cost: u64, now: Instant, take: bool) -> Decision {
     while usage
         .minute
         .front()
@@ -282,23 +322,28 @@ fn admit(state: &mut State, p: &Parsed, cost: u64, now: Instant) -> Option<Decis
     } else {
         None
     };
-    if refused.is_none() {
-        usage.minute.push_back((now, cost));
-        usage.day_requests += 1;
-        usage.day_tokens += cost;
+    if refused.is_none() && take {
+        count(usage, cost, now);
     }
     let minute_reset = usage.minute.front().map_or(Duration::ZERO, |(t, _)| {
         Duration::from_secs(60).saturating_sub(now.duration_since(*t))
     });
-    Some(Decision {
+    Decision {
         refused,
+        key_wide: false,
         limits,
         minute_requests: usage.minute.len() as u64,
         minute_tokens: usage.minute.iter().map(|(_, c)| c).sum(),
         day_requests: usage.day_requests,
         day_tokens: usage.day_tokens,
         minute_reset,
-    })
+    }
+}
+
+fn count(usage: &mut Usage, cost: u64, now: Instant) {
+    usage.minute.push_back((now, cost));
+    usage.day_requests += 1;
+    usage.day_tokens += cost;
 }
 
 async fn handle(
@@ -332,6 +377,7 @@ async fn handle(
         Wire::Groq => groq(&p, &decision, cost),
         Wire::Cerebras => cerebras(&p, &decision, cost),
         Wire::Gemini => gemini(&p, &decision),
+        Wire::OpenRouter => openrouter(&p, &decision),
     }
 }
 
@@ -511,4 +557,37 @@ fn gemini(p: &Parsed, d: &Decision) -> HttpResponse {
             {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
         ]}}))
+}
+
+/// OpenRouter: no rate-limit headers; a key's refusal names its window and carries the key's figures (the reset
+/// an instant in Unix ms: the next UTC midnight for the day, the oldest use's expiry for the minute).
+fn openrouter(p: &Parsed, d: &Decision) -> HttpResponse {
+    let Some(window) = d.refused else {
+        return HttpResponse::Ok().json(openai_completion(p));
+    };
+    if !d.key_wide {
+        return HttpResponse::TooManyRequests().json(json!({"error": {
+            "message": "Provider returned error", "code": 429,
+            "metadata": {"raw": format!("{} is temporarily rate-limited upstream", p.model), "provider_name": "Sim"}}}));
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let (name, limit, reset_ms) = match window {
+        Window::Rpm | Window::Tpm => (
+            "free-models-per-min",
+            d.limits.rpm,
+            now_ms + d.minute_reset.as_millis() as u64,
+        ),
+        Window::Rpd | Window::Tpd => (
+            "free-models-per-day. Add 10 credits to unlock 1000 free model requests per day",
+            d.limits.rpd,
+            (now_ms / 86_400_000 + 1) * 86_400_000,
+        ),
+    };
+    HttpResponse::TooManyRequests().json(json!({"error": {
+        "message": format!("Rate limit exceeded: {name}"), "code": 429,
+        "metadata": {"headers": {"X-RateLimit-Limit": limit.unwrap_or(0).to_string(),
+            "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset_ms.to_string()}}}}))
 }

@@ -9,6 +9,8 @@
 //! recorded, and teaches the limit it revealed. governor smooths the per-minute request rate; the logs make the
 //! limits exact.
 
+pub mod keywide;
+
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -279,6 +281,37 @@ impl Budget {
 
     /// Admits a request of the estimated `cost`, or says why not and for how long.
     pub fn acquire(&mut self, cost: Cost, now_ms: i64) -> Result<Lease, Denial> {
+        let tokens = self.check(cost, now_ms)?;
+        if let Some(limiter) = &self.smoothing {
+            self.clock.set(now_ms);
+            if let Err(not_until) = limiter.check() {
+                let wait = not_until.wait_time_from(self.clock.now());
+                return Err(Denial::Exhausted {
+                    window: Window::Rpm,
+                    retry_after_secs: wait.as_secs().max(1),
+                });
+            }
+        }
+        self.next_lease += 1;
+        self.leases.insert(
+            self.next_lease,
+            Reservation {
+                tokens,
+                prompt_estimate: cost.prompt,
+                acquired_ms: now_ms,
+            },
+        );
+        self.in_flight_tokens += tokens;
+        Ok(Lease {
+            id: self.next_lease,
+        })
+    }
+
+    /// Whether the windows and the bench would admit a request of `cost` now, taking no lease: every check of
+    /// [`Budget::acquire`] but governor's smoothing, which cannot be asked without spending. Answers the tokens
+    /// the request would reserve. A key's shared budget is asked this first, so a request it turns away spends
+    /// nothing of a model's budget.
+    pub fn check(&mut self, cost: Cost, now_ms: i64) -> Result<u64, Denial> {
         if let Some(until_ms) = self.cooldown_until_ms {
             if until_ms > now_ms {
                 return Err(Denial::Cooling {
@@ -307,29 +340,7 @@ impl Budget {
                 });
             }
         }
-        if let Some(limiter) = &self.smoothing {
-            self.clock.set(now_ms);
-            if let Err(not_until) = limiter.check() {
-                let wait = not_until.wait_time_from(self.clock.now());
-                return Err(Denial::Exhausted {
-                    window: Window::Rpm,
-                    retry_after_secs: wait.as_secs().max(1),
-                });
-            }
-        }
-        self.next_lease += 1;
-        self.leases.insert(
-            self.next_lease,
-            Reservation {
-                tokens,
-                prompt_estimate: cost.prompt,
-                acquired_ms: now_ms,
-            },
-        );
-        self.in_flight_tokens += tokens;
-        Ok(Lease {
-            id: self.next_lease,
-        })
+        Ok(tokens)
     }
 
     /// Takes leases older than [`LEASE_TTL_MS`] as used and releases them.
@@ -722,5 +733,6 @@ pub fn cooldown(kind: FailureKind, consecutive_failures: u32) -> Option<Duration
         | FailureKind::Undecodable => None,
     }
 }
+
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,12 @@ use crate::quota_news::WindowReport;
 
 const T0: i64 = 1_795_000_000_000;
 
-fn limits(rpm: Option<u32>, rpd: Option<u32>, tpm: Option<u32>, tpd: Option<u32>) -> Limits {
+pub(super) fn limits(
+    rpm: Option<u32>,
+    rpd: Option<u32>,
+    tpm: Option<u32>,
+    tpd: Option<u32>,
+) -> Limits {
     Limits {
         rpm,
         rpd,
@@ -15,14 +20,14 @@ fn limits(rpm: Option<u32>, rpd: Option<u32>, tpm: Option<u32>, tpd: Option<u32>
     }
 }
 
-fn cost(tokens: u64) -> Cost {
+pub(super) fn cost(tokens: u64) -> Cost {
     Cost {
         prompt: 0,
         output: tokens,
     }
 }
 
-fn served(tokens: u64, answered_ms: i64) -> Outcome {
+pub(super) fn served(tokens: u64, answered_ms: i64) -> Outcome {
     Outcome {
         settlement: Settlement::Served {
             tokens: Some(tokens),
@@ -33,7 +38,7 @@ fn served(tokens: u64, answered_ms: i64) -> Outcome {
     }
 }
 
-fn failed(kind: FailureKind, answered_ms: i64, news: QuotaNews) -> Outcome {
+pub(super) fn failed(kind: FailureKind, answered_ms: i64, news: QuotaNews) -> Outcome {
     Outcome {
         settlement: Settlement::Failed(Failure {
             kind,

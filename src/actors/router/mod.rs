@@ -10,19 +10,22 @@ use actix::prelude::*;
 
 use futures_util::future::join_all;
 
-use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits};
-use crate::catalog::{Capabilities, ModelKind, SharedCatalog};
+pub mod queries;
+
+use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits, SharedBudget};
+use crate::catalog::{ModelKind, SharedCatalog};
 use crate::key_admin::CustomModel;
 use crate::platform::Platform;
 use crate::provider_key::{KeyId, KeyStatus};
 use crate::providers::{FailureKind, Registry};
-use crate::routing::budget::{Carried, Denial, Lease};
+use crate::routing::budget::keywide::JointLease;
+use crate::routing::budget::{Carried, Denial};
 use crate::routing::candidates::{KeyOffer, RouteTable, Unroutable};
 use crate::routing::estimate::Cost;
 use crate::routing::needs::Needs;
 use crate::routing::sticky::{SessionKey, StickyMap};
 use crate::routing::window::Entry;
-use crate::store::budgets::BudgetRow;
+use crate::store::budgets::{BudgetRow, KEY_WIDE};
 use crate::store::{self, Db};
 use crate::timefmt::now_unix_ms;
 
@@ -97,7 +100,7 @@ pub struct Candidate {
     pub context: Option<u32>,
 }
 
-/// Which budget: (platform, model, key).
+/// Which budget: (platform, model, key); a key's shared budget has the model [`KEY_WIDE`].
 type BudgetKey = (Platform, Arc<str>, KeyId);
 
 /// Owns routing state.
@@ -109,6 +112,8 @@ pub struct RouterActor {
     keys: HashMap<KeyId, Arc<KeyMaterial>>,
     invalid: HashSet<KeyId>,
     limiters: HashMap<BudgetKey, Addr<RateLimiterActor>>,
+    /// Each key's budget shared by its models' limiters.
+    key_budgets: HashMap<(Platform, KeyId), SharedBudget>,
     custom_contexts: HashMap<(KeyId, Arc<str>), u32>,
     saved: HashMap<BudgetKey, Carried>,
     written: HashMap<BudgetKey, Carried>,
@@ -136,6 +141,7 @@ impl RouterActor {
             keys: HashMap::new(),
             invalid: HashSet::new(),
             limiters: HashMap::new(),
+            key_budgets: HashMap::new(),
             custom_contexts: HashMap::new(),
             written: saved.clone(),
             saved,
@@ -222,6 +228,27 @@ impl RouterActor {
                 None => false,
             }
         });
+        let catalog = self.catalog.current();
+        let keys = &self.keys;
+        self.key_budgets.retain(|(platform, key), budget| {
+            let kept = keys.get(key).is_some_and(|k| k.platform == *platform);
+            if kept {
+                budget.lock().set_limits(catalog.key_limits(*platform));
+            }
+            kept
+        });
+    }
+
+    /// The budget `key` shares across its models, made on first use.
+    fn key_budget(&mut self, platform: Platform, key: KeyId) -> SharedBudget {
+        let (catalog, saved) = (&self.catalog, &mut self.saved);
+        self.key_budgets
+            .entry((platform, key))
+            .or_insert_with(|| {
+                let saved = saved.remove(&(platform, Arc::from(KEY_WIDE), key));
+                SharedBudget::new(catalog.current().key_limits(platform), saved)
+            })
+            .clone()
     }
 
     fn limiter(
@@ -235,19 +262,29 @@ impl RouterActor {
             return addr.clone();
         }
         let limits = self.table.limits(platform, model, key).unwrap_or_default();
+        let shared = self.key_budget(platform, key);
         let saved = &mut self.saved;
         self.limiters
             .entry(id.clone())
-            .or_insert_with(|| RateLimiterActor::new(limits, saved.remove(&id)).start())
+            .or_insert_with(|| RateLimiterActor::new(limits, saved.remove(&id), shared).start())
             .clone()
     }
 
-    /// Saves every budget whose daily use or bench changed since it was last written.
+    /// Saves every budget, models' and keys', whose daily use or bench changed since it was last written.
     fn save_budgets(&self) -> impl ActorFuture<Self, Output = ()> + 'static {
         let holders: Vec<(BudgetKey, Addr<RateLimiterActor>)> = self
             .limiters
             .iter()
             .map(|(id, addr)| (id.clone(), addr.clone()))
+            .collect();
+        let now = now_unix_ms();
+        let keys: Vec<(BudgetKey, Carried)> = self
+            .key_budgets
+            .iter()
+            .map(|((platform, key), budget)| {
+                let id = (*platform, Arc::from(KEY_WIDE), *key);
+                (id, budget.lock().carried(now))
+            })
             .collect();
         let read = async move {
             let states = join_all(holders.iter().map(|(_, addr)| addr.send(ReadCarried))).await;
@@ -255,6 +292,7 @@ impl RouterActor {
                 .into_iter()
                 .zip(states)
                 .filter_map(|((id, _), state)| Some((id, state.ok()?)))
+                .chain(keys)
                 .collect::<Vec<_>>()
         };
         read.into_actor(self).then(|states, router, _| {
@@ -423,7 +461,7 @@ pub struct Planned {
     pub next: Option<PlanCursor>,
     /// On the first page: the first candidate's answer to [`Acquire`] for the request's tokens. A lease in it
     /// must be settled like any other.
-    pub first_lease: Option<Result<Lease, Denial>>,
+    pub first_lease: Option<Result<JointLease, Denial>>,
 }
 
 impl Handler<Plan> for RouterActor {
@@ -594,132 +632,6 @@ impl Handler<Reload> for RouterActor {
 
     fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
         Box::pin(self.reload(false))
-    }
-}
-
-/// Lists every (platform, model, key) budget holder, creating limiters that do not exist yet.
-#[derive(Message)]
-#[rtype(result = "Vec<(Platform, Arc<str>, KeyId, Addr<RateLimiterActor>)>")]
-pub struct ListBudgets;
-
-impl Handler<ListBudgets> for RouterActor {
-    type Result = MessageResult<ListBudgets>;
-
-    fn handle(&mut self, _: ListBudgets, _: &mut Context<Self>) -> Self::Result {
-        let mut triples: Vec<(Platform, Arc<str>, KeyId)> = self
-            .table
-            .triples()
-            .map(|(p, m, k)| (p, m.clone(), k))
-            .collect();
-        triples.sort();
-        let out = triples
-            .into_iter()
-            .map(|(p, m, k)| {
-                let addr = self.limiter(p, &m, k);
-                (p, m, k, addr)
-            })
-            .collect();
-        MessageResult(out)
-    }
-}
-
-/// Lists model ids that have at least one usable key, as the platform that serves each first offers it, and the
-/// names that stand for several of them.
-#[derive(Message)]
-#[rtype(result = "Listing")]
-pub struct ListModels;
-
-/// What `/v1/models` lists.
-#[derive(Debug, Clone, Default)]
-pub struct Listing {
-    /// Model ids some usable key serves.
-    pub models: Vec<Servable>,
-    /// Provider-neutral ids and aliases, with the `platform/model` ids each reaches.
-    pub shared: Vec<(String, Vec<String>)>,
-}
-
-/// Checks aliases (name, targets) against the route table: the answer is the first problem, in words.
-#[derive(Message)]
-#[rtype(result = "Result<(), String>")]
-pub struct CheckAliases(pub Vec<(String, Vec<String>)>);
-
-impl Handler<CheckAliases> for RouterActor {
-    type Result = Result<(), String>;
-
-    fn handle(&mut self, msg: CheckAliases, _: &mut Context<Self>) -> Self::Result {
-        msg.0
-            .iter()
-            .try_for_each(|(name, targets)| self.table.check_alias(name, targets))
-    }
-}
-
-/// A model id some usable key serves.
-#[derive(Debug, Clone)]
-pub struct Servable {
-    /// The model id.
-    pub model: Arc<str>,
-    /// The platform serving it first.
-    pub platform: Platform,
-    /// Chat or embedding.
-    pub kind: ModelKind,
-    /// Its context window, where known.
-    pub context: Option<u32>,
-    /// What it can do.
-    pub capabilities: Capabilities,
-}
-
-impl Handler<ListModels> for RouterActor {
-    type Result = MessageResult<ListModels>;
-
-    fn handle(&mut self, _: ListModels, _: &mut Context<Self>) -> Self::Result {
-        let listed = self
-            .table
-            .servable_models()
-            .into_iter()
-            .map(|offer| Servable {
-                model: offer.model.clone(),
-                platform: offer.platform,
-                kind: offer.kind,
-                context: offer.context,
-                capabilities: offer.capabilities,
-            });
-        MessageResult(Listing {
-            models: listed.collect(),
-            shared: self.table.shared_names(),
-        })
-    }
-}
-
-/// Lists the enabled keys the gateway can talk to, for background probes.
-#[derive(Message)]
-#[rtype(result = "Vec<Arc<KeyMaterial>>")]
-pub struct ListKeys;
-
-impl Handler<ListKeys> for RouterActor {
-    type Result = MessageResult<ListKeys>;
-
-    fn handle(&mut self, _: ListKeys, _: &mut Context<Self>) -> Self::Result {
-        let mut keys: Vec<Arc<KeyMaterial>> = self
-            .keys
-            .values()
-            .filter(|k| k.enabled && self.registry.supports(k.platform))
-            .cloned()
-            .collect();
-        keys.sort_by_key(|k| k.id);
-        MessageResult(keys)
-    }
-}
-
-/// Fetches one key's material, for probes.
-#[derive(Message)]
-#[rtype(result = "Option<Arc<KeyMaterial>>")]
-pub struct GetKey(pub KeyId);
-
-impl Handler<GetKey> for RouterActor {
-    type Result = Option<Arc<KeyMaterial>>;
-
-    fn handle(&mut self, msg: GetKey, _: &mut Context<Self>) -> Self::Result {
-        self.keys.get(&msg.0).cloned()
     }
 }
 
