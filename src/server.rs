@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::crypto::key_aad;
 use crate::hops::Hops;
 use crate::http::auth::FailedAuthLimiter;
+use crate::http::signin::{SignIn, SIGN_IN_TTL};
 use crate::http::{self, AppState, UnifiedKey};
 use crate::logging;
 use crate::metrics::InFlight;
@@ -58,6 +59,12 @@ pub fn run(config: Config) -> Result<(), String> {
             prepared.unified_key
         );
     }
+    let (signin, signin_code) = if prepared.unified_key_created {
+        let (signin, code) = SignIn::issue(SIGN_IN_TTL);
+        (signin, Some(code))
+    } else {
+        (SignIn::default(), None)
+    };
     let data = RoutingData::load(&mut conn).map_err(|e| e.to_string())?;
     let redactor = known_secrets(&prepared, &data, &config);
     let tls = connector::tls_config(config.upstream_ca_file.as_deref())?;
@@ -131,6 +138,7 @@ pub fn run(config: Config) -> Result<(), String> {
             listen: address,
             redactor: redactor.clone(),
             responses: responses.clone(),
+            signin,
         });
         let connect_timeout = config.connect_timeout;
         let worker_logger = logger.clone();
@@ -159,6 +167,12 @@ pub fn run(config: Config) -> Result<(), String> {
         log::info!(
             "freellmapi listening on http://{address} (OpenAI base URL http://{address}/v1)"
         );
+        if let Some(code) = signin_code {
+            log::info!(
+                "Open the dashboard, signed in: http://{}/#signin={code} (works once, for 15 minutes)",
+                browsable(address)
+            );
+        }
         let served = server
             .await
             .map_err(|e| format!("the HTTP server failed: {e}"));
@@ -198,4 +212,14 @@ fn known_secrets(
         }
     }
     redactor
+}
+
+/// The address a browser on this machine reaches the listener at: a wildcard listen address becomes loopback.
+fn browsable(address: std::net::SocketAddr) -> std::net::SocketAddr {
+    let ip = match address.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, address.port())
 }

@@ -1,4 +1,5 @@
-// The dashboard shell: sign-in, navigation between pages, sign-out.
+// The dashboard shell: sign-in (with the unified key, or once with a first-run link), navigation between pages,
+// sign-out.
 
 import { api, session, say, ApiError } from "./api.js";
 import { showKeys } from "./keys.js";
@@ -57,12 +58,29 @@ async function signIn(event) {
   route();
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+// A first-run sign-in link (`#signin=<code>`, printed once in the log): its code is exchanged once for the
+// unified key, kept for this browser session like a typed key; the address loses the code at once.
+async function signInByLink() {
+  const match = /^#signin=([0-9a-f]+)$/.exec(location.hash);
+  if (!match) return;
+  history.replaceState(null, "", location.pathname);
+  try {
+    const answer = await api("POST", "/api/signin", undefined, match[1]);
+    session.token = answer.token;
+  } catch (e) {
+    say($("login-error"), e.status === 401
+      ? "This sign-in link was used already or has expired. Sign in with the unified key (`freellmapi token` prints it)."
+      : e.message);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
   $("login-form").addEventListener("submit", signIn);
   $("logout").addEventListener("click", () => {
     session.token = null;
     route();
   });
   window.addEventListener("hashchange", route);
+  await signInByLink();
   route();
 });

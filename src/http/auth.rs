@@ -35,6 +35,14 @@ impl UnifiedKey {
         *current = Arc::from(key);
     }
 
+    /// The current key, for the dashboard's first-run sign-in (which proved a one-time code).
+    pub fn current(&self) -> Arc<str> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// Whether `presented` is the current key, compared in constant time.
     pub fn matches(&self, presented: &[u8]) -> bool {
         let current = self
@@ -150,15 +158,23 @@ pub fn authenticate(
     state: &AppState,
     also_accepted: Option<&str>,
 ) -> Result<(), ApiError> {
+    authenticate_with(req, state, |token| {
+        state.unified_key.matches(token)
+            || also_accepted.is_some_and(|other| constant_time_eq(token, other.as_bytes()))
+    })
+}
+
+/// Checks the presented credential with `accepted`, counting failures per client address like wrong keys.
+pub fn authenticate_with(
+    req: &ServiceRequest,
+    state: &AppState,
+    accepted: impl FnOnce(&[u8]) -> bool,
+) -> Result<(), ApiError> {
     let presented = presented(req);
     let ip = client_address(req, &state.config.trusted_proxies);
     if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
         return Err(too_many_failures(wait));
     }
-    let accepted = |token: &[u8]| {
-        state.unified_key.matches(token)
-            || also_accepted.is_some_and(|other| constant_time_eq(token, other.as_bytes()))
-    };
     if !presented.is_some_and(accepted) {
         if let Some(wait) = ip.and_then(|ip| state.auth_failures.record_failure(ip)) {
             return Err(too_many_failures(wait));

@@ -81,7 +81,12 @@ async fn screen(
             routes::Access::MetricsToken => state.config.metrics_token.as_deref(),
             _ => None,
         };
-        match auth::authenticate(&req, &state, also) {
+        let checked = if access == routes::Access::SignInCode {
+            auth::authenticate_with(&req, &state, |code| state.signin.redeem(code))
+        } else {
+            auth::authenticate(&req, &state, also)
+        };
+        match checked {
             Ok(()) => next.call(req).await?.map_into_boxed_body(),
             Err(e) => req.error_response(e),
         }

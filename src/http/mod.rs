@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod request_id;
 pub mod responses;
 pub mod routes;
+pub mod signin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub listen: SocketAddr,
     /// Masks secrets in upstream text; learns every key added and every unified key made.
     pub redactor: Redactor,
+    /// The first-run sign-in code, while one is valid.
+    pub signin: signin::SignIn,
     /// Responses kept for `GET /v1/responses/{id}` and `previous_response_id`.
     pub responses: ResponseStore,
 }

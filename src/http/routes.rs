@@ -4,7 +4,9 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{admin, aliases, assets, chat, embeddings, live, messages, metrics, models, responses};
+use super::{
+    admin, aliases, assets, chat, embeddings, live, messages, metrics, models, responses, signin,
+};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +17,8 @@ pub enum Access {
     UnifiedKey,
     /// The unified key, or `METRICS_TOKEN` when one is set (so a scraper need not hold the admin key).
     MetricsToken,
+    /// Only the one-time code of a first-run sign-in link (which answers the unified key).
+    SignInCode,
 }
 
 /// One registered route, as the audit and the guard see it.
@@ -62,6 +66,7 @@ routes! {
     PATCH "/api/keys/{id}" UnifiedKey => admin::update_key;
     DELETE "/api/keys/{id}" UnifiedKey => admin::remove_key;
     POST "/api/keys/{id}/check" UnifiedKey => live::check_key;
+    POST "/api/signin" SignInCode => signin::exchange;
     GET "/api/aliases" UnifiedKey => aliases::get_aliases;
     PUT "/api/aliases" UnifiedKey => aliases::put_aliases;
     GET "/api/chain" UnifiedKey => admin::get_chain;
@@ -130,8 +135,19 @@ mod tests {
         for r in ROUTES
             .iter()
             .filter(|r| r.path.starts_with("/v1") || r.path.starts_with("/api"))
+            .filter(|r| r.path != "/api/signin")
         {
             assert_eq!(r.access, Access::UnifiedKey, "{} {}", r.method, r.path);
         }
+        let signin: Vec<Access> = ROUTES
+            .iter()
+            .filter(|r| r.path == "/api/signin")
+            .map(|r| r.access)
+            .collect();
+        assert_eq!(
+            signin,
+            [Access::SignInCode],
+            "the sign-in exchange needs its one-time code, never nothing"
+        );
     }
 }

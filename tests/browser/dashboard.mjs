@@ -16,23 +16,25 @@ const SECRET = "gsk_browser_secret_key_9f2c";
 
 // The gateway, with Groq pointed at the mock so a Groq key's budget can learn from its refusals (and OpenRouter,
 // whose keys share limits across their models, so probing one never leaves the machine).
-function startGateway(mockUrl) {
+// `key` set to null starts it as a first start would, with a generated key and a sign-in link in the log.
+function startGateway(mockUrl, key = TOKEN) {
   const dir = mkdtempSync(join(tmpdir(), "freellmapi-browser-"));
-  const child = spawn(binary, ["serve"], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", DATABASE_URL: join(dir, "data", "db.sqlite"),
-      FREELLMAPI_API_KEY: TOKEN, ENCRYPTION_KEY: "ab".repeat(32), HEALTH_CHECK_INTERVAL_SECS: "0", RUST_LOG: "info",
-      FREELLMAPI_BASE_URL_GROQ: mockUrl, FREELLMAPI_BASE_URL_OPENROUTER: mockUrl },
-  });
+  const env = { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", DATABASE_URL: join(dir, "data", "db.sqlite"),
+    ENCRYPTION_KEY: "ab".repeat(32), HEALTH_CHECK_INTERVAL_SECS: "0", RUST_LOG: "info",
+    FREELLMAPI_BASE_URL_GROQ: mockUrl, FREELLMAPI_BASE_URL_OPENROUTER: mockUrl };
+  if (key) env.FREELLMAPI_API_KEY = key;
+  const child = spawn(binary, ["serve"], { cwd: dir, env });
   return new Promise((resolveUrl, reject) => {
     let log = "";
     const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${log}`)), 20000);
     child.stderr.on("data", (data) => {
       log += data;
       const match = log.match(/listening on (http:\/\/[0-9.:]+)/);
-      if (match) {
+      const link = log.match(/(http:\/\/[0-9.:]+\/#signin=[0-9a-f]+)/);
+      if (match && (key || link)) {
         clearTimeout(timer);
-        resolveUrl({ url: match[1], stop: () => { child.kill("SIGTERM"); rmSync(dir, { recursive: true, force: true }); } });
+        resolveUrl({ url: match[1], link: link?.[1],
+          stop: () => { child.kill("SIGTERM"); rmSync(dir, { recursive: true, force: true }); } });
       }
     });
     child.on("error", (e) => reject(new Error(`cannot start ${binary}: ${e.message}`)));
@@ -97,6 +99,32 @@ async function signIn(page, url, key) {
   await page.goto(url);
   await page.getByLabel("Unified key").fill(key);
   await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+// A first start's sign-in link opens the dashboard signed in, once; opened again it explains and asks for the key.
+async function signInByLinkOnce(browser, mock, problems) {
+  const fresh = await startGateway(mock.url, null);
+  try {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    const page = await context.newPage();
+    page.on("console", (m) => m.type() === "error" && problems.push(`sign-in link console: ${m.text()}`));
+    await page.goto(fresh.link);
+    await page.getByRole("heading", { name: "Provider keys" }).waitFor();
+    assert.ok(!page.url().includes("signin"), "the code leaves the address bar");
+    await page.screenshot({ path: join(shots, "signin-link.png") });
+    const other = await context.newPage();
+    other.on("console", (m) => m.type() === "error" && problems.push(`sign-in link console: ${m.text()}`));
+    await other.evaluate(() => sessionStorage.clear()).catch(() => {});
+    await other.goto(fresh.link);
+    await other.getByText("This sign-in link was used already or has expired").waitFor();
+    await other.getByLabel("Unified key").waitFor();
+    const refused = problems.findIndex((p) => p.startsWith("sign-in link console") && p.includes("status of 401"));
+    assert.notEqual(refused, -1, "the used link was refused by the server");
+    problems.splice(refused, 1);
+    await context.close();
+  } finally {
+    fresh.stop();
+  }
 }
 
 async function run() {
@@ -290,6 +318,7 @@ async function run() {
       await page.screenshot({ path: join(shots, `keys-phone-${colorScheme}.png`), fullPage: true });
       await context.close();
     }
+    await signInByLinkOnce(browser, mock, problems);
   } finally {
     await browser.close();
     gateway.stop();

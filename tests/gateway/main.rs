@@ -37,6 +37,7 @@ mod resume;
 mod sdk;
 mod sdk_responses;
 mod self_loop;
+mod signin;
 mod startup;
 mod stickiness;
 mod streaming;
