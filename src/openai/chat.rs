@@ -133,6 +133,18 @@ impl ChatRequest {
         self.max_completion_tokens.or(self.max_tokens)
     }
 
+    /// This request with its output cap lowered to `max`, when it asks for more (clients such as Claude Code ask
+    /// for more than many models write); `None` when it fits as it is.
+    pub fn capped_at(&self, max: u32) -> Option<ChatRequest> {
+        if self.output_cap().is_none_or(|cap| cap <= max) {
+            return None;
+        }
+        let mut capped = self.clone();
+        capped.max_tokens = capped.max_tokens.map(|cap| cap.min(max));
+        capped.max_completion_tokens = capped.max_completion_tokens.map(|cap| cap.min(max));
+        Some(capped)
+    }
+
     /// Whether the client asked for a usage chunk at the end of the stream.
     pub fn wants_stream_usage(&self) -> bool {
         self.extra
@@ -208,6 +220,19 @@ mod tests {
             let err = ChatRequest::parse(body).unwrap_err();
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
+    }
+
+    #[test]
+    fn an_output_cap_over_a_models_maximum_is_lowered_to_it() {
+        let req = ChatRequest::parse(
+            br#"{"messages":[{"role":"user","content":"x"}],"max_tokens":128000}"#,
+        )
+        .unwrap();
+        assert_eq!(req.capped_at(8192).unwrap().output_cap(), Some(8192));
+        assert!(req.capped_at(200_000).is_none(), "fits as it is");
+        let uncapped =
+            ChatRequest::parse(br#"{"messages":[{"role":"user","content":"x"}]}"#).unwrap();
+        assert!(uncapped.capped_at(10).is_none(), "no cap asked, none added");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Offer {
     pub kind: ModelKind,
     /// What the model can do, for requests that need tools, images or JSON.
     pub capabilities: Capabilities,
+    /// The most output tokens it writes, where the catalog says.
+    pub max_output: Option<u32>,
     /// Usable keys, in id order.
     pub keys: Vec<KeyId>,
     /// The model's context window from the catalog (custom models carry theirs per key).
@@ -183,6 +185,7 @@ impl RouteTable {
                 in_auto: in_auto && kind == ModelKind::Chat,
                 kind,
                 capabilities,
+                max_output: entry.and_then(|e| e.max_output),
                 keys: offer_keys,
                 context: entry
                     .map(|e| e.context)

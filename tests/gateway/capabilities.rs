@@ -104,3 +104,23 @@ async fn nothing_capable_is_a_400_naming_the_need_and_a_pinned_model_is_always_t
     );
     assert_eq!(mock.requests()[0].body["tools"], tool());
 }
+
+#[actix_rt::test]
+async fn an_output_cap_over_the_models_maximum_is_lowered_for_that_model() {
+    let mock = crate::support::mock::Mock::start();
+    let gw =
+        crate::support::gateway::Gateway::start(&[("FREELLMAPI_BASE_URL_GROQ", &mock.base_url())]);
+    crate::support::client::add_platform_key(&gw, "groq", "gsk-cap-0001").await;
+    mock.push("gsk-cap-0001", Upstream::Answer("short".into()));
+    let asked = json!({"model": "groq/llama-3.3-70b-versatile", "max_tokens": 128000,
+        "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        routed(&chat(&gw, &asked).await),
+        "groq/llama-3.3-70b-versatile"
+    );
+    assert_eq!(
+        mock.requests()[0].body["max_tokens"],
+        32768,
+        "the catalog's maximum output for the model, not a 400 from the provider"
+    );
+}

@@ -98,6 +98,8 @@ pub struct Candidate {
     pub limiter: Addr<RateLimiterActor>,
     /// The model's context window in tokens, when the catalog knows it.
     pub context: Option<u32>,
+    /// The most output tokens the model writes, when the catalog knows it.
+    pub max_output: Option<u32>,
 }
 
 /// Which budget: (platform, model, key); a key's shared budget has the model [`KEY_WIDE`].
@@ -532,9 +534,9 @@ impl RouterActor {
         }
         let mut candidates = Vec::with_capacity(pairs.len());
         for (offer, key_id) in pairs {
-            let (platform, model, context) = {
+            let (platform, model, context, max_output) = {
                 let o = self.table.offer(offer);
-                (o.platform, o.model.clone(), o.context)
+                (o.platform, o.model.clone(), o.context, o.max_output)
             };
             let Some(key) = self.keys.get(&key_id).cloned() else {
                 continue;
@@ -548,6 +550,7 @@ impl RouterActor {
                 key,
                 limiter,
                 context,
+                max_output,
             });
         }
         Ok(Planned {

@@ -117,9 +117,15 @@ impl Upstream {
             model: &candidate.model,
             secret: &secret,
         };
+        let capped = match (work, candidate.max_output) {
+            (Work::Chat(request), Some(max)) => request.capped_at(max),
+            _ => None,
+        };
         let (built, expect) = match work {
             Work::Chat(request) => (
-                provider.chat_request(&target, request).map(|one| vec![one]),
+                provider
+                    .chat_request(&target, capped.as_ref().unwrap_or(request))
+                    .map(|one| vec![one]),
                 if request.stream {
                     Expect::ChatStream {
                         client_wants_usage: request.wants_stream_usage(),
