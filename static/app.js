@@ -2,12 +2,13 @@
 // sign-out.
 
 import { api, session, say, ApiError } from "./api.js";
+import { showCapacity } from "./capacity.js";
 import { showKeys } from "./keys.js";
 import { showChain } from "./chain.js";
 import { showPlayground } from "./playground.js";
 import { showAnalytics } from "./analytics.js";
 
-const pages = { keys: showKeys, chain: showChain, playground: showPlayground, analytics: showAnalytics };
+const pages = { capacity: showCapacity, keys: showKeys, chain: showChain, playground: showPlayground, analytics: showAnalytics };
 
 function $(id) { return document.getElementById(id); }
 
@@ -25,7 +26,7 @@ async function route() {
     return;
   }
   signedIn(true);
-  const name = location.hash.slice(1) in pages ? location.hash.slice(1) : "keys";
+  const name = location.hash.slice(1) in pages ? location.hash.slice(1) : "capacity";
   for (const link of document.querySelectorAll("nav a")) {
     if (link.dataset.page === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");

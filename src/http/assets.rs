@@ -31,6 +31,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("keys.js", "text/javascript; charset=utf-8"),
     asset!("chain.js", "text/javascript; charset=utf-8"),
+    asset!("capacity.js", "text/javascript; charset=utf-8"),
     asset!("aliases.js", "text/javascript; charset=utf-8"),
     asset!("budgets.js", "text/javascript; charset=utf-8"),
     asset!("playground.js", "text/javascript; charset=utf-8"),

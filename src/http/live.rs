@@ -11,11 +11,12 @@ use crate::actors::health::Check;
 use crate::actors::limiter::ReadBudget;
 use crate::actors::router::queries::{ListBudgets, ListKeyBudgets};
 use crate::catalog::Window;
+use crate::day_window::DayWindow;
 use crate::error::ApiError;
 use crate::platform::Platform;
 use crate::provider_key::KeyId;
 use crate::routing::budget::{Snapshot, WindowUse};
-use crate::timefmt::iso8601_ms;
+use crate::timefmt::{iso8601_ms, now_unix_ms};
 
 fn window(w: WindowUse) -> Value {
     json!({"used": w.used, "limit": w.limit})
@@ -39,6 +40,11 @@ fn misses(s: &Snapshot) -> Value {
         "window": m.window.map(Window::as_str),
         "message": m.message,
     })
+}
+
+/// When a calendar day window next resets; `None` for a rolling window, where each use counts for 24 hours.
+fn day_resets_at(window: DayWindow) -> Option<String> {
+    (window != DayWindow::Rolling24h).then(|| iso8601_ms(window.expiry(now_unix_ms())))
 }
 
 /// Every (platform, model, key) budget with its current state; budgets that do not answer are left out.
@@ -74,6 +80,7 @@ fn budget_row(platform: Platform, model: Option<&str>, key: KeyId, s: &Snapshot)
         "in_flight": s.in_flight,
         "cooldown_until": s.cooldown_until_ms.map(iso8601_ms),
         "day_window": s.day_window.as_str(),
+        "day_resets_at": day_resets_at(s.day_window),
         "learned": learned(s),
         "misses": misses(s),
     })

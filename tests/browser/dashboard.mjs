@@ -109,7 +109,7 @@ async function signInByLinkOnce(browser, mock, problems) {
     const page = await context.newPage();
     page.on("console", (m) => m.type() === "error" && problems.push(`sign-in link console: ${m.text()}`));
     await page.goto(fresh.link);
-    await page.getByRole("heading", { name: "Provider keys" }).waitFor();
+    await page.getByRole("heading", { name: "Free capacity today" }).waitFor();
     assert.ok(!page.url().includes("signin"), "the code leaves the address bar");
     await page.screenshot({ path: join(shots, "signin-link.png") });
     const other = await context.newPage();
@@ -160,6 +160,8 @@ async function run() {
         problems.splice(expected, 1);
       }
       await signIn(page, gateway.url, TOKEN);
+      await page.getByRole("heading", { name: "Free capacity today" }).waitFor();
+      await page.getByRole("link", { name: "Keys" }).click();
       await page.getByRole("heading", { name: "Provider keys" }).waitFor();
       assert.equal(page.url().includes(TOKEN), false, "the key never goes into a URL");
 
@@ -311,6 +313,21 @@ async function run() {
         assert.match(await resumed.innerText(), /mock-model: interrupted[\s\S]*resumed after 5 characters/);
       }
       await page.screenshot({ path: join(shots, `analytics-${colorScheme}.png`), fullPage: true });
+
+      await page.getByRole("link", { name: "Capacity" }).click();
+      const groqRow = page.locator("#cap-platforms tr", { hasText: "groq" });
+      await groqRow.waitFor();
+      assert.match(await groqRow.innerText(), /[\d,]+ of [\d,]+ used, [\d,]+ left/, "groq's daily budgets, summed");
+      assert.match(await groqRow.getByRole("meter").first().getAttribute("aria-label"), /groq requests today/);
+      assert.match(await page.locator("#cap-total").innerText(), /requests and .* tokens left today/);
+      const openrouter = page.locator("#cap-platforms tr", { hasText: "openrouter" });
+      assert.match(await openrouter.innerText(), /of 50 used/, "a key's shared daily limit caps what its models add up to");
+      if (colorScheme === "light") {
+        // The stream broken off above benched the mock's model for a while; the page names it and says until when.
+        assert.match(await page.locator("#cap-trouble").innerText(), /custom\/mock-model benched until \d/,
+          "a benched model is listed with when it is back");
+      }
+      await page.screenshot({ path: join(shots, `capacity-${colorScheme}.png`), fullPage: true });
 
       await page.setViewportSize({ width: 390, height: 800 });
       await page.getByRole("link", { name: "Keys" }).click();

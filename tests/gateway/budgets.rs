@@ -207,3 +207,28 @@ async fn a_key_wide_refusal_closes_every_model_of_the_key_and_is_shown_and_kept(
     assert_eq!(later.status, 429, "{}", later.text());
     assert_eq!(mock.count_for(key), 1, "still closed after a restart");
 }
+
+#[actix_rt::test]
+async fn calendar_day_windows_say_when_they_reset_and_rolling_ones_do_not() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&[
+        ("FREELLMAPI_BASE_URL_GROQ", &mock.base_url()),
+        ("FREELLMAPI_BASE_URL_OPENROUTER", &mock.base_url()),
+    ]);
+    crate::support::client::add_platform_key(&gw, "groq", "gsk-window-0001").await;
+    crate::support::client::add_platform_key(&gw, "openrouter", "sk-or-window-0001").await;
+    let rows = crate::support::client::admin(&gw, "GET", "/api/budgets", None)
+        .await
+        .json();
+    let rows = rows.as_array().unwrap();
+    let groq = rows.iter().find(|r| r["platform"] == "groq").unwrap();
+    assert_eq!(groq["day_window"], "rolling-24h");
+    assert!(groq["day_resets_at"].is_null(), "{groq}");
+    let openrouter = rows.iter().find(|r| r["platform"] == "openrouter").unwrap();
+    assert_eq!(openrouter["day_window"], "midnight-utc");
+    let resets = openrouter["day_resets_at"].as_str().unwrap();
+    assert!(
+        resets.ends_with("T00:00:00.000Z"),
+        "next UTC midnight: {resets}"
+    );
+}
