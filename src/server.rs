@@ -14,6 +14,7 @@ use crate::actors::router::{RoutingData, SaveBudgets};
 use crate::actors::{HealthProbeActor, RouterActor};
 use crate::analytics::{Flush, LogBatcher, RequestLogger};
 use crate::catalog::{Catalog, SharedCatalog};
+use crate::client_keys::ClientKeys;
 use crate::config::Config;
 use crate::crypto::key_aad;
 use crate::hops::Hops;
@@ -114,6 +115,10 @@ pub fn run(config: Config) -> Result<(), String> {
         };
         let health = HealthProbeActor::new(probe_deps, config.health_check_interval).start();
         let responses = ResponseStore::start(db.clone(), config.log_retention);
+        let clients = ClientKeys::load(db.clone())
+            .await
+            .map_err(|e| format!("cannot read client keys: {e}"))?;
+        clients.save_in_background();
         let state = web::Data::new(AppState {
             config: config.clone(),
             db,
@@ -131,6 +136,7 @@ pub fn run(config: Config) -> Result<(), String> {
             listen: address,
             redactor: redactor.clone(),
             responses: responses.clone(),
+            clients: clients.clone(),
         });
         let connect_timeout = config.connect_timeout;
         let worker_logger = logger.clone();
@@ -170,6 +176,7 @@ pub fn run(config: Config) -> Result<(), String> {
             log::warn!("could not flush the request log: {e}");
         }
         responses.flush().await;
+        clients.save().await;
         System::current().stop();
         served
     });

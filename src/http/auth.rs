@@ -13,6 +13,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::{routes, AppState};
+use crate::client_keys::Caller;
 use crate::crypto::constant_time_eq;
 use crate::error::ApiError;
 
@@ -143,13 +144,14 @@ fn presented(req: &ServiceRequest) -> Option<&[u8]> {
     bearer.or_else(api_key).map(<[u8]>::trim_ascii)
 }
 
-/// Accepts a request presenting the unified key (or `also_accepted`: `METRICS_TOKEN` on `/metrics`) from an
-/// address that is not blocked; anything else gets a 401 (or 429 once the address has failed too often).
+/// Accepts a request presenting the unified key (or `also_accepted`: `METRICS_TOKEN` on `/metrics`), or on `/v1`
+/// an enabled client key, from an address that is not blocked; anything else gets a 401 (or 429 once the address
+/// has failed too often). Answers who the caller is.
 pub fn authenticate(
     req: &ServiceRequest,
     state: &AppState,
     also_accepted: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<Caller, ApiError> {
     let presented = presented(req);
     let ip = client_address(req, &state.config.trusted_proxies);
     if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
@@ -159,13 +161,20 @@ pub fn authenticate(
         state.unified_key.matches(token)
             || also_accepted.is_some_and(|other| constant_time_eq(token, other.as_bytes()))
     };
-    if !presented.is_some_and(accepted) {
-        if let Some(wait) = ip.and_then(|ip| state.auth_failures.record_failure(ip)) {
-            return Err(too_many_failures(wait));
-        }
-        return Err(ApiError::invalid_api_key());
+    if presented.is_some_and(accepted) {
+        return Ok(Caller::Owner);
     }
-    Ok(())
+    // A client key opens only the API routes, never the admin API, the metrics or the dashboard's data.
+    let client = presented
+        .filter(|_| routes::is_api(req.match_info().as_str()))
+        .and_then(|token| state.clients.find(token));
+    if let Some(client) = client {
+        return Ok(Caller::Client(client));
+    }
+    if let Some(wait) = ip.and_then(|ip| state.auth_failures.record_failure(ip)) {
+        return Err(too_many_failures(wait));
+    }
+    Err(ApiError::invalid_api_key())
 }
 
 /// The header reverse proxies append the client's address to.

@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpResponse};
+use actix_web::{web, Error, HttpMessage, HttpResponse};
 
 use super::{auth, error_shape, routes, AppState};
 use crate::error::ApiError;
@@ -82,7 +82,10 @@ async fn screen(
             _ => None,
         };
         match auth::authenticate(&req, &state, also) {
-            Ok(()) => next.call(req).await?.map_into_boxed_body(),
+            Ok(caller) => {
+                req.extensions_mut().insert(caller);
+                next.call(req).await?.map_into_boxed_body()
+            }
             Err(e) => req.error_response(e),
         }
     };

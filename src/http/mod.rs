@@ -7,6 +7,7 @@ pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod chat;
+pub mod clients;
 pub mod embeddings;
 pub mod error_shape;
 pub mod guard;
@@ -30,6 +31,7 @@ use serde_json::json;
 use crate::actors::{HealthProbeActor, RouterActor};
 use crate::analytics::RequestLogger;
 use crate::catalog::SharedCatalog;
+use crate::client_keys::ClientKeys;
 use crate::config::Config;
 use crate::crypto::Cipher;
 use crate::error::ApiError;
@@ -73,6 +75,8 @@ pub struct AppState {
     pub listen: SocketAddr,
     /// Masks secrets in upstream text; learns every key added and every unified key made.
     pub redactor: Redactor,
+    /// Client keys, their limits and use.
+    pub clients: ClientKeys,
     /// Responses kept for `GET /v1/responses/{id}` and `previous_response_id`.
     pub responses: ResponseStore,
 }
