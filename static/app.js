@@ -3,10 +3,11 @@
 import { api, session, say, ApiError } from "./api.js";
 import { showKeys } from "./keys.js";
 import { showChain } from "./chain.js";
+import { showClients } from "./clients.js";
 import { showPlayground } from "./playground.js";
 import { showAnalytics } from "./analytics.js";
 
-const pages = { keys: showKeys, chain: showChain, playground: showPlayground, analytics: showAnalytics };
+const pages = { keys: showKeys, chain: showChain, clients: showClients, playground: showPlayground, analytics: showAnalytics };
 
 function $(id) { return document.getElementById(id); }
 

@@ -32,6 +32,7 @@ const ASSETS: &[Asset] = &[
     asset!("keys.js", "text/javascript; charset=utf-8"),
     asset!("chain.js", "text/javascript; charset=utf-8"),
     asset!("aliases.js", "text/javascript; charset=utf-8"),
+    asset!("clients.js", "text/javascript; charset=utf-8"),
     asset!("budgets.js", "text/javascript; charset=utf-8"),
     asset!("playground.js", "text/javascript; charset=utf-8"),
     asset!("analytics.js", "text/javascript; charset=utf-8"),
