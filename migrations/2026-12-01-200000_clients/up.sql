@@ -1,7 +1,7 @@
 -- Client keys: a key per app or person sharing the gateway, stored only as its SHA-256, with its own limits.
 CREATE TABLE clients (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
-    name TEXT NOT NULL,
+    name TEXT NOT NULL UNIQUE,
     key_hash TEXT NOT NULL UNIQUE,
     masked TEXT NOT NULL,
     models TEXT,

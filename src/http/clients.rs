@@ -11,6 +11,7 @@ use crate::client_keys::{generate_key, hash_key, Client, ClientKeys};
 use crate::crypto::mask;
 use crate::error::ApiError;
 use crate::store::clients::{self as rows, ClientSettings};
+use crate::store::StoreError;
 use crate::timefmt::{iso8601_ms, now_unix_ms};
 
 /// The longest name a client may have.
@@ -112,6 +113,19 @@ fn limit(field: &str, value: &Value) -> Result<Option<i64>, ApiError> {
     })
 }
 
+/// A failed write: 409 when another client has the name (logs, analytics and metrics tell clients apart by it).
+fn write_failed(e: StoreError, name: &str) -> ApiError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        StoreError::Query(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            ApiError::conflict(format!(
+                "A client named '{name}' exists already; choose another name."
+            ))
+        }
+        e => ApiError::internal(e),
+    }
+}
+
 fn not_found(id: i64) -> ApiError {
     ApiError::unknown_id("client_not_found", format!("no client with id {id}"))
 }
@@ -136,11 +150,12 @@ pub(super) async fn create(
     }
     let key = generate_key();
     let (hash, masked) = (hash_key(key.as_bytes()), mask(&key));
+    let name = settings.name.clone();
     let row = state
         .db
         .run(move |conn| rows::insert(conn, &settings, &hash, &masked, now_unix_ms()))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|e| write_failed(e, &name))?;
     state.redactor.learn(&key);
     state.clients.put(&row);
     let mut answer = shown(&Client::from_row(&row), &state.clients);
@@ -173,11 +188,12 @@ pub(super) async fn update(
         .ok_or_else(|| not_found(id))?;
     let mut settings = current.settings;
     apply(&body, &mut settings)?;
+    let name = settings.name.clone();
     let row = state
         .db
         .run(move |conn| rows::update(conn, id, &settings))
         .await
-        .map_err(ApiError::internal)?
+        .map_err(|e| write_failed(e, &name))?
         .ok_or_else(|| not_found(id))?;
     state.clients.put(&row);
     Ok(HttpResponse::Ok().json(shown(&Client::from_row(&row), &state.clients)))

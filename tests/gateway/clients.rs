@@ -78,6 +78,20 @@ async fn clients_are_created_listed_changed_and_deleted() {
     assert!(key.starts_with("freellmapi-") && key.len() == 43, "{key}");
     let id = made["id"].as_i64().unwrap();
 
+    let again = admin(
+        &gw,
+        "POST",
+        "/api/clients",
+        Some(&json!({"name": "partner"})),
+    )
+    .await;
+    assert_eq!(
+        again.status,
+        409,
+        "names tell clients apart: {}",
+        again.text()
+    );
+
     let listed = admin(&gw, "GET", "/api/clients", None).await;
     assert_eq!(listed.status, 200);
     assert!(!listed.text().contains(&key), "the key is shown only once");
@@ -246,6 +260,15 @@ async fn the_allowlist_takes_models_aliases_and_platform_model() {
     }
     let res = ask(&gw, TOKEN, "third").await;
     assert_eq!(res.status, 200, "the unified key has no allowlist");
+    let rows = logged_requests(&gw, 8).await;
+    let refused: Vec<&Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == 403)
+        .collect();
+    assert_eq!(refused.len(), 4, "refusals are logged too: {rows}");
+    assert!(refused.iter().all(|r| r["client"] == "narrow"));
 }
 
 #[actix_rt::test]

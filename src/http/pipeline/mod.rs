@@ -24,7 +24,7 @@ use super::request_id::RequestId;
 use super::AppState;
 use crate::actors::provider::{LocalProvider, ProviderActor};
 use crate::actors::router::Ask;
-use crate::analytics::LogBatcher;
+use crate::analytics::{LogBatcher, LogRequest};
 use crate::catalog::ModelKind;
 use crate::client_keys::{Caller, Client, ClientKeys};
 use crate::error::ApiError;
@@ -221,7 +221,21 @@ impl Pipeline {
             Caller::Owner => None,
             Caller::Client(client) => {
                 let keys = self.state.clients.clone();
-                keys.admit(&client, work.model(), u64::from(prompt_estimate))?;
+                if let Err(refusal) = keys.admit(&client, work.model(), u64::from(prompt_estimate))
+                {
+                    // Refusals are logged too, so the owner sees a client hitting its limits.
+                    self.log.do_send(LogRequest(RequestRecord {
+                        ts_ms: now_unix_ms(),
+                        requested_model: work.model().to_owned(),
+                        status: refusal.status.as_u16(),
+                        latency_ms: attempt::elapsed_ms(self.started),
+                        stream: work.stream(),
+                        error: Some(refusal.message.clone()),
+                        client: Some(client.name.clone()),
+                        ..RequestRecord::default()
+                    }));
+                    return Err(refusal);
+                }
                 Some(ClientSpend {
                     keys,
                     client,
