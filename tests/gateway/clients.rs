@@ -260,6 +260,22 @@ async fn the_allowlist_takes_models_aliases_and_platform_model() {
     }
     let res = ask(&gw, TOKEN, "third").await;
     assert_eq!(res.status, 200, "the unified key has no allowlist");
+    let listed = send("GET", &gw.url("/v1/models"), Some(&key), None).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let mut ids: Vec<String> = listed.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["first", "second", "team"],
+        "a client lists only its models"
+    );
+    let one = send("GET", &gw.url("/v1/models/third"), Some(&key), None).await;
+    assert_eq!(one.status, 404);
     let rows = logged_requests(&gw, 8).await;
     let refused: Vec<&Value> = rows
         .as_array()
