@@ -44,6 +44,7 @@ fn main() -> Result<(), String> {
                 stream: i % 2 == 0,
                 error: None,
                 attempt_log: None,
+                client: None,
             }
         })
         .collect();

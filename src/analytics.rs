@@ -42,6 +42,7 @@ impl From<RequestRecord> for LogEntry {
             attempt_log: (!r.attempt_log.is_empty())
                 .then(|| serde_json::to_string(&r.attempt_log).ok())
                 .flatten(),
+            client: r.client,
         }
     }
 }
@@ -291,6 +292,7 @@ mod tests {
             stream: false,
             error: Some("x".repeat(500)),
             attempt_log: vec![],
+            client: None,
         }
     }
 

@@ -166,6 +166,23 @@ impl ApiError {
         e
     }
 
+    /// 429 when a client key is past one of its own limits (`client_quota_exceeded`).
+    pub fn client_quota_exceeded(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        let mut e = Self::rate_limited(retry_after_secs, message);
+        e.code = "client_quota_exceeded";
+        e
+    }
+
+    /// 403 when a client key asks for a model outside its allowlist.
+    pub fn model_not_allowed(model: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "model_not_allowed",
+            format!("This client key may not use the model '{model}'; the gateway's owner sets its models."),
+        )
+    }
+
     /// 502 when every attempt failed upstream.
     pub fn upstream(message: impl Into<String>) -> Self {
         Self::new(

@@ -12,7 +12,7 @@
 //! - layer 5: routing
 //! - layer 6: providers
 //! - layer 7: actors
-//! - layer 8: metrics analytics response_store
+//! - layer 8: metrics analytics response_store client_keys
 //! - layer 9: http
 //! - layer 10: server cli
 
@@ -22,6 +22,7 @@ pub mod anthropic;
 pub mod catalog;
 pub mod chain_offers;
 pub mod cli;
+pub mod client_keys;
 pub mod config;
 pub mod crypto;
 pub mod day_window;

@@ -46,6 +46,8 @@ pub struct RequestMetrics {
     tokens: BTreeMap<(String, String, &'static str), u64>,
     latency: BTreeMap<String, Histogram>,
     resumed: BTreeMap<String, u64>,
+    /// Per client key (names the owner gave, so few) and status: requests and tokens.
+    clients: BTreeMap<(String, u16), (u64, u64)>,
 }
 
 impl RequestMetrics {
@@ -53,6 +55,14 @@ impl RequestMetrics {
     pub fn observe(&mut self, record: &RequestRecord) {
         let platform = record.platform.as_deref().unwrap_or(NONE).to_owned();
         let model = record.model.as_deref().unwrap_or(NONE).to_owned();
+        if let Some(client) = &record.client {
+            let entry = self
+                .clients
+                .entry((client.clone(), record.status))
+                .or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(record.prompt_tokens) + u64::from(record.completion_tokens);
+        }
         *self
             .requests
             .entry((platform.clone(), model.clone(), record.status))
@@ -106,6 +116,36 @@ impl RequestMetrics {
                     ("status", &status),
                 ],
                 *n as f64,
+            );
+        }
+        family(
+            out,
+            "freellmapi_client_requests_total",
+            "counter",
+            "Requests made with client keys, by client name and HTTP status.",
+        );
+        for ((client, status), (n, _)) in &self.clients {
+            let status = status.to_string();
+            sample(
+                out,
+                "freellmapi_client_requests_total",
+                &[("client", client), ("status", &status)],
+                *n as f64,
+            );
+        }
+        family(
+            out,
+            "freellmapi_client_tokens_total",
+            "counter",
+            "Prompt and completion tokens of requests made with client keys, by client name and HTTP status.",
+        );
+        for ((client, status), (_, tokens)) in &self.clients {
+            let status = status.to_string();
+            sample(
+                out,
+                "freellmapi_client_tokens_total",
+                &[("client", client), ("status", &status)],
+                *tokens as f64,
             );
         }
         family(
@@ -293,6 +333,7 @@ mod tests {
                     resumed_after: Some(42),
                 },
             ],
+            client: None,
         }
     }
 

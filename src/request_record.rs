@@ -54,4 +54,6 @@ pub struct RequestRecord {
     pub error: Option<String>,
     /// Every attempt.
     pub attempt_log: Vec<AttemptRecord>,
+    /// The client key's name, when a client key made the request.
+    pub client: Option<String>,
 }

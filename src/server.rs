@@ -14,6 +14,7 @@ use crate::actors::router::{RoutingData, SaveBudgets};
 use crate::actors::{HealthProbeActor, RouterActor};
 use crate::analytics::{Flush, LogBatcher, RequestLogger};
 use crate::catalog::{Catalog, SharedCatalog};
+use crate::client_keys::ClientKeys;
 use crate::config::Config;
 use crate::crypto::key_aad;
 use crate::hops::Hops;
@@ -121,6 +122,10 @@ pub fn run(config: Config) -> Result<(), String> {
         };
         let health = HealthProbeActor::new(probe_deps, config.health_check_interval).start();
         let responses = ResponseStore::start(db.clone(), config.log_retention);
+        let clients = ClientKeys::load(db.clone())
+            .await
+            .map_err(|e| format!("cannot read client keys: {e}"))?;
+        clients.save_in_background();
         let state = web::Data::new(AppState {
             config: config.clone(),
             db,
@@ -139,6 +144,7 @@ pub fn run(config: Config) -> Result<(), String> {
             redactor: redactor.clone(),
             responses: responses.clone(),
             signin,
+            clients: clients.clone(),
         });
         let connect_timeout = config.connect_timeout;
         let worker_logger = logger.clone();
@@ -184,6 +190,7 @@ pub fn run(config: Config) -> Result<(), String> {
             log::warn!("could not flush the request log: {e}");
         }
         responses.flush().await;
+        clients.save().await;
         System::current().stop();
         served
     });

@@ -53,6 +53,17 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Runs a change from a list's row: its error (if any) shown in `errorNode`, then the list refreshed either way.
+export async function change(errorNode, call, refresh) {
+  say(errorNode, "");
+  try {
+    await call();
+  } catch (e) {
+    say(errorNode, e.message);
+  }
+  await refresh();
+}
+
 // Shows or hides a message element.
 export function say(node, text) {
   node.textContent = text || "";

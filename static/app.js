@@ -5,10 +5,12 @@ import { api, session, say, ApiError } from "./api.js";
 import { showCapacity } from "./capacity.js";
 import { showKeys } from "./keys.js";
 import { showChain } from "./chain.js";
+import { showClients } from "./clients.js";
 import { showPlayground } from "./playground.js";
 import { showAnalytics } from "./analytics.js";
 
-const pages = { capacity: showCapacity, keys: showKeys, chain: showChain, playground: showPlayground, analytics: showAnalytics };
+const pages = { capacity: showCapacity, keys: showKeys, chain: showChain, clients: showClients, playground: showPlayground,
+  analytics: showAnalytics };
 
 function $(id) { return document.getElementById(id); }
 

@@ -1,7 +1,7 @@
 // The Keys page: add, list (masked), enable/disable, check and delete provider keys; show and rotate the
 // unified key.
 
-import { api, el, mask, say, session } from "./api.js";
+import { api, change, el, mask, say, session } from "./api.js";
 import { budgetItem, eventful } from "./budgets.js";
 
 const PLATFORMS = ["google", "groq", "cerebras", "sambanova", "nvidia", "mistral", "openrouter", "github",
@@ -93,14 +93,8 @@ function row(key, budgets) {
     el("td", {}, check, " ", remove));
 }
 
-async function act(call) {
-  say($("key-error"), "");
-  try {
-    await call();
-  } catch (e) {
-    say($("key-error"), e.message);
-  }
-  await refresh();
+function act(call) {
+  return change($("key-error"), call, refresh);
 }
 
 function showToken() {

@@ -299,6 +299,7 @@ pub(super) async fn recent_requests(
                 "attempts": r.attempts,
                 "stream": r.stream,
                 "attempt_log": attempt_log,
+                "client": r.client,
             });
             if let Some(error) = r.error {
                 row["error"] = Value::String(error);

@@ -33,6 +33,7 @@ const ASSETS: &[Asset] = &[
     asset!("chain.js", "text/javascript; charset=utf-8"),
     asset!("capacity.js", "text/javascript; charset=utf-8"),
     asset!("aliases.js", "text/javascript; charset=utf-8"),
+    asset!("clients.js", "text/javascript; charset=utf-8"),
     asset!("budgets.js", "text/javascript; charset=utf-8"),
     asset!("playground.js", "text/javascript; charset=utf-8"),
     asset!("analytics.js", "text/javascript; charset=utf-8"),

@@ -13,6 +13,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::{routes, AppState};
+use crate::client_keys::Caller;
 use crate::crypto::constant_time_eq;
 use crate::error::ApiError;
 
@@ -151,37 +152,58 @@ fn presented(req: &ServiceRequest) -> Option<&[u8]> {
     bearer.or_else(api_key).map(<[u8]>::trim_ascii)
 }
 
-/// Accepts a request presenting the unified key (or `also_accepted`: `METRICS_TOKEN` on `/metrics`) from an
-/// address that is not blocked; anything else gets a 401 (or 429 once the address has failed too often).
+/// Who is calling: the owner (the unified key, or `also_accepted` where the route takes another token), or a
+/// client key, which opens only the `/v1` routes. Failures count per client address.
 pub fn authenticate(
     req: &ServiceRequest,
     state: &AppState,
     also_accepted: Option<&str>,
-) -> Result<(), ApiError> {
-    authenticate_with(req, state, |token| {
+) -> Result<Caller, ApiError> {
+    let (presented, ip) = admitted(req, state)?;
+    let accepted = |token: &[u8]| {
         state.unified_key.matches(token)
             || also_accepted.is_some_and(|other| constant_time_eq(token, other.as_bytes()))
-    })
+    };
+    if presented.is_some_and(accepted) {
+        return Ok(Caller::Owner);
+    }
+    // A client key opens only the API routes, never the admin API, the metrics or the dashboard's data.
+    let client = presented
+        .filter(|_| routes::is_api(req.match_info().as_str()))
+        .and_then(|token| state.clients.find(token));
+    if let Some(client) = client {
+        return Ok(Caller::Client(client));
+    }
+    Err(refused(state, ip))
 }
 
-/// Checks the presented credential with `accepted`, counting failures per client address like wrong keys.
-pub fn authenticate_with(
-    req: &ServiceRequest,
+/// Checks a first-run sign-in's one-time code (presented like a key), counting failures like wrong keys.
+pub fn redeem_sign_in(req: &ServiceRequest, state: &AppState) -> Result<(), ApiError> {
+    let (presented, ip) = admitted(req, state)?;
+    if presented.is_some_and(|code| state.signin.redeem(code)) {
+        return Ok(());
+    }
+    Err(refused(state, ip))
+}
+
+/// The presented credential and the client's address, unless that address is blocked after too many failures.
+fn admitted<'r>(
+    req: &'r ServiceRequest,
     state: &AppState,
-    accepted: impl FnOnce(&[u8]) -> bool,
-) -> Result<(), ApiError> {
-    let presented = presented(req);
+) -> Result<(Option<&'r [u8]>, Option<IpAddr>), ApiError> {
     let ip = client_address(req, &state.config.trusted_proxies);
     if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
         return Err(too_many_failures(wait));
     }
-    if !presented.is_some_and(accepted) {
-        if let Some(wait) = ip.and_then(|ip| state.auth_failures.record_failure(ip)) {
-            return Err(too_many_failures(wait));
-        }
-        return Err(ApiError::invalid_api_key());
+    Ok((presented(req), ip))
+}
+
+/// The answer to a wrong credential, counted against the client's address.
+fn refused(state: &AppState, ip: Option<IpAddr>) -> ApiError {
+    match ip.and_then(|ip| state.auth_failures.record_failure(ip)) {
+        Some(wait) => too_many_failures(wait),
+        None => ApiError::invalid_api_key(),
     }
-    Ok(())
 }
 
 /// The header reverse proxies append the client's address to.

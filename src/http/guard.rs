@@ -9,9 +9,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpResponse};
+use actix_web::{web, Error, HttpMessage, HttpResponse};
 
 use super::{auth, error_shape, routes, AppState};
+use crate::client_keys::Caller;
 use crate::error::ApiError;
 use crate::hops;
 
@@ -82,12 +83,15 @@ async fn screen(
             _ => None,
         };
         let checked = if access == routes::Access::SignInCode {
-            auth::authenticate_with(&req, &state, |code| state.signin.redeem(code))
+            auth::redeem_sign_in(&req, &state).map(|()| Caller::Owner)
         } else {
             auth::authenticate(&req, &state, also)
         };
         match checked {
-            Ok(()) => next.call(req).await?.map_into_boxed_body(),
+            Ok(caller) => {
+                req.extensions_mut().insert(caller);
+                next.call(req).await?.map_into_boxed_body()
+            }
             Err(e) => req.error_response(e),
         }
     };

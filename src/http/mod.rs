@@ -7,6 +7,7 @@ pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod chat;
+pub mod clients;
 pub mod embeddings;
 pub mod error_shape;
 pub mod guard;
@@ -31,6 +32,7 @@ use serde_json::json;
 use crate::actors::{HealthProbeActor, RouterActor};
 use crate::analytics::RequestLogger;
 use crate::catalog::SharedCatalog;
+use crate::client_keys::ClientKeys;
 use crate::config::Config;
 use crate::crypto::Cipher;
 use crate::error::ApiError;
@@ -76,6 +78,8 @@ pub struct AppState {
     pub redactor: Redactor,
     /// The first-run sign-in code, while one is valid.
     pub signin: signin::SignIn,
+    /// Client keys, their limits and use.
+    pub clients: ClientKeys,
     /// Responses kept for `GET /v1/responses/{id}` and `previous_response_id`.
     pub responses: ResponseStore,
 }

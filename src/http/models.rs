@@ -1,6 +1,7 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`: `auto` plus every model that has at least one usable key, in
 //! OpenAI's list shape, each with what the catalog knows of it (kind, context window, capabilities). It only
-//! reads the router's table and the catalog; it decides nothing about routing.
+//! reads the router's table and the catalog; it decides nothing about routing. A client key with an allowlist sees
+//! only the models it may ask for.
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
@@ -8,11 +9,15 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::actors::router::queries::{ListModels, Servable};
 use crate::catalog::ModelKind;
+use crate::client_keys::Caller;
 use crate::error::ApiError;
 
 /// Lists servable models.
-pub async fn list_models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let data = listed(&state).await?;
+pub async fn list_models(
+    state: web::Data<AppState>,
+    caller: Option<web::ReqData<Caller>>,
+) -> Result<HttpResponse, ApiError> {
+    let data = listed(&state, caller).await?;
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
 }
 
@@ -20,9 +25,10 @@ pub async fn list_models(state: web::Data<AppState>) -> Result<HttpResponse, Api
 pub async fn get_model(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    caller: Option<web::ReqData<Caller>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    listed(&state)
+    listed(&state, caller)
         .await?
         .into_iter()
         .find(|entry| entry["id"] == id.as_str())
@@ -30,8 +36,11 @@ pub async fn get_model(
         .ok_or_else(|| ApiError::model_not_found(&id))
 }
 
-/// `auto` and every servable model, as list entries.
-async fn listed(state: &AppState) -> Result<Vec<Value>, ApiError> {
+/// `auto` and every servable model the caller may ask for, as list entries.
+async fn listed(
+    state: &AppState,
+    caller: Option<web::ReqData<Caller>>,
+) -> Result<Vec<Value>, ApiError> {
     let models = state
         .router
         .send(ListModels)
@@ -48,6 +57,13 @@ async fn listed(state: &AppState) -> Result<Vec<Value>, ApiError> {
             None => listed.push(json!({"id": name, "object": "model", "created": created,
                 "owned_by": "freellmapi", "type": "chat", "aliases": reached})),
         }
+    }
+    if let Some(Caller::Client(client)) = caller.as_deref() {
+        listed.retain(|entry| {
+            let id = entry["id"].as_str().unwrap_or_default();
+            let owner = entry["owned_by"].as_str().unwrap_or_default();
+            client.allows(id) || client.allows(&format!("{owner}/{id}"))
+        });
     }
     Ok(listed)
 }

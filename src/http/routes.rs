@@ -5,7 +5,8 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::{
-    admin, aliases, assets, chat, embeddings, live, messages, metrics, models, responses, signin,
+    admin, aliases, assets, chat, clients, embeddings, live, messages, metrics, models, responses,
+    signin,
 };
 
 /// Who may call a route.
@@ -74,6 +75,10 @@ routes! {
     GET "/api/analytics" UnifiedKey => admin::analytics;
     GET "/api/requests" UnifiedKey => admin::recent_requests;
     GET "/api/budgets" UnifiedKey => live::budgets;
+    GET "/api/clients" UnifiedKey => clients::list;
+    POST "/api/clients" UnifiedKey => clients::create;
+    PATCH "/api/clients/{id}" UnifiedKey => clients::update;
+    DELETE "/api/clients/{id}" UnifiedKey => clients::delete;
     POST "/api/token/rotate" UnifiedKey => admin::rotate_token;
     GET "/metrics" MetricsToken => metrics::metrics;
 }

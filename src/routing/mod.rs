@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod candidates;
+pub mod client_quota;
 pub mod estimate;
 pub mod failover;
 pub mod learned;

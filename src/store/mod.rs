@@ -6,6 +6,7 @@
 pub mod aliases;
 pub mod budgets;
 pub mod chain;
+pub mod clients;
 pub mod lock;
 pub mod private;
 pub mod provider_keys;

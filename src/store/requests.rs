@@ -38,9 +38,11 @@ pub struct LogEntry {
     pub error: Option<String>,
     /// JSON array of per-attempt outcomes.
     pub attempt_log: Option<String>,
+    /// The client key's name, when a client key made the request.
+    pub client: Option<String>,
 }
 
-/// Rows per multi-row INSERT statement (12 binds each, well under SQLite's bind limit).
+/// Rows per multi-row INSERT statement (13 binds each, well under SQLite's bind limit).
 const ROWS_PER_INSERT: usize = 64;
 
 /// Inserts rows in one transaction, many rows per statement.
@@ -55,11 +57,11 @@ pub fn insert_batch(conn: &mut Conn, rows: &[LogEntry]) -> Result<(), StoreError
             let mut sql = String::with_capacity(160 + chunk.len() * 28);
             sql.push_str(
                 "INSERT INTO request_log (ts, requested_model, platform, model, status, latency_ms, \
-                 prompt_tokens, completion_tokens, attempts, stream, error, attempt_log) VALUES ",
+                 prompt_tokens, completion_tokens, attempts, stream, error, attempt_log, client) VALUES ",
             );
             for i in 0..chunk.len() {
                 sql.push_str(if i == 0 { "" } else { "," });
-                sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?)");
+                sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?)");
             }
             let mut query = diesel::sql_query(sql).into_boxed();
             for row in chunk {
@@ -75,7 +77,8 @@ pub fn insert_batch(conn: &mut Conn, rows: &[LogEntry]) -> Result<(), StoreError
                     .bind::<Integer, _>(row.attempts)
                     .bind::<Bool, _>(row.stream)
                     .bind::<Nullable<Text>, _>(&row.error)
-                    .bind::<Nullable<Text>, _>(&row.attempt_log);
+                    .bind::<Nullable<Text>, _>(&row.attempt_log)
+                    .bind::<Nullable<Text>, _>(&row.client);
             }
             query.execute(conn)?;
         }
@@ -114,6 +117,7 @@ pub fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<LogEntry>, StoreError> 
             rl::stream,
             rl::error,
             rl::attempt_log,
+            rl::client,
         ))
         .order((rl::ts.desc(), rl::id.desc()))
         .limit(limit)
@@ -184,6 +188,65 @@ pub struct Analytics {
     pub series: Vec<SeriesPoint>,
     /// Per (platform, model).
     pub by_provider: Vec<ProviderRow>,
+    /// Per client key, by name (requests made with the unified key are not in it).
+    pub by_client: Vec<ClientUse>,
+}
+
+/// One client key's requests in range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientUse {
+    /// The client's name.
+    pub client: String,
+    /// Requests.
+    pub requests: i64,
+    /// Successes.
+    pub successes: i64,
+    /// Prompt + completion tokens.
+    pub tokens: i64,
+}
+
+/// Requests per client since `since_ms`, from the log itself (the hourly rollup knows no clients), most first.
+fn by_client(conn: &mut Conn, since_ms: i64) -> Result<Vec<ClientUse>, StoreError> {
+    use diesel::dsl::{count_star, sum};
+    type Sums = (Option<String>, i64, Option<i64>, Option<i64>);
+    let rows: Vec<Sums> = rl::request_log
+        .filter(rl::ts.ge(since_ms).and(rl::client.is_not_null()))
+        .group_by(rl::client)
+        .select((
+            rl::client,
+            count_star(),
+            sum(rl::prompt_tokens),
+            sum(rl::completion_tokens),
+        ))
+        .load(conn)?;
+    let ok: Vec<(Option<String>, i64)> = rl::request_log
+        .filter(rl::ts.ge(since_ms).and(rl::client.is_not_null()))
+        .filter(rl::status.eq(200))
+        .group_by(rl::client)
+        .select((rl::client, count_star()))
+        .load(conn)?;
+    let mut out: Vec<ClientUse> = rows
+        .into_iter()
+        .filter_map(|(client, requests, prompt, completion)| {
+            let client = client?;
+            let successes = ok
+                .iter()
+                .find(|(c, _)| c.as_deref() == Some(client.as_str()))
+                .map_or(0, |(_, n)| *n);
+            Some(ClientUse {
+                client,
+                requests,
+                successes,
+                tokens: prompt.unwrap_or(0) + completion.unwrap_or(0),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| a.client.cmp(&b.client))
+    });
+    Ok(out)
 }
 
 /// Aggregates every request since `since_ms` into totals, `bucket_ms` buckets (whole hours) and per-provider
@@ -269,6 +332,7 @@ pub fn analytics(conn: &mut Conn, since_ms: i64, bucket_ms: i64) -> Result<Analy
         totals,
         series,
         by_provider,
+        by_client: by_client(conn, since_ms)?,
     })
 }
 
@@ -291,6 +355,7 @@ mod tests {
             stream: false,
             error: None,
             attempt_log: None,
+            client: None,
         }
     }
 
@@ -366,6 +431,7 @@ mod tests {
             stream: false,
             error: None,
             attempt_log: None,
+            client: None,
         };
         let rows = [
             row(10, Some("groq"), 200, 40),

@@ -58,6 +58,7 @@ diesel::table! {
         stream -> Bool,
         error -> Nullable<Text>,
         attempt_log -> Nullable<Text>,
+        client -> Nullable<Text>,
     }
 }
 
@@ -96,5 +97,33 @@ diesel::table! {
         previous_id -> Nullable<Text>,
         input -> Text,
         response -> Text,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> BigInt,
+        name -> Text,
+        key_hash -> Text,
+        masked -> Text,
+        models -> Nullable<Text>,
+        rpm -> Nullable<BigInt>,
+        rpd -> Nullable<BigInt>,
+        tpm -> Nullable<BigInt>,
+        tpd -> Nullable<BigInt>,
+        enabled -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_usage (client_id) {
+        client_id -> BigInt,
+        minute_start -> BigInt,
+        minute_requests -> BigInt,
+        minute_tokens -> BigInt,
+        day_start -> BigInt,
+        day_requests -> BigInt,
+        day_tokens -> BigInt,
     }
 }

@@ -254,6 +254,57 @@ async function run() {
       }
       await page.screenshot({ path: join(shots, `chain-${colorScheme}.png`) });
 
+      await page.getByRole("link", { name: "Clients" }).click();
+      const clients = page.locator("#page-clients");
+      await clients.getByRole("heading", { name: "New client key" }).waitFor();
+      if (colorScheme === "light") {
+        const create = async (name, fields) => {
+          await clients.getByLabel("Name").fill(name);
+          for (const [label, value] of fields) await clients.getByLabel(label).fill(value);
+          await clients.getByRole("button", { name: "Create key" }).click();
+          await page.locator("#client-rows tr", { hasText: name }).waitFor();
+          return page.locator("#client-key").innerText();
+        };
+        const key = await create("partner", [["Models (comma-separated)", "mock-model"], ["Requests per day", "100"]]);
+        assert.match(key, /^freellmapi-[0-9a-f]{32}$/, "the new key is shown once");
+        await clients.getByRole("button", { name: "Copy" }).click();
+        const asClient = (model) => fetch(`${gateway.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ model, stream: true, messages: [{ role: "user", content: "hi" }] }),
+        });
+        const used = await asClient("mock-model");
+        assert.equal(used.status, 200, await used.text());
+        assert.equal((await asClient("auto")).status, 403, "outside the allowlist");
+        await page.reload();
+        const partner = page.locator("#client-rows tr", { hasText: "partner" });
+        await partner.waitFor();
+        assert.match(await partner.innerText(), /partner[\s\S]*…[0-9a-f]{4}[\s\S]*mock-model[\s\S]*1 \/ 100 requests, 16 tokens/);
+        assert.equal((await page.content()).includes(key), false, "the key is not shown again");
+
+        await partner.getByRole("button", { name: "Edit client partner" }).click();
+        await clients.getByRole("heading", { name: "Edit client partner" }).waitFor();
+        await clients.getByLabel("Requests per day").fill("50");
+        await clients.getByRole("button", { name: "Save changes" }).click();
+        await partner.getByText("1 / 50 requests").waitFor();
+
+        const disabled = page.waitForResponse((r) => r.url().endsWith("/api/clients") && r.request().method() === "GET");
+        await partner.getByRole("checkbox", { name: "Enable client partner" }).uncheck();
+        await disabled;
+        assert.equal((await asClient("mock-model")).status, 401, "a disabled key stops at once");
+        const enabled = page.waitForResponse((r) => r.url().endsWith("/api/clients") && r.request().method() === "GET");
+        await partner.getByRole("checkbox", { name: "Enable client partner" }).check();
+        await enabled;
+
+        await create("temporary", []);
+        await clients.getByRole("button", { name: "Delete client temporary" }).click();
+        await page.locator("#client-rows tr", { hasText: "temporary" }).waitFor({ state: "detached" });
+        await page.reload();
+        await partner.waitFor();
+      }
+      await page.locator("#client-rows tr").first().waitFor();
+      await page.screenshot({ path: join(shots, `clients-${colorScheme}.png`), fullPage: true });
+
       await page.getByRole("link", { name: "Playground" }).click();
       await page.getByLabel("Model", { exact: true }).selectOption("mock-model");
       await page.getByLabel("Message", { exact: true }).fill("Say hello");

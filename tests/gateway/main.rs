@@ -13,6 +13,7 @@ mod capabilities;
 mod catalog;
 mod chat;
 mod cli;
+mod clients;
 mod cloudflare;
 mod cohere;
 mod conformance;

@@ -24,12 +24,14 @@ use super::request_id::RequestId;
 use super::AppState;
 use crate::actors::provider::{LocalProvider, ProviderActor};
 use crate::actors::router::Ask;
-use crate::analytics::LogBatcher;
+use crate::analytics::{LogBatcher, LogRequest};
 use crate::catalog::ModelKind;
+use crate::client_keys::{Caller, Client, ClientKeys};
 use crate::error::ApiError;
 use crate::hops;
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::embeddings::EmbeddingsRequest;
+use crate::request_record::RequestRecord;
 use crate::routing::estimate::{self, Cost};
 use crate::routing::needs::Needs;
 use crate::routing::sticky::{named_session, session_key};
@@ -135,6 +137,26 @@ pub struct Pipeline {
     /// The client's `X-Session-Id`, when it sent one.
     session_id: Option<String>,
     started: Instant,
+    /// Who is asking (the owner, or a client key with its limits).
+    caller: Caller,
+}
+
+/// A client key's request in flight: its estimate, corrected by the real usage when the request's row is written.
+#[derive(Clone)]
+pub(super) struct ClientSpend {
+    keys: ClientKeys,
+    client: Arc<Client>,
+    estimate: u32,
+}
+
+impl ClientSpend {
+    /// Puts the client's name on the row and corrects its token count from the estimate to the row's usage.
+    pub(super) fn settle(&self, record: &mut RequestRecord) {
+        record.client = Some(self.client.name.clone());
+        let actual = i64::from(record.prompt_tokens) + i64::from(record.completion_tokens);
+        self.keys
+            .settle_tokens(self.client.id, actual - i64::from(self.estimate));
+    }
 }
 
 impl FromRequest for Pipeline {
@@ -166,7 +188,13 @@ impl Pipeline {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
             .map(str::to_owned);
+        let caller = http
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Owner);
         Ok(Pipeline {
+            caller,
             hops: state.hops.outgoing(http.headers().get(hops::HEADER)),
             request_id: http.extensions().get::<RequestId>().cloned(),
             state,
@@ -189,6 +217,32 @@ impl Pipeline {
             prompt_estimate,
             or_auto,
         } = inbound;
+        let client = match self.caller {
+            Caller::Owner => None,
+            Caller::Client(client) => {
+                let keys = self.state.clients.clone();
+                if let Err(refusal) = keys.admit(&client, work.model(), u64::from(prompt_estimate))
+                {
+                    // Refusals are logged too, so the owner sees a client hitting its limits.
+                    self.log.do_send(LogRequest(RequestRecord {
+                        ts_ms: now_unix_ms(),
+                        requested_model: work.model().to_owned(),
+                        status: refusal.status.as_u16(),
+                        latency_ms: attempt::elapsed_ms(self.started),
+                        stream: work.stream(),
+                        error: Some(refusal.message.clone()),
+                        client: Some(client.name.clone()),
+                        ..RequestRecord::default()
+                    }));
+                    return Err(refusal);
+                }
+                Some(ClientSpend {
+                    keys,
+                    client,
+                    estimate: prompt_estimate,
+                })
+            }
+        };
         let explicit = self.session_id.as_deref();
         let (session, needs) = match &work {
             Work::Chat(request) => (
@@ -227,6 +281,7 @@ impl Pipeline {
             ts_ms: now_unix_ms(),
             prompt_estimate,
             attempts: Vec::new(),
+            client,
         };
         trial.serve(Box::new(render)).await
     }

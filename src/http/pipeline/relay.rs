@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::attempt::{elapsed_ms, report_key};
 use super::resume::{Resumer, Search};
-use super::Render;
+use super::{ClientSpend, Render};
 use crate::actors::limiter::HeldLease;
 use crate::actors::provider::UpstreamEvent;
 use crate::actors::RouterActor;
@@ -60,6 +60,8 @@ pub(super) struct Finish {
     pub started: Instant,
     /// The prompt's estimated tokens, for usage the upstream never reported.
     pub prompt_estimate: u32,
+    /// The client key's spend, when a client key asked.
+    pub client: Option<ClientSpend>,
 }
 
 /// How a committed attempt ended.
@@ -137,6 +139,9 @@ impl Finish {
         record.completion_tokens = usage.completion_tokens;
         record.attempts = u32::try_from(record.attempt_log.len()).unwrap_or(u32::MAX);
         record.error = error;
+        if let Some(client) = &self.client {
+            client.settle(&mut record);
+        }
         self.logger.do_send(LogRequest(record));
     }
 
@@ -266,6 +271,7 @@ impl Relay {
             record: std::mem::take(&mut self.finish.record),
             started: self.finish.started,
             prompt_estimate: self.finish.prompt_estimate,
+            client: self.finish.client.take(),
         };
         self.splice = Some(continued.splice);
         for chunk in continued.ready {

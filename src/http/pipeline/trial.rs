@@ -18,7 +18,7 @@ use super::attempt::{attempt_record, elapsed_ms, Upstream};
 use super::give_up::{gave_up, not_capable, stopped_early, wrong_kind};
 use super::relay::{Finish, Relay};
 use super::resume::Resumer;
-use super::{Render, Work};
+use super::{ClientSpend, Render, Work};
 use crate::actors::limiter::{Acquire, HeldLease};
 use crate::actors::provider::UpstreamEvent;
 use crate::actors::router::{Ask, Plan, PlanCursor, Planned, Served};
@@ -58,6 +58,8 @@ pub(super) struct Trial {
     pub ts_ms: i64,
     pub prompt_estimate: u32,
     pub attempts: Vec<AttemptRecord>,
+    /// The client key's spend, when a client key asked.
+    pub client: Option<ClientSpend>,
 }
 
 impl Trial {
@@ -346,6 +348,7 @@ impl Trial {
             record: self.record_for(200, Some(candidate), Usage::default(), None),
             started: self.started,
             prompt_estimate: self.prompt_estimate,
+            client: self.client.clone(),
         }
     }
 
@@ -369,12 +372,16 @@ impl Trial {
             stream: self.work.stream(),
             error,
             attempt_log: self.attempts.clone(),
+            client: None,
         }
     }
 
     fn log(&self, status: u16, served: Option<&Candidate>, usage: Usage, error: Option<String>) {
-        self.log
-            .do_send(LogRequest(self.record_for(status, served, usage, error)));
+        let mut record = self.record_for(status, served, usage, error);
+        if let Some(client) = &self.client {
+            client.settle(&mut record);
+        }
+        self.log.do_send(LogRequest(record));
     }
 }
 
