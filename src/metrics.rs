@@ -118,35 +118,30 @@ impl RequestMetrics {
                 *n as f64,
             );
         }
-        family(
-            out,
-            "freellmapi_client_requests_total",
-            "counter",
-            "Requests made with client keys, by client name and HTTP status.",
-        );
-        for ((client, status), (n, _)) in &self.clients {
-            let status = status.to_string();
-            sample(
-                out,
+        type Count = fn(&(u64, u64)) -> u64;
+        let client_counters: [(&str, &str, Count); 2] = [
+            (
                 "freellmapi_client_requests_total",
-                &[("client", client), ("status", &status)],
-                *n as f64,
-            );
-        }
-        family(
-            out,
-            "freellmapi_client_tokens_total",
-            "counter",
-            "Prompt and completion tokens of requests made with client keys, by client name and HTTP status.",
-        );
-        for ((client, status), (_, tokens)) in &self.clients {
-            let status = status.to_string();
-            sample(
-                out,
+                "Requests made with client keys, by client name and HTTP status.",
+                |(requests, _)| *requests,
+            ),
+            (
                 "freellmapi_client_tokens_total",
-                &[("client", client), ("status", &status)],
-                *tokens as f64,
-            );
+                "Prompt and completion tokens of requests made with client keys, by client name and HTTP status.",
+                |(_, tokens)| *tokens,
+            ),
+        ];
+        for (name, help, count) in client_counters {
+            family(out, name, "counter", help);
+            for ((client, status), counted) in &self.clients {
+                let status = status.to_string();
+                sample(
+                    out,
+                    name,
+                    &[("client", client), ("status", &status)],
+                    count(counted) as f64,
+                );
+            }
         }
         family(
             out,

@@ -583,13 +583,8 @@ mod tests {
             platform: Platform::Custom,
             usable: true,
             custom_models: vec![CustomModel {
-                id: "m1".into(),
                 limits,
-                context: None,
-                kind: ModelKind::Chat,
-                tools: None,
-                vision: None,
-                json: None,
+                ..CustomModel::named("m1".into())
             }],
         };
         let t = table(&[custom]);
@@ -654,13 +649,8 @@ mod tests {
             platform: Platform::Custom,
             usable: true,
             custom_models: vec![CustomModel {
-                id: "e5".into(),
-                limits: Limits::default(),
-                context: None,
                 kind: ModelKind::Embedding,
-                tools: None,
-                vision: None,
-                json: None,
+                ..CustomModel::named("e5".into())
             }],
         };
         let t = table(&[custom]);
