@@ -45,6 +45,7 @@ fn main() -> Result<(), String> {
                 error: None,
                 attempt_log: None,
                 client: None,
+                cached: false,
             }
         })
         .collect();

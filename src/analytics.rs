@@ -43,6 +43,7 @@ impl From<RequestRecord> for LogEntry {
                 .then(|| serde_json::to_string(&r.attempt_log).ok())
                 .flatten(),
             client: r.client,
+            cached: r.cached,
         }
     }
 }
@@ -293,6 +294,7 @@ mod tests {
             error: Some("x".repeat(500)),
             attempt_log: vec![],
             client: None,
+            cached: false,
         }
     }
 

@@ -5,7 +5,7 @@
 //! decisions the actors (`actors`) call; `actors → store` goes only through messages.
 //!
 //! - layer 0: hex timefmt error platform logging redact openai anthropic responses healthcheck provider_key
-//! - layer 1: crypto config day_window failure hops request_record
+//! - layer 1: crypto config day_window failure hops request_record response_cache
 //! - layer 2: catalog quota_news
 //! - layer 3: store
 //! - layer 4: key_admin chain_offers startup_secrets encryption_key_rotation
@@ -43,6 +43,7 @@ pub mod providers;
 pub mod quota_news;
 pub mod redact;
 pub mod request_record;
+pub mod response_cache;
 pub mod response_store;
 pub mod responses;
 pub mod routing;

@@ -63,6 +63,10 @@ impl RequestMetrics {
             entry.0 += 1;
             entry.1 += u64::from(record.prompt_tokens) + u64::from(record.completion_tokens);
         }
+        if record.cached {
+            // No platform served it; the cache's own counters count it.
+            return;
+        }
         *self
             .requests
             .entry((platform.clone(), model.clone(), record.status))
@@ -329,6 +333,7 @@ mod tests {
                 },
             ],
             client: None,
+            cached: false,
         }
     }
 

@@ -56,4 +56,6 @@ pub struct RequestRecord {
     pub attempt_log: Vec<AttemptRecord>,
     /// The client key's name, when a client key made the request.
     pub client: Option<String>,
+    /// Whether the response cache answered it (no upstream was asked, no quota spent).
+    pub cached: bool,
 }

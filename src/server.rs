@@ -25,6 +25,7 @@ use crate::logging;
 use crate::metrics::InFlight;
 use crate::providers::{connector, Registry};
 use crate::redact::Redactor;
+use crate::response_cache::ResponseCache;
 use crate::response_store::ResponseStore;
 use crate::{startup_secrets, store};
 
@@ -145,6 +146,13 @@ pub fn run(config: Config) -> Result<(), String> {
             responses: responses.clone(),
             signin,
             clients: clients.clone(),
+            cache: config.response_cache_ttl.map(|ttl| {
+                Arc::new(ResponseCache::new(
+                    ttl,
+                    config.response_cache_max_bytes,
+                    config.response_cache_shared,
+                ))
+            }),
         });
         let connect_timeout = config.connect_timeout;
         let worker_logger = logger.clone();

@@ -49,7 +49,7 @@ function requestRow(r) {
   return el("tr", {},
     el("td", {}, new Date(r.ts).toLocaleString()),
     el("td", {}, r.requested_model),
-    el("td", {}, r.platform ? `${r.platform}/${r.model}` : "—"),
+    el("td", {}, r.cached ? `cache (${r.model})` : r.platform ? `${r.platform}/${r.model}` : "—"),
     el("td", {}, String(r.status), r.error ? el("div", { class: "muted" }, r.error) : null),
     el("td", {}, `${r.latency_ms} ms`),
     el("td", {}, `${r.prompt_tokens} / ${r.completion_tokens}`),

@@ -233,6 +233,24 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Switch(|c, v| c.stream_resume = v),
     },
     Setting {
+        env: "RESPONSE_CACHE_TTL_SECS",
+        default: Fallback::Value("0"),
+        help: "answer an identical request from memory for this long, spending no quota (X-Cache: hit); 0 turns the cache off",
+        kind: Kind::SecondsOrOff(|c, v| c.response_cache_ttl = v),
+    },
+    Setting {
+        env: "RESPONSE_CACHE_MAX_MB",
+        default: Fallback::Value("64"),
+        help: "memory the response cache may hold; the oldest answers go first",
+        kind: Kind::Count(|c, v| c.response_cache_max_bytes = (v as usize).saturating_mul(1 << 20)),
+    },
+    Setting {
+        env: "RESPONSE_CACHE_SHARED",
+        default: Fallback::Value("off"),
+        help: "on: client keys read and fill the owner's cached answers; off: each client key has its own",
+        kind: Kind::Switch(|c, v| c.response_cache_shared = v),
+    },
+    Setting {
         env: "RUST_LOG",
         default: Fallback::Value("info"),
         help: "env_logger filter",

@@ -49,6 +49,12 @@ pub struct Config {
     pub body_read_timeout: Duration,
     /// Whether a stream that breaks after its first byte is continued elsewhere.
     pub stream_resume: bool,
+    /// How long identical requests are answered from the response cache; `None`: no cache.
+    pub response_cache_ttl: Option<Duration>,
+    /// The response cache's bound, in bytes.
+    pub response_cache_max_bytes: usize,
+    /// Whether client keys share the owner's cached answers (otherwise each client has its own).
+    pub response_cache_shared: bool,
     /// The env_logger filter (`RUST_LOG`).
     pub log_filter: String,
     /// Text or JSON log lines (`LOG_FORMAT`).
@@ -97,6 +103,9 @@ impl Config {
             max_body_bytes: 0,
             body_read_timeout: Duration::ZERO,
             stream_resume: false,
+            response_cache_ttl: None,
+            response_cache_max_bytes: 0,
+            response_cache_shared: false,
             log_filter: String::new(),
             log_format: LogFormat::Text,
             metrics_token: None,

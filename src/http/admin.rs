@@ -300,6 +300,7 @@ pub(super) async fn recent_requests(
                 "stream": r.stream,
                 "attempt_log": attempt_log,
                 "client": r.client,
+                "cached": r.cached,
             });
             if let Some(error) = r.error {
                 row["error"] = Value::String(error);

@@ -19,6 +19,7 @@ pub async fn chat_completions(
     let request =
         ChatRequest::parse(&body).map_err(|m| ApiError::invalid_request("invalid_request", m))?;
     let inbound = Inbound::new(request, &body);
+    let pipeline = pipeline.keyed(&body);
     drop(body);
     pipeline.serve(inbound, OpenAiChat).await
 }

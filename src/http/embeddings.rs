@@ -18,6 +18,7 @@ pub async fn embeddings(
     let request = EmbeddingsRequest::parse(&body)
         .map_err(|m| ApiError::invalid_request("invalid_request", m))?;
     let inbound = Inbound::embeddings(request, &body);
+    let pipeline = pipeline.keyed(&body);
     drop(body);
     pipeline.serve(inbound, OpenAiChat).await
 }

@@ -32,6 +32,7 @@ pub async fn messages(
         .into_chat()
         .map_err(|m| ApiError::invalid_request("invalid_request", m))?;
     let prompt_estimate = estimate::prompt_tokens(&body);
+    let pipeline = pipeline.keyed(&body);
     drop(body);
     let render = AnthropicMessages::new(&request, prompt_estimate);
     let inbound = Inbound {

@@ -11,6 +11,7 @@ use crate::actors::router::queries::ListKeyBudgets;
 use crate::analytics::RenderMetrics;
 use crate::error::ApiError;
 use crate::metrics::{family, sample};
+use crate::response_cache::CacheStats;
 use crate::store::provider_keys;
 use crate::timefmt::now_unix_ms;
 
@@ -109,7 +110,50 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, 
         &[],
         state.streams.get() as f64,
     );
+    if let Some(cache) = &state.cache {
+        cache_metrics(&mut out, cache.stats());
+    }
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(out))
+}
+
+/// The response cache's counters and size.
+fn cache_metrics(out: &mut String, stats: CacheStats) {
+    let families = [
+        (
+            "freellmapi_cache_hits_total",
+            "counter",
+            "Requests answered from the response cache.",
+            stats.hits,
+        ),
+        (
+            "freellmapi_cache_misses_total",
+            "counter",
+            "Requests the response cache did not answer.",
+            stats.misses,
+        ),
+        (
+            "freellmapi_cache_evictions_total",
+            "counter",
+            "Cached answers dropped to stay within RESPONSE_CACHE_MAX_MB.",
+            stats.evictions,
+        ),
+        (
+            "freellmapi_cache_bytes",
+            "gauge",
+            "Bytes the response cache holds now.",
+            stats.bytes,
+        ),
+        (
+            "freellmapi_cache_entries",
+            "gauge",
+            "Answers the response cache holds now.",
+            stats.entries,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        family(out, name, kind, help);
+        sample(out, name, &[], value as f64);
+    }
 }
 
 /// One metric family with a sample per platform.

@@ -40,6 +40,7 @@ use crate::hops::Hops;
 use crate::metrics::InFlight;
 use crate::providers::Registry;
 use crate::redact::Redactor;
+use crate::response_cache::ResponseCache;
 use crate::response_store::ResponseStore;
 use crate::store::Db;
 pub use auth::UnifiedKey;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub clients: ClientKeys,
     /// Responses kept for `GET /v1/responses/{id}` and `previous_response_id`.
     pub responses: ResponseStore,
+    /// Answers kept for identical requests, when `RESPONSE_CACHE_TTL_SECS` turns the cache on.
+    pub cache: Option<Arc<ResponseCache>>,
 }
 
 /// Registers every route of [`routes::ROUTES`] behind the request guard; used by the server and by tests.

@@ -3,4 +3,5 @@
 pub mod answer;
 pub mod chat;
 pub mod embeddings;
+pub mod replay;
 pub mod sse;

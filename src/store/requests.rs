@@ -40,9 +40,11 @@ pub struct LogEntry {
     pub attempt_log: Option<String>,
     /// The client key's name, when a client key made the request.
     pub client: Option<String>,
+    /// Whether the response cache answered it.
+    pub cached: bool,
 }
 
-/// Rows per multi-row INSERT statement (13 binds each, well under SQLite's bind limit).
+/// Rows per multi-row INSERT statement (14 binds each, well under SQLite's bind limit).
 const ROWS_PER_INSERT: usize = 64;
 
 /// Inserts rows in one transaction, many rows per statement.
@@ -57,11 +59,11 @@ pub fn insert_batch(conn: &mut Conn, rows: &[LogEntry]) -> Result<(), StoreError
             let mut sql = String::with_capacity(160 + chunk.len() * 28);
             sql.push_str(
                 "INSERT INTO request_log (ts, requested_model, platform, model, status, latency_ms, \
-                 prompt_tokens, completion_tokens, attempts, stream, error, attempt_log, client) VALUES ",
+                 prompt_tokens, completion_tokens, attempts, stream, error, attempt_log, client, cached) VALUES ",
             );
             for i in 0..chunk.len() {
                 sql.push_str(if i == 0 { "" } else { "," });
-                sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
             }
             let mut query = diesel::sql_query(sql).into_boxed();
             for row in chunk {
@@ -78,7 +80,8 @@ pub fn insert_batch(conn: &mut Conn, rows: &[LogEntry]) -> Result<(), StoreError
                     .bind::<Bool, _>(row.stream)
                     .bind::<Nullable<Text>, _>(&row.error)
                     .bind::<Nullable<Text>, _>(&row.attempt_log)
-                    .bind::<Nullable<Text>, _>(&row.client);
+                    .bind::<Nullable<Text>, _>(&row.client)
+                    .bind::<Bool, _>(row.cached);
             }
             query.execute(conn)?;
         }
@@ -118,6 +121,7 @@ pub fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<LogEntry>, StoreError> 
             rl::error,
             rl::attempt_log,
             rl::client,
+            rl::cached,
         ))
         .order((rl::ts.desc(), rl::id.desc()))
         .limit(limit)
@@ -356,6 +360,7 @@ mod tests {
             error: None,
             attempt_log: None,
             client: None,
+            cached: false,
         }
     }
 
@@ -432,6 +437,7 @@ mod tests {
             error: None,
             attempt_log: None,
             client: None,
+            cached: false,
         };
         let rows = [
             row(10, Some("groq"), 200, 40),

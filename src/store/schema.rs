@@ -59,6 +59,7 @@ diesel::table! {
         error -> Nullable<Text>,
         attempt_log -> Nullable<Text>,
         client -> Nullable<Text>,
+        cached -> Bool,
     }
 }
 

@@ -21,7 +21,7 @@ function startGateway(mockUrl, key = TOKEN) {
   const dir = mkdtempSync(join(tmpdir(), "freellmapi-browser-"));
   const env = { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", DATABASE_URL: join(dir, "data", "db.sqlite"),
     ENCRYPTION_KEY: "ab".repeat(32), HEALTH_CHECK_INTERVAL_SECS: "0", RUST_LOG: "info",
-    FREELLMAPI_BASE_URL_GROQ: mockUrl, FREELLMAPI_BASE_URL_OPENROUTER: mockUrl };
+    FREELLMAPI_BASE_URL_GROQ: mockUrl, FREELLMAPI_BASE_URL_OPENROUTER: mockUrl, RESPONSE_CACHE_TTL_SECS: "600" };
   if (key) env.FREELLMAPI_API_KEY = key;
   const child = spawn(binary, ["serve"], { cwd: dir, env });
   return new Promise((resolveUrl, reject) => {
@@ -341,6 +341,17 @@ async function run() {
         const text = (await broken.text()).split("\n").filter((l) => l.startsWith("data: {"))
           .map((l) => JSON.parse(l.slice(6)).choices?.[0]?.delta?.content ?? "").join("");
         assert.equal(text, "Hello from the mock", "the broken stream was continued");
+        // The same question twice: the second is answered by the response cache (the mock only streams).
+        for (const expected of ["miss", "hit"]) {
+          const asked = await fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+            body: JSON.stringify({ model: "mock-model", stream: true, messages: [{ role: "user", content: "ask me twice" }] }),
+          });
+          assert.equal(asked.status, 200);
+          assert.equal(asked.headers.get("x-cache"), expected);
+          assert.match(await asked.text(), /Hello from the mock|\[DONE\]/);
+        }
       }
 
       await page.getByRole("link", { name: "Analytics" }).click();
@@ -362,6 +373,7 @@ async function run() {
         }
         await resumed.waitFor();
         assert.match(await resumed.innerText(), /mock-model: interrupted[\s\S]*resumed after 5 characters/);
+        await page.locator("#an-recent tr", { hasText: "cache (mock-model)" }).first().waitFor();
       }
       await page.screenshot({ path: join(shots, `analytics-${colorScheme}.png`), fullPage: true });
 

@@ -9,6 +9,7 @@ mod aliases;
 mod anthropic_sdk;
 mod auth;
 mod budgets;
+mod cache;
 mod capabilities;
 mod catalog;
 mod chat;

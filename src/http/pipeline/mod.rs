@@ -5,6 +5,7 @@
 //! `routing`.
 
 mod attempt;
+mod cached;
 mod give_up;
 mod relay;
 mod resume;
@@ -37,6 +38,7 @@ use crate::routing::needs::Needs;
 use crate::routing::sticky::{named_session, session_key};
 use crate::timefmt::now_unix_ms;
 use attempt::Upstream;
+use cached::{Consulted, Lookup};
 use trial::Trial;
 
 pub use trial::MAX_ATTEMPTS;
@@ -139,6 +141,8 @@ pub struct Pipeline {
     started: Instant,
     /// Who is asking (the owner, or a client key with its limits).
     caller: Caller,
+    /// The request's use of the response cache, when it is on.
+    cache: Option<Lookup>,
 }
 
 /// A client key's request in flight: its estimate, corrected by the real usage when the request's row is written.
@@ -194,6 +198,10 @@ impl Pipeline {
             .cloned()
             .unwrap_or(Caller::Owner);
         Ok(Pipeline {
+            cache: state
+                .cache
+                .as_ref()
+                .map(|cache| Lookup::of(http, cache, &caller)),
             caller,
             hops: state.hops.outgoing(http.headers().get(hops::HEADER)),
             request_id: http.extensions().get::<RequestId>().cloned(),
@@ -205,12 +213,21 @@ impl Pipeline {
         })
     }
 
+    /// Takes the response cache's key of the request from the body the client sent; a front door calls it
+    /// before translating the body (a request whose door never calls it is never answered from the cache).
+    pub fn keyed(mut self, body: &[u8]) -> Pipeline {
+        if let Some(lookup) = &mut self.cache {
+            lookup.key(body);
+        }
+        self
+    }
+
     /// Runs `inbound` to its answer, rendered by `render`; an error is the client's, in the gateway's terms, for
     /// the front door to put in its own shape. The request log gets its row either way.
     pub async fn serve(
         self,
         inbound: Inbound,
-        render: impl Render,
+        mut render: impl Render,
     ) -> Result<HttpResponse, ApiError> {
         let Inbound {
             work,
@@ -242,6 +259,22 @@ impl Pipeline {
                     estimate: prompt_estimate,
                 })
             }
+        };
+        let cache = match self.cache.map(Lookup::consult) {
+            Some(Consulted::Hit(hit)) => {
+                if let Some(response) = cached::replay(&hit, &work, &mut render) {
+                    let mut record = cached::hit_record(&hit, &work, self.started);
+                    if let Some(client) = &client {
+                        client.settle(&mut record);
+                    }
+                    self.log.do_send(LogRequest(record));
+                    return Ok(response);
+                }
+                // Kept, yet not playable as asked (never expected): served afresh, neither marked nor kept.
+                None
+            }
+            Some(Consulted::Miss(miss)) => Some(miss),
+            None => None,
         };
         let explicit = self.session_id.as_deref();
         let (session, needs) = match &work {
@@ -282,6 +315,7 @@ impl Pipeline {
             prompt_estimate,
             attempts: Vec::new(),
             client,
+            cache,
         };
         trial.serve(Box::new(render)).await
     }

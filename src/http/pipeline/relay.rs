@@ -19,6 +19,7 @@ use futures_util::Stream;
 use tokio::sync::mpsc;
 
 use super::attempt::{elapsed_ms, report_key};
+use super::cached::Gathering;
 use super::resume::{Resumer, Search};
 use super::{ClientSpend, Render};
 use crate::actors::limiter::HeldLease;
@@ -186,6 +187,8 @@ pub(super) struct Relay {
     _in_flight: Tracked,
     /// The front door's shape for what the client sees.
     render: Box<dyn Render>,
+    /// The answer gathered for the response cache, when it is to be kept.
+    gathering: Option<Gathering>,
 }
 
 impl Relay {
@@ -197,6 +200,7 @@ impl Relay {
         resumer: Option<Resumer>,
         in_flight: Tracked,
         render: Box<dyn Render>,
+        gathering: Option<Gathering>,
     ) -> Relay {
         Relay {
             first: Some(first),
@@ -211,6 +215,7 @@ impl Relay {
             queued: VecDeque::new(),
             _in_flight: in_flight,
             render,
+            gathering,
         }
     }
 
@@ -218,6 +223,9 @@ impl Relay {
     fn relay(&mut self, payload: &[u8]) -> Option<Bytes> {
         if let Some(partial) = &mut self.partial {
             partial.observe(payload);
+        }
+        if let Some(gathering) = &mut self.gathering {
+            gathering.add(payload);
         }
         self.chunks += 1;
         self.render.chunk(payload)
@@ -326,6 +334,9 @@ impl Relay {
                 let chunks = self.chunks;
                 let shown = usage.unwrap_or_else(|| self.finish.estimated(chunks));
                 self.finish.complete(End::Done(usage), chunks);
+                if let Some(gathering) = self.gathering.take() {
+                    gathering.keep(shown);
+                }
                 self.phase = Phase::Closed;
                 Some(self.render.done(shown))
             }

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::attempt::{attempt_record, elapsed_ms, Upstream};
+use super::cached::Miss;
 use super::give_up::{gave_up, not_capable, stopped_early, wrong_kind};
 use super::relay::{Finish, Relay};
 use super::resume::Resumer;
@@ -60,6 +61,8 @@ pub(super) struct Trial {
     pub attempts: Vec<AttemptRecord>,
     /// The client key's spend, when a client key asked.
     pub client: Option<ClientSpend>,
+    /// The response cache's miss, when the cache is on: marks the answer and keeps it.
+    pub cache: Option<Miss>,
 }
 
 impl Trial {
@@ -71,12 +74,17 @@ impl Trial {
                 body,
                 usage,
                 served,
-            }) => render.whole(body).map(|out| {
-                self.log(200, Some(&served), usage, None);
-                self.response_head(&served)
-                    .content_type("application/json")
-                    .body(out)
-            }),
+            }) => {
+                if let Some(miss) = &self.cache {
+                    miss.keep_whole(&body, usage, &served);
+                }
+                render.whole(body).map(|out| {
+                    self.log(200, Some(&served), usage, None);
+                    self.response_head(&served)
+                        .content_type("application/json")
+                        .body(out)
+                })
+            }
             Ok(Answer::Stream {
                 served,
                 first,
@@ -95,6 +103,7 @@ impl Trial {
                     resumer,
                     self.state.streams.track(),
                     render,
+                    self.cache.clone().and_then(|miss| miss.gather(&served)),
                 ))),
             Err(error) => Err(error),
         };
@@ -333,6 +342,9 @@ impl Trial {
         if failed > 0 {
             head.insert_header(("x-fallback-attempts", failed.to_string()));
         }
+        if self.cache.is_some() {
+            Miss::mark(&mut head);
+        }
         head
     }
 
@@ -373,6 +385,7 @@ impl Trial {
             error,
             attempt_log: self.attempts.clone(),
             client: None,
+            cached: false,
         }
     }
 

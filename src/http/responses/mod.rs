@@ -28,6 +28,7 @@ pub async fn create(
     ApiBody(body): ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let request = ResponsesRequest::parse(&body).map_err(refused)?;
+    let pipeline = pipeline.keyed(&body);
     drop(body);
     let earlier = match request.previous_response_id.as_deref() {
         Some(id) => conversation(&state.responses, id).await?,
