@@ -19,11 +19,13 @@ use freellmapi::actors::router::{RouterActor, RoutingData};
 use freellmapi::catalog::{Catalog, Limits, Window};
 use freellmapi::config::Config;
 use freellmapi::day_window::DayWindow;
-use freellmapi::openai::chat::ChatRequest;
+use freellmapi::openai::chat::{ChatRequest, Usage};
+use freellmapi::openai::replay::Gathered;
 use freellmapi::openai::sse::{SseEvent, SseParser};
 use freellmapi::platform::Platform;
 use freellmapi::providers::{Provider, QuotaNews, Registry, Target};
 use freellmapi::quota_news::WindowReport;
+use freellmapi::response_cache::{CacheKey, Scope};
 use freellmapi::routing::budget::{Budget, Outcome, Settlement};
 use freellmapi::routing::estimate::Cost;
 use freellmapi::routing::resume::Partial;
@@ -382,8 +384,37 @@ fn budget(c: &mut Criterion) {
     });
 }
 
+/// The response cache's per-request work when it is on: the key of an agent turn, and gathering a 50-chunk
+/// stream into the completion it keeps.
+fn response_cache(c: &mut Criterion) {
+    let body = serde_json::to_vec(&agent_request()).unwrap_or_else(|e| panic!("{e}"));
+    let mut group = c.benchmark_group("response cache");
+    group.bench_function("key of an agent turn", |b| {
+        b.iter(|| CacheKey::of("/v1/chat/completions", Scope::Shared, black_box(&body)))
+    });
+    let chunks: Vec<Vec<u8>> = (0..50)
+        .map(|i| {
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": {"content": format!("token {i} ")},
+                    "finish_reason": if i == 49 { json!("stop") } else { json!(null) }}]})
+            .to_string()
+            .into_bytes()
+        })
+        .collect();
+    group.bench_function("gather a 50-chunk stream", |b| {
+        b.iter(|| {
+            let mut gathered = Gathered::default();
+            for chunk in &chunks {
+                gathered.add(black_box(chunk));
+            }
+            gathered.completion(Usage::default())
+        })
+    });
+}
+
 criterion_group!(
     benches,
+    response_cache,
     selection,
     budget,
     sse_parser,

@@ -3,9 +3,7 @@
 //! `session_id`, `user`, and Anthropic's `metadata.user_id`), compared key order and whitespace aside. Also
 //! what a request's `Cache-Control` asks of the cache. Pure; it never sees the store.
 
-use std::io;
-
-use ring::digest::{Context, SHA256};
+use ring::digest::{digest, SHA256};
 use serde_json::Value;
 
 /// Top-level body fields that never change an answer: how it is delivered and who asked.
@@ -27,98 +25,63 @@ pub enum Scope {
 impl CacheKey {
     /// The key of a request to `door` (its route path) from `scope`; `None` when the body is not a JSON object.
     pub fn of(door: &str, scope: Scope, body: &[u8]) -> Option<CacheKey> {
-        let Value::Object(fields) = serde_json::from_slice(body).ok()? else {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        if !value.is_object() {
             return None;
-        };
-        let mut digest = Digest(Context::new(&SHA256));
-        digest.put(door.as_bytes());
+        }
+        let mut canonical = Vec::with_capacity(door.len() + body.len() + 32);
+        canonical.extend_from_slice(door.as_bytes());
         match scope {
-            Scope::Shared => digest.put(b"\0shared\0"),
-            Scope::Client(id) => digest.put(format!("\0client {id}\0").as_bytes()),
+            Scope::Shared => canonical.extend_from_slice(b"\0shared\0"),
+            Scope::Client(id) => canonical.extend_from_slice(format!("\0client {id}\0").as_bytes()),
         }
-        let mut kept: Vec<(&String, Value)> = fields
-            .iter()
-            .filter(|(name, _)| !SET_ASIDE.contains(&name.as_str()))
-            .map(|(name, value)| (name, without_user_id(name, value)))
-            .collect();
-        kept.sort_by(|a, b| a.0.cmp(b.0));
-        digest.put(b"{");
-        for (name, value) in kept {
-            digest.string(name);
-            digest.put(b":");
-            digest.value(&value);
-            digest.put(b",");
-        }
-        digest.put(b"}");
+        write_canonical(&mut canonical, &value, &SET_ASIDE);
         let mut key = [0; 32];
-        key.copy_from_slice(digest.0.finish().as_ref());
+        key.copy_from_slice(digest(&SHA256, &canonical).as_ref());
         Some(CacheKey(key))
     }
 }
 
-/// Anthropic's `metadata.user_id` names who asked, as `user` does in OpenAI's shapes.
-fn without_user_id(name: &str, value: &Value) -> Value {
+/// Writes `value` as JSON with every object's keys sorted and no whitespace, leaving out the object's fields
+/// named in `skip` (the body's own; Anthropic's `metadata.user_id` names who asked, as `user` does elsewhere).
+fn write_canonical(out: &mut Vec<u8>, value: &Value, skip: &[&str]) {
     match value {
-        Value::Object(metadata) if name == "metadata" => {
-            let mut metadata = metadata.clone();
-            metadata.remove("user_id");
-            Value::Object(metadata)
+        Value::Object(fields) => {
+            let mut sorted: Vec<(&String, &Value)> = fields
+                .iter()
+                .filter(|(name, _)| !skip.contains(&name.as_str()))
+                .collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (name, value) in sorted {
+                write_string(out, name);
+                out.push(b':');
+                let inner: &[&str] = if skip == SET_ASIDE && name == "metadata" {
+                    &["user_id"]
+                } else {
+                    &[]
+                };
+                write_canonical(out, value, inner);
+                out.push(b',');
+            }
+            out.push(b'}');
         }
-        _ => value.clone(),
+        Value::Array(items) => {
+            out.push(b'[');
+            for item in items {
+                write_canonical(out, item, &[]);
+                out.push(b',');
+            }
+            out.push(b']');
+        }
+        Value::String(text) => write_string(out, text),
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
     }
 }
 
-/// A SHA-256 being fed canonical JSON: objects' keys sorted, no whitespace.
-struct Digest(Context);
-
-impl Digest {
-    fn put(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-
-    fn string(&mut self, text: &str) {
-        // Writing JSON into a digest cannot fail.
-        let _ = serde_json::to_writer(&mut *self, text);
-    }
-
-    fn value(&mut self, value: &Value) {
-        match value {
-            Value::Object(fields) => {
-                let mut sorted: Vec<_> = fields.iter().collect();
-                sorted.sort_by(|a, b| a.0.cmp(b.0));
-                self.put(b"{");
-                for (name, value) in sorted {
-                    self.string(name);
-                    self.put(b":");
-                    self.value(value);
-                    self.put(b",");
-                }
-                self.put(b"}");
-            }
-            Value::Array(items) => {
-                self.put(b"[");
-                for item in items {
-                    self.value(item);
-                    self.put(b",");
-                }
-                self.put(b"]");
-            }
-            scalar => {
-                let _ = serde_json::to_writer(&mut *self, scalar);
-            }
-        }
-    }
-}
-
-impl io::Write for Digest {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+fn write_string(out: &mut Vec<u8>, text: &str) {
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 /// What a request's `Cache-Control` lets the cache do.
