@@ -3,6 +3,14 @@
 #   docker run -p 3001:3001 -v freellmapi-data:/data freellmapi
 # The build stage runs on the target platform (buildx emulates it when the builder's machine differs) and links
 # a static musl binary, so the final image needs no libc, no CA bundle (TLS roots are compiled in) and no shell.
+#
+# From a binary built beforehand instead (no Rust stage, no base image to pull; how CI builds the image):
+#   scripts/image-context x86_64-unknown-linux-musl   # copies target/<triple>/release/freellmapi in place
+#   podman build --platform linux/amd64 --build-arg BINARY=prebuilt -t freellmapi .
+# The prebuilt stage reads target/image/<arch>/ (amd64 or arm64), which that script fills.
+
+# Where the final image's files come from: `source` (built here) or `prebuilt` (from target/image/).
+ARG BINARY=source
 
 FROM rust:1-bookworm AS build
 ARG TARGETARCH
@@ -37,11 +45,24 @@ RUN cargo build --release --locked --bin freellmapi --target "$(cat /rust-target
     && mkdir -p /rootfs/data /rootfs/tmp \
     && chmod 1777 /rootfs/tmp
 
-FROM scratch
+# The image's files, built from source above.
+FROM scratch AS files-source
 COPY --from=build /freellmapi /freellmapi
 # /data belongs to the runtime user so a fresh named volume inherits it; /tmp is where SQLite spills temp files.
 COPY --from=build --chown=65532:65532 /rootfs/data /data
 COPY --from=build /rootfs/tmp /tmp
+
+# The image's files, from a binary built beforehand (scripts/image-context lays out target/image/<arch>/).
+FROM scratch AS files-prebuilt
+ARG TARGETARCH
+COPY target/image/${TARGETARCH}/freellmapi /freellmapi
+COPY --chown=65532:65532 target/image/rootfs/data /data
+COPY target/image/rootfs/tmp /tmp
+
+# The final image: the chosen files with the runtime settings. files-${BINARY} names a stage above, not an image to
+# pull, so there is no tag to pin.
+# hadolint ignore=DL3006
+FROM files-${BINARY}
 USER 65532:65532
 ENV HOST=0.0.0.0 \
     PORT=3001 \
