@@ -1,6 +1,6 @@
 //! The benchmark suite of issue 6: starts mock upstreams (`examples/mock_upstream`) and the release gateway,
 //! runs every scenario directly against the mock and through the gateway in the same run, samples the gateway's
-//! RSS, and prints one table.
+//! RSS, and prints one table. Its limit rows (`one_hop.rs`) put nginx as a bare reverse proxy beside the gateway.
 //!
 //! ```sh
 //! cargo build --release --bin freellmapi --examples && target/release/examples/bench [--quick]
@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+
+mod one_hop;
 
 const TOKEN: &str = "freellmapi-0123456789abcdef0123456789abcdef";
 const BODY: &str = r#"{"model":"MODEL","messages":[{"role":"user","content":"Say hello in one short sentence."}]}"#;
@@ -629,6 +631,27 @@ fn main() {
             format!("{:.0} ({})", g.rps(), ms(g.percentile_ms(0.99))),
             format!("{:.0} %", 100.0 * g.rps() / d.rps()),
             target,
+        );
+    }
+
+    eprintln!("2b. the limit: nginx as a bare proxy and the gateway in front of an nginx upstream (wrk)");
+    let seconds = plan.window.as_secs().max(1);
+    let add_key = |key: &str, base: &str, model: &str| gw.add_key(key, base, model);
+    if let Some(hop) = one_hop::measure(&gw.dir.join("one-hop"), seconds, add_key, &gw.url()) {
+        let added = |through: one_hop::Load| through.p50_ms - hop.direct[0].p50_ms;
+        table.row(
+            "one hop, 1 connection (wrk): added p50, nginx proxy | gateway",
+            format!("+{}", ms(added(hop.nginx[0]))),
+            format!("+{}", ms(added(hop.gateway[0]))),
+            format!("upstream alone {}", ms(hop.direct[0].p50_ms)),
+            "≤ 0.10 ms added",
+        );
+        table.row(
+            "one hop, 64 connections (wrk): req/s, nginx proxy | gateway",
+            format!("{:.0}", hop.nginx[1].rps),
+            format!("{:.0}", hop.gateway[1].rps),
+            format!("{:.0} % of nginx", 100.0 * hop.gateway[1].rps / hop.nginx[1].rps),
+            "≥ 50 % of nginx",
         );
     }
 
