@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::actors::catalog_watch::{self, CatalogWatcher};
 use crate::actors::health::ProbeDeps;
+use crate::actors::outbox::RouterOutbox;
 use crate::actors::provider::{LocalProvider, ProviderPool, Timeouts};
 use crate::actors::router::{RoutingData, SaveBudgets};
 use crate::actors::{HealthProbeActor, RouterActor};
@@ -156,6 +157,7 @@ pub fn run(config: Config) -> Result<(), String> {
         });
         let connect_timeout = config.connect_timeout;
         let worker_logger = logger.clone();
+        let worker_router = router.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -167,6 +169,7 @@ pub fn run(config: Config) -> Result<(), String> {
                 .app_data(web::Data::new(
                     LogBatcher::new(worker_logger.clone()).start(),
                 ))
+                .app_data(web::Data::new(RouterOutbox::new(worker_router.clone().recipient()).start()))
                 .app_data(http::path_config())
                 .app_data(http::query_config())
                 .configure(http::configure)

@@ -634,7 +634,9 @@ fn main() {
         );
     }
 
-    eprintln!("2b. the limit: nginx as a bare proxy and the gateway in front of an nginx upstream (wrk)");
+    eprintln!(
+        "2b. the limit: nginx as a bare proxy and the gateway in front of an nginx upstream (wrk)"
+    );
     let seconds = plan.window.as_secs().max(1);
     let add_key = |key: &str, base: &str, model: &str| gw.add_key(key, base, model);
     if let Some(hop) = one_hop::measure(&gw.dir.join("one-hop"), seconds, add_key, &gw.url()) {
@@ -650,7 +652,10 @@ fn main() {
             "one hop, 64 connections (wrk): req/s, nginx proxy | gateway",
             format!("{:.0}", hop.nginx[1].rps),
             format!("{:.0}", hop.gateway[1].rps),
-            format!("{:.0} % of nginx", 100.0 * hop.gateway[1].rps / hop.nginx[1].rps),
+            format!(
+                "{:.0} % of nginx",
+                100.0 * hop.gateway[1].rps / hop.nginx[1].rps
+            ),
             "≥ 50 % of nginx",
         );
     }

@@ -31,7 +31,10 @@ pub struct OneHop {
 fn tools_ready() -> bool {
     let have = |tool: &str| {
         Command::new("sh")
-            .args(["-c", &format!("command -v {tool} || test -x /usr/sbin/{tool}")])
+            .args([
+                "-c",
+                &format!("command -v {tool} || test -x /usr/sbin/{tool}"),
+            ])
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -40,7 +43,14 @@ fn tools_ready() -> bool {
         return true;
     }
     let installed = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", "nginx", "wrk"])
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "nginx",
+            "wrk",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stdout(Stdio::null())
         .status()
@@ -118,7 +128,9 @@ fn wrk(dir: &Path, url: &str, model: &str, connections: u32, seconds: u64) -> Lo
 
 /// wrk's durations: `133.00us`, `1.20ms`, `2.00s`.
 fn duration_ms(text: &str) -> f64 {
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: f64 = number.parse().unwrap_or(0.0);
     match unit {
@@ -139,7 +151,9 @@ pub fn measure(
     gateway_url: &str,
 ) -> Option<OneHop> {
     if !tools_ready() {
-        eprintln!("  nginx or wrk missing (Debian's packages nginx, wrk): the one-hop rows are skipped");
+        eprintln!(
+            "  nginx or wrk missing (Debian's packages nginx, wrk): the one-hop rows are skipped"
+        );
         return None;
     }
     std::fs::create_dir_all(dir).expect("bench dir");
@@ -170,7 +184,12 @@ pub fn measure(
     for url in [&direct_url, &proxy_url, gateway_url] {
         wrk(dir, url, "mn", 4, 1);
     }
-    let at = |url: &str| [wrk(dir, url, "mn", 1, seconds), wrk(dir, url, "mn", 64, seconds)];
+    let at = |url: &str| {
+        [
+            wrk(dir, url, "mn", 1, seconds),
+            wrk(dir, url, "mn", 64, seconds),
+        ]
+    };
     Some(OneHop {
         direct: at(&direct_url),
         nginx: at(&proxy_url),

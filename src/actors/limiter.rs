@@ -109,19 +109,47 @@ impl Handler<Settle> for RateLimiterActor {
     }
 }
 
+/// A settlement on its way to its limiter through a worker's outbox (`outbox.rs`), which hands a worker's
+/// settlements to the router's arbiter together instead of one cross-thread message each.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SettleAt {
+    /// The limiter the lease came from.
+    pub limiter: Addr<RateLimiterActor>,
+    /// The settlement.
+    pub settle: Settle,
+}
+
 /// A lease a request holds: settled by [`HeldLease::settle`], or, if the request is dropped first (its client
 /// went away mid-attempt), settled as abandoned, so a lease never stays in flight.
 pub struct HeldLease {
     lease: Option<JointLease>,
     limiter: Addr<RateLimiterActor>,
+    /// Where the settlement goes on its way to the limiter, if not straight there.
+    via: Option<Recipient<SettleAt>>,
 }
 
 impl HeldLease {
-    /// Holds `lease`, taken from `limiter`.
-    pub fn new(lease: JointLease, limiter: Addr<RateLimiterActor>) -> HeldLease {
+    /// Holds `lease`, taken from `limiter`; its settlement goes through `via` when given.
+    pub fn new(
+        lease: JointLease,
+        limiter: Addr<RateLimiterActor>,
+        via: Option<Recipient<SettleAt>>,
+    ) -> HeldLease {
         HeldLease {
             lease: Some(lease),
             limiter,
+            via,
+        }
+    }
+
+    fn send(&self, settle: Settle) {
+        match &self.via {
+            Some(via) => via.do_send(SettleAt {
+                limiter: self.limiter.clone(),
+                settle,
+            }),
+            None => self.limiter.do_send(settle),
         }
     }
 
@@ -137,7 +165,7 @@ impl HeldLease {
     /// Returns the lease with how its request ended.
     pub fn settle(mut self, outcome: Outcome) {
         if let Some(lease) = self.lease.take() {
-            self.limiter.do_send(Settle { lease, outcome });
+            self.send(Settle { lease, outcome });
         }
     }
 }
@@ -145,7 +173,7 @@ impl HeldLease {
 impl Drop for HeldLease {
     fn drop(&mut self) {
         if let Some(lease) = self.lease.take() {
-            self.limiter.do_send(Settle {
+            self.send(Settle {
                 lease,
                 outcome: Outcome {
                     settlement: Settlement::Abandoned,
@@ -219,7 +247,7 @@ mod tests {
     async fn a_dropped_lease_settles_itself() {
         let limiter = limiter(1);
         let lease = limiter.send(Acquire { cost: COST }).await.unwrap().unwrap();
-        drop(HeldLease::new(lease, limiter.clone()));
+        drop(HeldLease::new(lease, limiter.clone(), None));
         let budget = limiter.send(ReadBudget).await.unwrap();
         assert_eq!(budget.in_flight, 0);
         assert_eq!(budget.rpm.used, 1, "the upstream may have counted it");

@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 
 pub mod queries;
 
-use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits, SharedBudget};
+use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits, SettleAt, SharedBudget};
 use crate::catalog::{ModelKind, SharedCatalog};
 use crate::key_admin::CustomModel;
 use crate::platform::Platform;
@@ -579,6 +579,32 @@ impl Handler<Served> for RouterActor {
     fn handle(&mut self, msg: Served, _: &mut Context<Self>) {
         self.sticky
             .bind(msg.session, msg.platform, msg.model, now_unix_ms());
+    }
+}
+
+/// What a worker's outbox (`outbox.rs`) hands over in one [`Later`] batch.
+pub enum Later {
+    /// A lease's settlement, for its limiter (on this arbiter).
+    Settle(SettleAt),
+    /// A served turn.
+    Served(Served),
+}
+
+/// A worker's settlements and served turns, delivered together.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Batch(pub Vec<Later>);
+
+impl Handler<Batch> for RouterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Batch, ctx: &mut Context<Self>) {
+        for later in msg.0 {
+            match later {
+                Later::Settle(at) => at.limiter.do_send(at.settle),
+                Later::Served(served) => self.handle(served, ctx),
+            }
+        }
     }
 }
 

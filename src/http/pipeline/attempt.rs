@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 
 use super::Work;
 use crate::actors::limiter::HeldLease;
+use crate::actors::outbox::RouterOutbox;
 use crate::actors::provider::{Dispatch, Expect, ProviderActor, Timeouts, UpstreamEvent};
-use crate::actors::router::KeyFailed;
+use crate::actors::router::{KeyFailed, Served};
 use crate::actors::Candidate;
 use crate::crypto::key_aad;
 use crate::hops;
@@ -19,7 +20,9 @@ use crate::http::request_id::RequestId;
 use crate::http::AppState;
 use crate::providers::{Failure, FailureKind, QuotaNews, UpstreamRequest};
 use crate::request_record::AttemptRecord;
+use crate::routing::budget::keywide::JointLease;
 use crate::routing::budget::{Outcome, Settlement};
+use crate::routing::sticky::SessionKey;
 use crate::timefmt::now_unix_ms;
 
 /// What every attempt of one client request shares.
@@ -29,6 +32,8 @@ pub(super) struct Upstream {
     pub state: web::Data<AppState>,
     /// This worker's ProviderActor.
     pub provider: Addr<ProviderActor>,
+    /// This worker's outbox to the router's arbiter (settlements, served turns).
+    pub outbox: Addr<RouterOutbox>,
     /// The hop list every attempt carries, so a key that leads back here is caught on entry.
     pub hops: HeaderValue,
     /// For log lines; `None` only when the app runs without the request-id middleware.
@@ -48,6 +53,21 @@ pub(super) struct Opened {
 }
 
 impl Upstream {
+    /// Holds a lease `candidate`'s limiter granted; its settlement goes through this worker's outbox.
+    pub fn hold(&self, lease: JointLease, candidate: &Candidate) -> HeldLease {
+        let via = self.outbox.clone().recipient();
+        HeldLease::new(lease, candidate.limiter.clone(), Some(via))
+    }
+
+    /// Binds the request's conversation to `candidate`, which served it.
+    pub fn served(&self, session: SessionKey, candidate: &Candidate) {
+        self.outbox.do_send(Served {
+            session,
+            platform: candidate.platform,
+            model: candidate.model.clone(),
+        });
+    }
+
     /// Sends `work` to `candidate` and waits for its first event. With an `alternative` left, the platform's
     /// time-to-first-token limit applies so a slow route gives way; the last candidate may take the whole
     /// upstream timeout.

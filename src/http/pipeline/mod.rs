@@ -23,6 +23,7 @@ use bytes::Bytes;
 
 use super::request_id::RequestId;
 use super::AppState;
+use crate::actors::outbox::RouterOutbox;
 use crate::actors::provider::{LocalProvider, ProviderActor};
 use crate::actors::router::Ask;
 use crate::analytics::{LogBatcher, LogRequest};
@@ -133,6 +134,7 @@ impl Inbound {
 pub struct Pipeline {
     state: web::Data<AppState>,
     provider: Addr<ProviderActor>,
+    outbox: Addr<RouterOutbox>,
     log: Addr<LogBatcher>,
     request_id: Option<RequestId>,
     hops: HeaderValue,
@@ -182,6 +184,10 @@ impl Pipeline {
             .app_data::<web::Data<LocalProvider>>()
             .map(|p| p.0.clone())
             .ok_or_else(|| ApiError::internal("no ProviderActor is registered"))?;
+        let outbox = http
+            .app_data::<web::Data<Addr<RouterOutbox>>>()
+            .map(|o| o.get_ref().clone())
+            .ok_or_else(|| ApiError::internal("no router outbox is registered"))?;
         let log = http
             .app_data::<web::Data<Addr<LogBatcher>>>()
             .map(|l| l.get_ref().clone())
@@ -207,6 +213,7 @@ impl Pipeline {
             request_id: http.extensions().get::<RequestId>().cloned(),
             state,
             provider,
+            outbox,
             log,
             session_id,
             started: Instant::now(),
@@ -300,6 +307,7 @@ impl Pipeline {
             upstream: Upstream {
                 state: self.state.clone(),
                 provider: self.provider,
+                outbox: self.outbox,
                 hops: self.hops,
                 request_id: self.request_id,
                 prompt_estimate,

@@ -124,7 +124,7 @@ impl Resumer {
                 None => continue,
             };
             let lease = match answer {
-                Ok(Ok(lease)) => HeldLease::new(lease, candidate.limiter.clone()),
+                Ok(Ok(lease)) => self.upstream.hold(lease, &candidate),
                 _ => continue,
             };
             if !usable {

@@ -22,7 +22,7 @@ use super::resume::Resumer;
 use super::{ClientSpend, Render, Work};
 use crate::actors::limiter::{Acquire, HeldLease};
 use crate::actors::provider::UpstreamEvent;
-use crate::actors::router::{Ask, Plan, PlanCursor, Planned, Served};
+use crate::actors::router::{Ask, Plan, PlanCursor, Planned};
 use crate::actors::Candidate;
 use crate::analytics::{LogBatcher, LogRequest};
 use crate::error::ApiError;
@@ -151,7 +151,7 @@ impl Trial {
                 None => candidate.limiter.send(Acquire { cost }).await,
             };
             let lease = match acquired {
-                Ok(Ok(lease)) => HeldLease::new(lease, candidate.limiter.clone()),
+                Ok(Ok(lease)) => self.upstream.hold(lease, &candidate),
                 Ok(Err(denial)) => {
                     misses.denied(&denial, now_unix_ms());
                     continue;
@@ -325,11 +325,7 @@ impl Trial {
     }
 
     fn served(&self, candidate: &Candidate) {
-        self.state.router.do_send(Served {
-            session: self.session,
-            platform: candidate.platform,
-            model: candidate.model.clone(),
-        });
+        self.upstream.served(self.session, candidate);
     }
 
     fn response_head(&self, candidate: &Candidate) -> actix_web::HttpResponseBuilder {
