@@ -1,7 +1,8 @@
-//! The `freellmapi` binary: parse the command line and hand over to `cli`. It also picks the allocator: the
-//! library leaves that to the program that links it.
+//! The `freellmapi` binary: parse the command line and hand over to `cli`. It also picks the allocator, which the
+//! library leaves to the program that links it.
 
-/// mimalloc, not the system allocator: see Cargo.toml for why.
+/// mimalloc in the static musl builds, whose own allocator is slow; glibc's elsewhere. See Cargo.toml for why.
+#[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -642,14 +642,14 @@ fn main() {
     if let Some(hop) = one_hop::measure(&gw.dir.join("one-hop"), seconds, add_key, &gw.url()) {
         let added = |through: one_hop::Load| through.p50_ms - hop.direct[0].p50_ms;
         table.row(
-            "one hop, 1 connection (wrk): added p50, nginx proxy | gateway",
+            "one hop, 1 connection (wrk): added p50, nginx proxy / gateway",
             format!("+{}", ms(added(hop.nginx[0]))),
             format!("+{}", ms(added(hop.gateway[0]))),
             format!("upstream alone {}", ms(hop.direct[0].p50_ms)),
             "≤ 0.10 ms added",
         );
         table.row(
-            "one hop, 64 connections (wrk): req/s, nginx proxy | gateway",
+            "one hop, 64 connections (wrk): req/s, nginx proxy / gateway",
             format!("{:.0}", hop.nginx[1].rps),
             format!("{:.0}", hop.gateway[1].rps),
             format!(
