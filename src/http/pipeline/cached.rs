@@ -16,6 +16,7 @@ use crate::actors::Candidate;
 use crate::client_keys::Caller;
 use crate::openai::chat::Usage;
 use crate::openai::replay::{chunks_of, Gathered};
+use crate::platform::Platform;
 use crate::request_record::RequestRecord;
 use crate::response_cache::{Allowed, CacheKey, Cached, ResponseCache, Scope};
 use crate::timefmt::now_unix_ms;
@@ -128,7 +129,7 @@ impl Miss {
 pub(super) struct Gathering {
     miss: Miss,
     gathered: Gathered,
-    platform: crate::platform::Platform,
+    platform: Platform,
     model: Arc<str>,
 }
 
