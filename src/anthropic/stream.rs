@@ -11,63 +11,15 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::error::ErrorBody;
 use super::wire::{fallback_call_id, message_id, Block, Message, StopReason, Usage};
 use crate::openai::chat::Usage as ChatUsage;
+use crate::openai::chunk::{CallDelta, Chunk, Delta};
 
 /// The keep-alive event.
 pub const PING: &[u8] = b"event: ping\ndata: {\"type\": \"ping\"}\n\n";
-
-/// A piece of text in a chunk, borrowed from it unless it had escapes.
-#[derive(Deserialize)]
-struct Piece<'a>(#[serde(borrow)] Cow<'a, str>);
-
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(borrow)]
-    id: Option<Piece<'a>>,
-    #[serde(borrow)]
-    model: Option<Piece<'a>>,
-    #[serde(borrow, default)]
-    choices: Vec<ChunkChoice<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ChunkChoice<'a> {
-    #[serde(borrow)]
-    delta: Option<Delta<'a>>,
-    #[serde(borrow)]
-    finish_reason: Option<Piece<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Delta<'a> {
-    #[serde(borrow)]
-    content: Option<Piece<'a>>,
-    #[serde(borrow)]
-    reasoning_content: Option<Piece<'a>>,
-    #[serde(borrow)]
-    tool_calls: Option<Vec<CallDelta<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct CallDelta<'a> {
-    index: Option<usize>,
-    #[serde(borrow)]
-    id: Option<Piece<'a>>,
-    #[serde(borrow)]
-    function: Option<FunctionDelta<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FunctionDelta<'a> {
-    #[serde(borrow)]
-    name: Option<Piece<'a>>,
-    #[serde(borrow)]
-    arguments: Option<Piece<'a>>,
-}
 
 /// One event of Anthropic's stream.
 #[derive(Serialize)]

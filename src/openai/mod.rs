@@ -2,6 +2,7 @@
 
 pub mod answer;
 pub mod chat;
+pub mod chunk;
 pub mod embeddings;
 pub mod replay;
 pub mod sse;

@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::chat::Usage;
+use super::chunk::{Chunk, Delta, Piece};
 
 /// A call gathered from its pieces.
 #[derive(Debug, Default, Clone)]
@@ -17,13 +18,13 @@ struct Call {
 /// A stream's chunks, gathered as they pass.
 #[derive(Debug, Default, Clone)]
 pub struct Gathered {
-    id: Option<Value>,
-    model: Option<Value>,
+    id: Option<String>,
+    model: Option<String>,
     created: Option<Value>,
     content: String,
     reasoning: String,
     calls: Vec<Call>,
-    finish_reason: Option<Value>,
+    finish_reason: Option<String>,
     usage: Option<Value>,
     unreadable: bool,
 }
@@ -31,53 +32,58 @@ pub struct Gathered {
 impl Gathered {
     /// Takes in one chunk payload.
     pub fn add(&mut self, payload: &[u8]) {
-        let Ok(chunk) = serde_json::from_slice::<Value>(payload) else {
+        let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(payload) else {
             self.unreadable = true;
             return;
         };
-        for (field, slot) in [
-            ("id", &mut self.id),
-            ("model", &mut self.model),
-            ("created", &mut self.created),
-        ] {
-            if slot.is_none() {
-                *slot = chunk.get(field).cloned();
-            }
+        let text = |piece: Option<Piece<'_>>| piece.map(|p| p.0.into_owned());
+        if self.id.is_none() {
+            self.id = text(chunk.id);
         }
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            self.usage = Some(usage.clone());
+        if self.model.is_none() {
+            self.model = text(chunk.model);
         }
-        let Some(choice) = chunk["choices"].get(0) else {
+        if self.created.is_none() {
+            self.created = chunk.created;
+        }
+        if let Some(usage) = chunk.usage.filter(Value::is_object) {
+            self.usage = Some(usage);
+        }
+        let Some(choice) = chunk.choices.into_iter().next() else {
             return;
         };
-        let delta = &choice["delta"];
-        if let Some(text) = delta["content"].as_str() {
-            self.content.push_str(text);
+        if let Some(delta) = choice.delta {
+            self.add_delta(delta);
         }
-        if let Some(text) = delta["reasoning_content"].as_str() {
-            self.reasoning.push_str(text);
+        if let Some(finish) = choice.finish_reason {
+            self.finish_reason = Some(finish.0.into_owned());
         }
-        for piece in delta["tool_calls"].as_array().into_iter().flatten() {
-            let index = piece["index"]
-                .as_u64()
-                .and_then(|i| usize::try_from(i).ok());
-            let index = index.unwrap_or(self.calls.len());
+    }
+
+    fn add_delta(&mut self, delta: Delta<'_>) {
+        if let Some(text) = delta.content {
+            self.content.push_str(&text.0);
+        }
+        if let Some(text) = delta.reasoning_content {
+            self.reasoning.push_str(&text.0);
+        }
+        for piece in delta.tool_calls.unwrap_or_default() {
+            let index = piece.index.unwrap_or(self.calls.len());
             if self.calls.len() <= index {
                 self.calls.resize(index + 1, Call::default());
             }
             let call = &mut self.calls[index];
-            if let Some(id) = piece["id"].as_str() {
-                call.id = id.to_owned();
+            if let Some(id) = piece.id {
+                call.id = id.0.into_owned();
             }
-            if let Some(name) = piece["function"]["name"].as_str() {
-                call.name.push_str(name);
+            if let Some(function) = piece.function {
+                if let Some(name) = function.name {
+                    call.name.push_str(&name.0);
+                }
+                if let Some(arguments) = function.arguments {
+                    call.arguments.push_str(&arguments.0);
+                }
             }
-            if let Some(arguments) = piece["function"]["arguments"].as_str() {
-                call.arguments.push_str(arguments);
-            }
-        }
-        if choice["finish_reason"].is_string() {
-            self.finish_reason = Some(choice["finish_reason"].clone());
         }
     }
 
@@ -105,10 +111,10 @@ impl Gathered {
             message.insert("tool_calls".into(), json!(calls));
         }
         let mut completion = json!({
-            "id": self.id.clone().unwrap_or_else(|| json!("chatcmpl-cached")),
+            "id": self.id.as_deref().unwrap_or("chatcmpl-cached"),
             "object": "chat.completion",
             "created": self.created.clone().unwrap_or(json!(0)),
-            "model": self.model.clone().unwrap_or(json!("")),
+            "model": self.model.as_deref().unwrap_or(""),
             "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
         });
         completion["usage"] = self.usage.clone().unwrap_or_else(|| {
