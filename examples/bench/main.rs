@@ -68,11 +68,12 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// `N` distinct free ports: all `N` listeners are held until each is chosen, so no port is handed out twice.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("a bound port").port())
 }
 
 fn wait_listening(port: u16) {
@@ -93,7 +94,7 @@ fn binaries() -> PathBuf {
 
 /// Starts `examples/mock_upstream` with `args`; returns it and its OpenAI base URL.
 fn mock(args: &[&str]) -> (Proc, String) {
-    let port = free_port();
+    let [port] = free_ports();
     let child = Command::new(binaries().join("examples/mock_upstream"))
         .args(["--port", &port.to_string()])
         .args(args)
@@ -112,7 +113,7 @@ struct Gateway {
 
 impl Gateway {
     fn start(name: &str) -> Gateway {
-        let port = free_port();
+        let [port] = free_ports();
         let dir =
             std::env::temp_dir().join(format!("freellmapi-bench-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{free_port, wait_listening, Proc, TOKEN};
+use super::{free_ports, wait_listening, Proc, TOKEN};
 
 /// The fixed answer the nginx upstream gives every request.
 const COMPLETION: &str = r#"{"id":"chatcmpl-fixed","object":"chat.completion","created":1700000000,"model":"mn","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":9,"total_tokens":23}}"#;
@@ -157,7 +157,7 @@ pub fn measure(
         return None;
     }
     std::fs::create_dir_all(dir).expect("bench dir");
-    let (up, proxy) = (free_port(), free_port());
+    let [up, proxy] = free_ports();
     let _upstream = nginx(
         dir,
         "upstream",
