@@ -15,7 +15,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 
-use freellmapi::actors::router::{RouterActor, RoutingData};
+use freellmapi::actors::router::{RouterActor, RoutingData, RoutingState};
 use freellmapi::catalog::{Catalog, Limits, Window};
 use freellmapi::config::Config;
 use freellmapi::day_window::DayWindow;
@@ -106,13 +106,13 @@ fn selection(c: &mut Criterion) {
     system.block_on(async {
         let config = Config::from_vars(&HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
         let db = Db::start(dir.join("bench.db"), 1).unwrap_or_else(|e| panic!("{e}"));
-        let mut router = RouterActor::new(
-            db,
+        let state = RoutingState::new(
             freellmapi::catalog::SharedCatalog::new(large_catalog()),
             std::sync::Arc::new(Registry::new(&config)),
             large_routing_data(),
             Vec::new(),
         );
+        let mut router = RouterActor::worker(db, std::sync::Arc::new(state));
         let mut session = 0u64;
         let mut group = c.benchmark_group("router selection, 10k keys x 200 models");
         let pinned = format!(

@@ -9,8 +9,8 @@ use actix_web::{web, App, HttpServer};
 
 use crate::actors::catalog_watch::{self, CatalogWatcher};
 use crate::actors::health::ProbeDeps;
-use crate::actors::outbox::RouterOutbox;
 use crate::actors::provider::{LocalProvider, ProviderPool, Timeouts};
+use crate::actors::router::{LocalRouter, RoutingState};
 use crate::actors::router::{RoutingData, SaveBudgets};
 use crate::actors::{HealthProbeActor, RouterActor};
 use crate::analytics::{Flush, LogBatcher, RequestLogger};
@@ -93,14 +93,13 @@ pub fn run(config: Config) -> Result<(), String> {
         let providers =
             ProviderPool::start(PROBE_ARBITERS, config.connect_timeout, &tls, &redactor);
         let catalog = SharedCatalog::new(catalog);
-        let router = RouterActor::new(
-            db.clone(),
+        let routing = Arc::new(RoutingState::new(
             catalog.clone(),
             registry.clone(),
             data,
             saved_budgets,
-        )
-        .start();
+        ));
+        let router = RouterActor::home(db.clone(), routing.clone()).start();
         // Its own thread: turning records into rows must never hold up the router on the system arbiter.
         let log_arbiter = actix::Arbiter::new();
         let (log_db, retention) = (db.clone(), config.log_retention);
@@ -128,6 +127,7 @@ pub fn run(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot read client keys: {e}"))?;
         clients.save_in_background();
+        let worker_db = db.clone();
         let state = web::Data::new(AppState {
             config: config.clone(),
             db,
@@ -157,7 +157,6 @@ pub fn run(config: Config) -> Result<(), String> {
         });
         let connect_timeout = config.connect_timeout;
         let worker_logger = logger.clone();
-        let worker_router = router.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -169,7 +168,9 @@ pub fn run(config: Config) -> Result<(), String> {
                 .app_data(web::Data::new(
                     LogBatcher::new(worker_logger.clone()).start(),
                 ))
-                .app_data(web::Data::new(RouterOutbox::new(worker_router.clone().recipient()).start()))
+                .app_data(web::Data::new(LocalRouter(
+                    RouterActor::worker(worker_db.clone(), routing.clone()).start(),
+                )))
                 .app_data(http::path_config())
                 .app_data(http::query_config())
                 .configure(http::configure)

@@ -1,7 +1,8 @@
-//! RateLimiterActor: owns the budget of one (platform, model, key) so that concurrent requests take and settle
-//! leases one at a time, and shares its key's budget with the limiters of the key's other models, so a request
-//! is admitted by both in one message. The decisions themselves are in `routing::budget` (`keywide` for the pair);
-//! this file must not decide anything of its own.
+//! RateLimiterActor: one per HTTP worker and (platform, model, key), so a request asks for its lease with a
+//! message on its own thread. It decides by the triple's budget and its key's, both shared with the other
+//! workers' limiters (`SharedBudget`), so a request is admitted by both at once and no worker can overshoot what
+//! another took; a lease (`HeldLease`) settles straight into the same budgets. The decisions themselves are in
+//! `routing::budget` (`keywide` for the pair); this file must not decide anything of its own.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -10,21 +11,24 @@ use actix::prelude::*;
 use crate::catalog::Limits;
 use crate::providers::QuotaNews;
 use crate::routing::budget::keywide::{self, JointLease};
-use crate::routing::budget::{Budget, Carried, Denial, Outcome, Settlement, Snapshot};
+use crate::routing::budget::{Budget, Carried, Denial, Outcome, Settlement};
 use crate::routing::estimate::Cost;
 use crate::timefmt::now_unix_ms;
 
-/// The budget of one (platform, key), shared by the limiters of all the key's models. They all run on the
-/// router's arbiter, so the lock is never contended; it is held only for one decision, never across an await.
-/// Sharing it saves every request the second round trip a key-wide actor would cost, and decides both budgets
-/// at once, so no request is admitted by one and refused by the other in between.
+/// One budget behind a lock: a (platform, model, key)'s own, or the one a key shares across its models. Every
+/// worker's limiter of that triple holds the same one, so requests on any thread see one budget; the lock is held
+/// for one decision, never across an await, and a limiter takes its model's before its key's.
 #[derive(Clone, Debug)]
 pub struct SharedBudget(Arc<Mutex<Budget>>);
 
 impl SharedBudget {
-    /// A key budget with the platform's key-wide limits, resuming from what an earlier run saved, if anything.
+    /// A budget with `limits`, resuming from what an earlier run saved, if anything.
     pub fn new(limits: Limits, saved: Option<Carried>) -> SharedBudget {
-        SharedBudget(Arc::new(Mutex::new(resumed(limits, saved))))
+        let mut budget = Budget::new(limits);
+        if let Some(saved) = saved {
+            budget.resume(saved, now_unix_ms());
+        }
+        SharedBudget(Arc::new(Mutex::new(budget)))
     }
 
     /// The budget, to decide with. A panic elsewhere cannot leave it half-updated (every decision completes
@@ -34,27 +38,17 @@ impl SharedBudget {
     }
 }
 
-fn resumed(limits: Limits, saved: Option<Carried>) -> Budget {
-    let mut budget = Budget::new(limits);
-    if let Some(saved) = saved {
-        budget.resume(saved, now_unix_ms());
-    }
-    budget
-}
-
-/// Holds one model's budget and its key's shared one.
+/// One worker's limiter of one (platform, model, key): the model's budget and its key's, shared with the other
+/// workers' limiters of the same triple.
 pub struct RateLimiterActor {
-    budget: Budget,
+    budget: SharedBudget,
     key: SharedBudget,
 }
 
 impl RateLimiterActor {
-    /// A limiter with fresh windows, resuming from what an earlier run saved, if anything, under `key`'s budget.
-    pub fn new(limits: Limits, saved: Option<Carried>, key: SharedBudget) -> RateLimiterActor {
-        RateLimiterActor {
-            budget: resumed(limits, saved),
-            key,
-        }
+    /// A limiter deciding by `budget` (the model's) and `key` (its key's).
+    pub fn new(budget: SharedBudget, key: SharedBudget) -> RateLimiterActor {
+        RateLimiterActor { budget, key }
     }
 }
 
@@ -74,9 +68,10 @@ impl Handler<Acquire> for RateLimiterActor {
     type Result = MessageResult<Acquire>;
 
     fn handle(&mut self, msg: Acquire, _: &mut Context<Self>) -> Self::Result {
+        let mut budget = self.budget.lock();
         let mut key = self.key.lock();
         MessageResult(keywide::acquire(
-            &mut self.budget,
+            &mut budget,
             &mut key,
             msg.cost,
             now_unix_ms(),
@@ -84,72 +79,52 @@ impl Handler<Acquire> for RateLimiterActor {
     }
 }
 
-/// Returns a lease with how its request ended and what the provider said.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Settle {
-    /// The lease being returned.
-    pub lease: JointLease,
-    /// How the attempt ended.
-    pub outcome: Outcome,
+/// A worker's limiter of one (platform, model, key): its actor, which grants leases, and the budgets the actor
+/// decides by, which the leases it grants settle into.
+#[derive(Clone)]
+pub struct Limiter {
+    /// Grants leases ([`Acquire`]).
+    pub addr: Addr<RateLimiterActor>,
+    budget: SharedBudget,
+    key: SharedBudget,
 }
 
-impl Handler<Settle> for RateLimiterActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Settle, _: &mut Context<Self>) {
-        let mut key = self.key.lock();
-        keywide::settle(
-            &mut self.budget,
-            &mut key,
-            msg.lease,
-            msg.outcome,
-            now_unix_ms(),
-        );
+impl Limiter {
+    /// Starts a limiter on the current arbiter, deciding by `budget` (the model's) and `key` (its key's).
+    pub fn start(budget: SharedBudget, key: SharedBudget) -> Limiter {
+        Limiter {
+            addr: RateLimiterActor::new(budget.clone(), key.clone()).start(),
+            budget,
+            key,
+        }
     }
-}
-
-/// A settlement on its way to its limiter through a worker's outbox (`outbox.rs`), which hands a worker's
-/// settlements to the router's arbiter together instead of one cross-thread message each.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SettleAt {
-    /// The limiter the lease came from.
-    pub limiter: Addr<RateLimiterActor>,
-    /// The settlement.
-    pub settle: Settle,
 }
 
 /// A lease a request holds: settled by [`HeldLease::settle`], or, if the request is dropped first (its client
-/// went away mid-attempt), settled as abandoned, so a lease never stays in flight.
+/// went away mid-attempt), settled as abandoned, so a lease never stays in flight. It settles straight into the
+/// shared budgets, not by a message: by the time the client has its answer the budget counts it, so the next
+/// request, on any worker, already sees the cooldown a 429 started.
 pub struct HeldLease {
     lease: Option<JointLease>,
-    limiter: Addr<RateLimiterActor>,
-    /// Where the settlement goes on its way to the limiter, if not straight there.
-    via: Option<Recipient<SettleAt>>,
+    budget: SharedBudget,
+    key: SharedBudget,
 }
 
 impl HeldLease {
-    /// Holds `lease`, taken from `limiter`; its settlement goes through `via` when given.
-    pub fn new(
-        lease: JointLease,
-        limiter: Addr<RateLimiterActor>,
-        via: Option<Recipient<SettleAt>>,
-    ) -> HeldLease {
+    /// Holds `lease`, granted by `limiter`.
+    pub fn new(lease: JointLease, limiter: &Limiter) -> HeldLease {
         HeldLease {
             lease: Some(lease),
-            limiter,
-            via,
+            budget: limiter.budget.clone(),
+            key: limiter.key.clone(),
         }
     }
 
-    fn send(&self, settle: Settle) {
-        match &self.via {
-            Some(via) => via.do_send(SettleAt {
-                limiter: self.limiter.clone(),
-                settle,
-            }),
-            None => self.limiter.do_send(settle),
+    fn settle_now(&mut self, outcome: Outcome) {
+        if let Some(lease) = self.lease.take() {
+            let mut budget = self.budget.lock();
+            let mut key = self.key.lock();
+            keywide::settle(&mut budget, &mut key, lease, outcome, now_unix_ms());
         }
     }
 
@@ -164,63 +139,19 @@ impl HeldLease {
 
     /// Returns the lease with how its request ended.
     pub fn settle(mut self, outcome: Outcome) {
-        if let Some(lease) = self.lease.take() {
-            self.send(Settle { lease, outcome });
-        }
+        self.settle_now(outcome);
     }
 }
 
 impl Drop for HeldLease {
     fn drop(&mut self) {
-        if let Some(lease) = self.lease.take() {
-            self.send(Settle {
-                lease,
-                outcome: Outcome {
-                    settlement: Settlement::Abandoned,
-                    answered_ms: now_unix_ms(),
-                    news: QuotaNews::default(),
-                },
+        if self.lease.is_some() {
+            self.settle_now(Outcome {
+                settlement: Settlement::Abandoned,
+                answered_ms: now_unix_ms(),
+                news: QuotaNews::default(),
             });
         }
-    }
-}
-
-/// Updates the limits after a catalog or key change.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetLimits(pub Limits);
-
-impl Handler<SetLimits> for RateLimiterActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: SetLimits, _: &mut Context<Self>) {
-        self.budget.set_limits(msg.0);
-    }
-}
-
-/// Reads the current use of every window.
-#[derive(Message)]
-#[rtype(result = "Snapshot")]
-pub struct ReadBudget;
-
-impl Handler<ReadBudget> for RateLimiterActor {
-    type Result = MessageResult<ReadBudget>;
-
-    fn handle(&mut self, _: ReadBudget, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.budget.snapshot(now_unix_ms()))
-    }
-}
-
-/// Reads what a restart must not lose, for saving.
-#[derive(Message)]
-#[rtype(result = "Carried")]
-pub struct ReadCarried;
-
-impl Handler<ReadCarried> for RateLimiterActor {
-    type Result = MessageResult<ReadCarried>;
-
-    fn handle(&mut self, _: ReadCarried, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.budget.carried(now_unix_ms()))
     }
 }
 
@@ -234,21 +165,26 @@ mod tests {
         output: 10,
     };
 
-    fn limiter(rpm: u32) -> Addr<RateLimiterActor> {
+    fn budget(rpm: Option<u32>) -> SharedBudget {
         let limits = Limits {
-            rpm: Some(rpm),
+            rpm,
             ..Limits::default()
         };
-        let key = SharedBudget::new(Limits::default(), None);
-        RateLimiterActor::new(limits, None, key).start()
+        SharedBudget::new(limits, None)
     }
 
     #[actix_rt::test]
     async fn a_dropped_lease_settles_itself() {
-        let limiter = limiter(1);
-        let lease = limiter.send(Acquire { cost: COST }).await.unwrap().unwrap();
-        drop(HeldLease::new(lease, limiter.clone(), None));
-        let budget = limiter.send(ReadBudget).await.unwrap();
+        let own = budget(Some(1));
+        let limiter = Limiter::start(own.clone(), budget(None));
+        let lease = limiter
+            .addr
+            .send(Acquire { cost: COST })
+            .await
+            .unwrap()
+            .unwrap();
+        drop(HeldLease::new(lease, &limiter));
+        let budget = own.lock().snapshot(now_unix_ms());
         assert_eq!(budget.in_flight, 0);
         assert_eq!(budget.rpm.used, 1, "the upstream may have counted it");
         assert_eq!(budget.tpm.used, 20);
@@ -256,15 +192,9 @@ mod tests {
 
     #[actix_rt::test]
     async fn the_limiters_of_one_key_share_its_window() {
-        let key = SharedBudget::new(
-            Limits {
-                rpm: Some(2),
-                ..Limits::default()
-            },
-            None,
-        );
+        let key = budget(Some(2));
         let models: Vec<_> = (0..3)
-            .map(|_| RateLimiterActor::new(Limits::default(), None, key.clone()).start())
+            .map(|_| RateLimiterActor::new(budget(None), key.clone()).start())
             .collect();
         let answers = join_all(models.iter().map(|m| m.send(Acquire { cost: COST }))).await;
         let admitted = answers.iter().filter(|a| matches!(a, Ok(Ok(_)))).count();
@@ -273,12 +203,31 @@ mod tests {
     }
 
     #[actix_rt::test]
-    async fn fifty_concurrent_requests_never_overshoot_a_30_rpm_key() {
-        let limiter = limiter(30);
-        let answers = join_all((0..50).map(|_| limiter.send(Acquire { cost: COST }))).await;
+    async fn workers_on_two_threads_never_overshoot_a_30_rpm_key_together() {
+        let (own, key) = (budget(Some(30)), budget(None));
+        let workers = [Arbiter::new(), Arbiter::new()];
+        let limiters: Vec<Addr<RateLimiterActor>> = workers
+            .iter()
+            .map(|worker| {
+                let (own, key) = (own.clone(), key.clone());
+                RateLimiterActor::start_in_arbiter(&worker.handle(), move |_| {
+                    RateLimiterActor::new(own, key)
+                })
+            })
+            .collect();
+        let asks = limiters
+            .iter()
+            .flat_map(|limiter| (0..25).map(|_| limiter.send(Acquire { cost: COST })));
+        let answers = join_all(asks).await;
         let admitted = answers.iter().filter(|a| matches!(a, Ok(Ok(_)))).count();
-        assert_eq!(admitted, 30);
-        let budget = limiter.send(ReadBudget).await.unwrap();
+        assert_eq!(
+            admitted, 30,
+            "fifty asks on two threads, one budget of thirty"
+        );
+        let budget = own.lock().snapshot(now_unix_ms());
         assert_eq!((budget.in_flight, budget.rpm.used), (30, 30));
+        for worker in workers {
+            worker.stop();
+        }
     }
 }

@@ -3,12 +3,10 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use super::AppState;
 use crate::actors::health::Check;
-use crate::actors::limiter::ReadBudget;
 use crate::actors::router::queries::{ListBudgets, ListKeyBudgets};
 use crate::catalog::Window;
 use crate::day_window::DayWindow;
@@ -47,23 +45,15 @@ fn day_resets_at(window: DayWindow) -> Option<String> {
     (window != DayWindow::Rolling24h).then(|| iso8601_ms(window.expiry(now_unix_ms())))
 }
 
-/// Every (platform, model, key) budget with its current state; budgets that do not answer are left out.
+/// Every (platform, model, key) budget with its current state.
 pub(super) async fn read_budgets(
     state: &AppState,
 ) -> Result<Vec<(Platform, Arc<str>, KeyId, Snapshot)>, ApiError> {
-    let holders = state
+    state
         .router
         .send(ListBudgets)
         .await
-        .map_err(|e| ApiError::internal(format!("router unavailable: {e}")))?;
-    let snapshots = join_all(holders.iter().map(|(_, _, _, addr)| addr.send(ReadBudget))).await;
-    Ok(holders
-        .into_iter()
-        .zip(snapshots)
-        .filter_map(|((platform, model, key, _), snapshot)| {
-            Some((platform, model, key, snapshot.ok()?))
-        })
-        .collect())
+        .map_err(|e| ApiError::internal(format!("router unavailable: {e}")))
 }
 
 /// One row of `/api/budgets`: a model's budget (`model` its id) or a key's shared one (`model` null).

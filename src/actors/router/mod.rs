@@ -1,89 +1,37 @@
-//! RouterActor: owns the route table, the keys' encrypted material, key health and sticky sessions, and hands
-//! handlers an ordered candidate list. It never calls upstreams and never blocks: database reads and writes go
-//! through the `Db` actor in the background.
+//! RouterActor: hands handlers an ordered candidate list, each candidate with its budget's limiter, and hears
+//! what happened (served turns, failed keys, configuration changes). One runs on each HTTP worker, so a request's
+//! plan, lease and settlement never leave its thread; one more on the system arbiter (the home router) reloads
+//! the configuration and saves budgets on an interval. All of them route by one `RoutingState` (`state.rs`).
+//! It never calls upstreams and never blocks: database reads and writes go through the `Db` actor.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use futures_util::future::join_all;
-
 pub mod queries;
+pub mod state;
 
-use super::limiter::{Acquire, RateLimiterActor, ReadCarried, SetLimits, SettleAt, SharedBudget};
-use crate::catalog::{ModelKind, SharedCatalog};
-use crate::key_admin::CustomModel;
+use super::limiter::{Acquire, Limiter};
 use crate::platform::Platform;
 use crate::provider_key::{KeyId, KeyStatus};
-use crate::providers::{FailureKind, Registry};
+use crate::providers::FailureKind;
 use crate::routing::budget::keywide::JointLease;
-use crate::routing::budget::{Carried, Denial};
-use crate::routing::candidates::{KeyOffer, RouteTable, Unroutable};
+use crate::routing::budget::Denial;
+use crate::routing::candidates::Unroutable;
 use crate::routing::estimate::Cost;
-use crate::routing::needs::Needs;
-use crate::routing::sticky::{SessionKey, StickyMap};
-use crate::routing::window::Entry;
-use crate::store::budgets::{BudgetRow, KEY_WIDE};
+use crate::routing::sticky::SessionKey;
+use crate::store::budgets::BudgetRow;
 use crate::store::{self, Db};
 use crate::timefmt::now_unix_ms;
+pub use state::{Ask, BudgetKey, KeyMaterial, PlanCursor, RoutingData, RoutingState};
 
 /// How often the database is checked for changes made outside this process (the CLI).
 const RELOAD_POLL: Duration = Duration::from_secs(5);
 /// How often budgets that changed are saved; a kill -9 loses at most this much daily use.
 const BUDGET_SAVE_EVERY: Duration = Duration::from_secs(2);
-/// Candidates handed out per [`Plan`]: enough for nearly every request, few enough that planning stays cheap
-/// with thousands of keys. A request that gets through them all asks for the next page.
-const PAGE: usize = 16;
-/// Most candidates one request walks; bounds the work when nearly every key is exhausted.
-const MAX_CANDIDATES: usize = 1024;
-/// A UTC day in milliseconds: the day saved rows' legacy counts belong to.
-const DAY_MS: i64 = 86_400_000;
-/// Most conversations remembered for stickiness.
-const STICKY_CAPACITY: usize = 100_000;
-
-/// A provider key as routing needs it: still sealed; opened only for the call that uses it.
-#[derive(Debug)]
-pub struct KeyMaterial {
-    /// Database id.
-    pub id: KeyId,
-    /// Its platform.
-    pub platform: Platform,
-    /// AES-GCM nonce.
-    pub nonce: Vec<u8>,
-    /// Sealed key.
-    pub ciphertext: Vec<u8>,
-    /// Base URL requests with this key go to.
-    pub base_url: Arc<str>,
-    /// Whether the user has it enabled.
-    pub enabled: bool,
-}
-
-/// Everything the router is built from, read from the database.
-#[derive(Debug, Default)]
-pub struct RoutingData {
-    /// All provider keys.
-    pub keys: Vec<store::provider_keys::KeyRow>,
-    /// The fallback chain in order.
-    pub chain: Vec<store::chain::ChainRow>,
-    /// The user's aliases.
-    pub aliases: Vec<store::aliases::AliasRow>,
-    /// The configuration revision this was read at.
-    pub revision: i64,
-}
-
-impl RoutingData {
-    /// Reads keys, chain and revision in one go.
-    pub fn load(conn: &mut store::Conn) -> Result<RoutingData, store::StoreError> {
-        Ok(RoutingData {
-            keys: store::provider_keys::list(conn)?,
-            chain: store::chain::list(conn)?,
-            aliases: store::aliases::list(conn)?,
-            revision: store::settings::revision(conn)?,
-        })
-    }
-}
 
 /// One (platform, model, key) to try.
 #[derive(Clone)]
@@ -94,249 +42,94 @@ pub struct Candidate {
     pub model: Arc<str>,
     /// The key, sealed.
     pub key: Arc<KeyMaterial>,
-    /// The budget of this triple.
-    pub limiter: Addr<RateLimiterActor>,
-    /// The model's context window in tokens, when the catalog knows it.
+    /// The budget of this triple, on the planning router's thread.
+    pub limiter: Limiter,
+    /// The model's context window in tokens, when known.
     pub context: Option<u32>,
     /// The most output tokens the model writes, when the catalog knows it.
     pub max_output: Option<u32>,
 }
 
-/// Which budget: (platform, model, key); a key's shared budget has the model [`KEY_WIDE`].
-type BudgetKey = (Platform, Arc<str>, KeyId);
+/// An HTTP worker's own RouterActor, registered as the worker's app data (the app state's router is the home one).
+pub struct LocalRouter(pub Addr<RouterActor>);
 
-/// Owns routing state.
+/// Routes by the shared state; keeps its own thread's limiters.
 pub struct RouterActor {
     db: Db,
-    catalog: SharedCatalog,
-    registry: Arc<Registry>,
-    table: RouteTable,
-    keys: HashMap<KeyId, Arc<KeyMaterial>>,
-    invalid: HashSet<KeyId>,
-    limiters: HashMap<BudgetKey, Addr<RateLimiterActor>>,
-    /// Each key's budget shared by its models' limiters.
-    key_budgets: HashMap<(Platform, KeyId), SharedBudget>,
-    custom_contexts: HashMap<(KeyId, Arc<str>), u32>,
-    saved: HashMap<BudgetKey, Carried>,
-    written: HashMap<BudgetKey, Carried>,
-    sticky: StickyMap,
-    rotation: usize,
-    revision: i64,
+    state: Arc<RoutingState>,
+    /// The limiters this router made (on its own arbiter), for the route table's generation `generation`.
+    limiters: HashMap<BudgetKey, Limiter>,
+    generation: u64,
+    /// Whether this is the home router, which polls for configuration changes and saves budgets.
+    home: bool,
 }
 
 impl RouterActor {
-    /// A router over data already read at startup, resuming the budgets an earlier run saved.
-    pub fn new(
-        db: Db,
-        catalog: SharedCatalog,
-        registry: Arc<Registry>,
-        data: RoutingData,
-        saved: Vec<BudgetRow>,
-    ) -> RouterActor {
-        let saved: HashMap<BudgetKey, Carried> =
-            saved.into_iter().filter_map(carried_from_row).collect();
-        let mut router = RouterActor {
+    /// The home router: besides routing, it reloads configuration changes made outside this process and saves
+    /// budgets on an interval.
+    pub fn home(db: Db, state: Arc<RoutingState>) -> RouterActor {
+        RouterActor {
+            home: true,
+            ..RouterActor::worker(db, state)
+        }
+    }
+
+    /// A router for one HTTP worker, started on the worker's arbiter.
+    pub fn worker(db: Db, state: Arc<RoutingState>) -> RouterActor {
+        RouterActor {
             db,
-            catalog,
-            registry,
-            table: RouteTable::default(),
-            keys: HashMap::new(),
-            invalid: HashSet::new(),
+            state,
             limiters: HashMap::new(),
-            key_budgets: HashMap::new(),
-            custom_contexts: HashMap::new(),
-            written: saved.clone(),
-            saved,
-            sticky: StickyMap::new(STICKY_CAPACITY),
-            rotation: 0,
-            revision: 0,
-        };
-        router.apply(data);
-        router
-    }
-
-    /// Rebuilds the route table and key material from freshly read data.
-    fn apply(&mut self, data: RoutingData) {
-        self.revision = data.revision;
-        self.invalid.clear();
-        self.keys.clear();
-        self.custom_contexts.clear();
-        let mut offers = Vec::with_capacity(data.keys.len());
-        for row in &data.keys {
-            let Ok(platform) = row.platform.parse::<Platform>() else {
-                log::warn!(
-                    "key {} has unknown platform '{}'; ignored",
-                    row.id,
-                    row.platform
-                );
-                continue;
-            };
-            let base_url = match (&row.base_url, self.registry.base_url(platform)) {
-                (Some(own), _) if platform == Platform::Custom => {
-                    own.trim_end_matches('/').to_owned()
-                }
-                (_, Some(url)) => url.to_owned(),
-                _ => continue,
-            };
-            let custom_models: Vec<CustomModel> = match &row.models {
-                Some(json) => serde_json::from_str(json).unwrap_or_else(|e| {
-                    log::warn!("key {} has unreadable models ({e}); it serves none", row.id);
-                    Vec::new()
-                }),
-                None => Vec::new(),
-            };
-            for model in &custom_models {
-                if let Some(context) = model.context {
-                    self.custom_contexts
-                        .insert((row.id, Arc::from(model.id.as_str())), context);
-                }
-            }
-            offers.push(KeyOffer {
-                id: row.id,
-                platform,
-                usable: row.enabled && row.status != KeyStatus::Invalid,
-                custom_models,
-            });
-            self.keys.insert(
-                row.id,
-                Arc::new(KeyMaterial {
-                    id: row.id,
-                    platform,
-                    nonce: row.nonce.clone(),
-                    ciphertext: row.ciphertext.clone(),
-                    base_url: Arc::from(base_url),
-                    enabled: row.enabled,
-                }),
-            );
+            generation: 0,
+            home: false,
         }
-        let chain: Vec<(Platform, String, bool)> = data
-            .chain
-            .iter()
-            .filter_map(|c| Some((c.platform.parse().ok()?, c.model.clone(), c.enabled)))
-            .collect();
-        let registry = self.registry.clone();
-        let aliases = data.aliases.into_iter().map(|a| (a.name, a.targets));
-        self.table = RouteTable::build(&chain, &self.catalog.current(), &offers, |p| {
-            registry.supports(p)
-        })
-        .with_aliases(aliases);
-        let table = &self.table;
-        self.limiters.retain(|(platform, model, key), addr| {
-            match table.limits(*platform, model, *key) {
-                Some(limits) => {
-                    addr.do_send(SetLimits(limits));
-                    true
-                }
-                None => false,
-            }
-        });
-        let catalog = self.catalog.current();
-        let keys = &self.keys;
-        self.key_budgets.retain(|(platform, key), budget| {
-            let kept = keys.get(key).is_some_and(|k| k.platform == *platform);
-            if kept {
-                budget.lock().set_limits(catalog.key_limits(*platform));
-            }
-            kept
-        });
     }
 
-    /// The budget `key` shares across its models, made on first use.
-    fn key_budget(&mut self, platform: Platform, key: KeyId) -> SharedBudget {
-        let (catalog, saved) = (&self.catalog, &mut self.saved);
-        self.key_budgets
-            .entry((platform, key))
-            .or_insert_with(|| {
-                let saved = saved.remove(&(platform, Arc::from(KEY_WIDE), key));
-                SharedBudget::new(catalog.current().key_limits(platform), saved)
-            })
-            .clone()
-    }
-
-    fn limiter(
-        &mut self,
-        platform: Platform,
-        model: &Arc<str>,
-        key: KeyId,
-    ) -> Addr<RateLimiterActor> {
+    /// This thread's limiter of (platform, model, key), made on first use over the shared budgets.
+    fn limiter(&mut self, platform: Platform, model: &Arc<str>, key: KeyId) -> Limiter {
         let id = (platform, model.clone(), key);
-        if let Some(addr) = self.limiters.get(&id) {
-            return addr.clone();
+        if let Some(limiter) = self.limiters.get(&id) {
+            return limiter.clone();
         }
-        let limits = self.table.limits(platform, model, key).unwrap_or_default();
-        let shared = self.key_budget(platform, key);
-        let saved = &mut self.saved;
-        self.limiters
-            .entry(id.clone())
-            .or_insert_with(|| RateLimiterActor::new(limits, saved.remove(&id), shared).start())
-            .clone()
+        let (own, shared) = self.state.budgets_of(platform, model, key);
+        let limiter = Limiter::start(own, shared);
+        self.limiters.insert(id, limiter.clone());
+        limiter
     }
 
     /// Saves every budget, models' and keys', whose daily use or bench changed since it was last written.
-    fn save_budgets(&self) -> impl ActorFuture<Self, Output = ()> + 'static {
-        let holders: Vec<(BudgetKey, Addr<RateLimiterActor>)> = self
-            .limiters
-            .iter()
-            .map(|(id, addr)| (id.clone(), addr.clone()))
-            .collect();
-        let now = now_unix_ms();
-        let keys: Vec<(BudgetKey, Carried)> = self
-            .key_budgets
-            .iter()
-            .map(|((platform, key), budget)| {
-                let id = (*platform, Arc::from(KEY_WIDE), *key);
-                (id, budget.lock().carried(now))
-            })
-            .collect();
-        let read = async move {
-            let states = join_all(holders.iter().map(|(_, addr)| addr.send(ReadCarried))).await;
-            holders
-                .into_iter()
-                .zip(states)
-                .filter_map(|((id, _), state)| Some((id, state.ok()?)))
-                .chain(keys)
-                .collect::<Vec<_>>()
-        };
-        read.into_actor(self).then(|states, router, _| {
-            let changed: Vec<(BudgetKey, Carried)> = states
-                .into_iter()
-                .filter(|(id, state)| router.written.get(id) != Some(state))
-                .collect();
-            let rows: Vec<BudgetRow> = changed.iter().map(budget_row).collect();
-            let db = router.db.clone();
-            let write = async move {
-                if rows.is_empty() {
-                    return Ok(());
-                }
-                db.run(move |conn| store::budgets::save(conn, &rows)).await
-            };
-            write
-                .into_actor(router)
-                .map(|result, router, _| match result {
-                    Ok(()) => router.written.extend(changed),
-                    Err(e) => log::warn!("could not save budgets (retrying): {e}"),
-                })
-        })
+    fn save_budgets(&self) -> impl Future<Output = ()> + 'static {
+        let changed = self.state.unsaved_budgets();
+        let (db, state) = (self.db.clone(), self.state.clone());
+        async move {
+            if changed.is_empty() {
+                return;
+            }
+            let rows: Vec<BudgetRow> = changed.iter().map(state::budget_row).collect();
+            match db.run(move |conn| store::budgets::save(conn, &rows)).await {
+                Ok(()) => state.saved(changed),
+                Err(e) => log::warn!("could not save budgets (retrying): {e}"),
+            }
+        }
     }
 
     /// Reads keys and chain (only if the revision moved, when asked) and applies them.
-    fn reload(&self, only_if_changed: bool) -> impl ActorFuture<Self, Output = ()> + 'static {
-        let known = self.revision;
-        let db = self.db.clone();
-        let read = async move {
-            db.run(move |conn| {
+    fn reload(&self, only_if_changed: bool) -> impl Future<Output = ()> + 'static {
+        let known = self.state.revision();
+        let (db, state) = (self.db.clone(), self.state.clone());
+        async move {
+            let read = db.run(move |conn| {
                 if only_if_changed && store::settings::revision(conn)? == known {
                     return Ok(None);
                 }
                 RoutingData::load(conn).map(Some)
-            })
-            .await
-        };
-        read.into_actor(self).map(|result, router, _| match result {
-            Ok(Some(data)) => router.apply(data),
-            Ok(None) => {}
-            Err(e) => log::warn!("could not reload keys and chain: {e}"),
-        })
+            });
+            match read.await {
+                Ok(Some(data)) => state.apply(data),
+                Ok(None) => {}
+                Err(e) => log::warn!("could not reload keys and chain: {e}"),
+            }
+        }
     }
 }
 
@@ -344,54 +137,15 @@ impl Actor for RouterActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if !self.home {
+            return;
+        }
         ctx.run_interval(RELOAD_POLL, |router, ctx| {
-            ctx.spawn(router.reload(true));
+            ctx.spawn(router.reload(true).into_actor(router));
         });
         ctx.run_interval(BUDGET_SAVE_EVERY, |router, ctx| {
-            ctx.spawn(router.save_budgets());
+            ctx.spawn(router.save_budgets().into_actor(router));
         });
-    }
-}
-
-/// What an earlier run saved of one budget. Rows from releases before the `detail` column hold only the UTC day's
-/// counts: they carry over if they are of today, counting until the day window's next reset.
-fn carried_from_row(row: BudgetRow) -> Option<(BudgetKey, Carried)> {
-    let platform: Platform = row.platform.parse().ok()?;
-    let mut carried: Carried = serde_json::from_str(&row.detail).unwrap_or_else(|e| {
-        log::warn!(
-            "saved budget of {}/{} key {} is unreadable ({e}); starting it afresh",
-            row.platform,
-            row.model,
-            row.key_id
-        );
-        Carried::default()
-    });
-    let now = now_unix_ms();
-    if carried.day.is_empty() && row.day == now.div_euclid(DAY_MS) && row.day_requests > 0 {
-        carried.day.push(Entry {
-            expires_ms: (row.day + 1) * DAY_MS,
-            requests: u64::try_from(row.day_requests).ok()?,
-            tokens: u64::try_from(row.day_tokens).ok()?,
-        });
-    }
-    carried.cooldown_until_ms = row.cooldown_until_ms;
-    carried.cooldown_outage = row.cooldown_outage;
-    Some(((platform, Arc::from(row.model), row.key_id), carried))
-}
-
-fn budget_row(((platform, model, key), state): &(BudgetKey, Carried)) -> BudgetRow {
-    let day_requests: u64 = state.day.iter().map(|e| e.requests).sum();
-    let day_tokens: u64 = state.day.iter().map(|e| e.tokens).sum();
-    BudgetRow {
-        platform: platform.id().to_owned(),
-        model: model.to_string(),
-        key_id: *key,
-        day: now_unix_ms().div_euclid(DAY_MS),
-        day_requests: i64::try_from(day_requests).unwrap_or(i64::MAX),
-        day_tokens: i64::try_from(day_tokens).unwrap_or(i64::MAX),
-        cooldown_until_ms: state.cooldown_until_ms,
-        cooldown_outage: state.cooldown_outage,
-        detail: serde_json::to_string(state).unwrap_or_else(|_| "{}".to_owned()),
     }
 }
 
@@ -401,7 +155,7 @@ fn budget_row(((platform, model, key), state): &(BudgetKey, Carried)) -> BudgetR
 pub struct SaveBudgets;
 
 impl Handler<SaveBudgets> for RouterActor {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: SaveBudgets, _: &mut Context<Self>) -> Self::Result {
         Box::pin(self.save_budgets())
@@ -423,38 +177,6 @@ pub struct Plan {
     pub cost: Cost,
 }
 
-/// What a request asks of the route table.
-#[derive(Debug, Clone)]
-pub struct Ask {
-    /// `auto`, an alias, a model id, or `platform/model`.
-    pub model: String,
-    /// Chat or embedding: only models of this kind are candidates.
-    pub kind: ModelKind,
-    /// What the request needs of a model (tools, images, JSON, room for its prompt).
-    pub needs: Needs,
-    /// Whether a name that is neither an alias nor a model means `auto` (Claude Code's `claude-…` names).
-    pub or_auto: bool,
-}
-
-impl Ask {
-    /// A plain chat request for `model`, needing nothing in particular.
-    pub fn chat(model: &str) -> Ask {
-        Ask {
-            model: model.to_owned(),
-            kind: ModelKind::Chat,
-            needs: Needs::default(),
-            or_auto: false,
-        }
-    }
-}
-
-/// Where a request's candidate list continues: the key rotation it was planned with and how far it got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlanCursor {
-    rotation: usize,
-    from: usize,
-}
-
 /// One page of candidates.
 pub struct Planned {
     /// Candidates in the order to try them.
@@ -472,7 +194,7 @@ impl Handler<Plan> for RouterActor {
     fn handle(&mut self, msg: Plan, _: &mut Context<Self>) -> Self::Result {
         let planned = self.plan(&msg.ask, msg.session, msg.cursor);
         let first = match (&planned, msg.cursor) {
-            (Ok(page), None) => page.candidates.first().map(|c| c.limiter.clone()),
+            (Ok(page), None) => page.candidates.first().map(|c| c.limiter.addr.clone()),
             _ => None,
         };
         let cost = msg.cost;
@@ -488,74 +210,34 @@ impl Handler<Plan> for RouterActor {
 
 impl RouterActor {
     /// One page of candidates for a request: the work behind [`Plan`], public so the selection benchmark measures
-    /// exactly what a request pays. Needs a running actix System (it may start budget holders).
-    ///
-    /// Later pages reuse the first page's rotation; a key that turns invalid between pages may shift the list by
-    /// one, which at worst repeats or skips one candidate.
+    /// exactly what a request pays. Needs a running actix System (it may start limiters).
     pub fn plan(
         &mut self,
         ask: &Ask,
         session: SessionKey,
         cursor: Option<PlanCursor>,
     ) -> Result<Planned, Unroutable> {
-        let offers = match self.table.resolve(&ask.model, ask.kind, &ask.needs) {
-            Err(Unroutable::UnknownModel) if ask.or_auto => {
-                self.table.resolve("auto", ask.kind, &ask.needs)?
-            }
-            resolved => resolved?,
-        };
-        let sticky = self
-            .sticky
-            .get(session, now_unix_ms())
-            .and_then(|(p, m)| self.table.find(p, m));
-        let cursor = cursor.unwrap_or_else(|| {
-            self.rotation = self.rotation.wrapping_add(1);
-            PlanCursor {
-                rotation: self.rotation,
-                from: 0,
-            }
-        });
-        let end = (cursor.from + PAGE).min(MAX_CANDIDATES);
-        let (pairs, more) = {
-            let invalid = &self.invalid;
-            let mut walk = self
-                .table
-                .candidates(&offers, sticky, cursor.rotation, |k| invalid.contains(&k))
-                .skip(cursor.from);
-            let pairs: Vec<(usize, KeyId)> = walk.by_ref().take(end - cursor.from).collect();
-            (pairs, walk.next().is_some())
-        };
-        let next = (more && end < MAX_CANDIDATES).then_some(PlanCursor {
-            rotation: cursor.rotation,
-            from: end,
-        });
-        if pairs.is_empty() && cursor.from == 0 {
-            return Err(Unroutable::NoKeys);
+        let picked = self.state.pick(ask, session, cursor)?;
+        if picked.generation != self.generation {
+            // The table was rebuilt: budgets of triples that left it are gone, and one that came back has a new one.
+            self.limiters.clear();
+            self.generation = picked.generation;
         }
-        let mut candidates = Vec::with_capacity(pairs.len());
-        for (offer, key_id) in pairs {
-            let (platform, model, context, max_output) = {
-                let o = self.table.offer(offer);
-                (o.platform, o.model.clone(), o.context, o.max_output)
-            };
-            let Some(key) = self.keys.get(&key_id).cloned() else {
-                continue;
-            };
-            let limiter = self.limiter(platform, &model, key_id);
-            let context =
-                context.or_else(|| self.custom_contexts.get(&(key_id, model.clone())).copied());
-            candidates.push(Candidate {
-                platform,
-                model,
-                key,
-                limiter,
-                context,
-                max_output,
-            });
-        }
+        let candidates = picked
+            .picks
+            .into_iter()
+            .map(|pick| Candidate {
+                limiter: self.limiter(pick.platform, &pick.model, pick.key.id),
+                platform: pick.platform,
+                model: pick.model,
+                key: pick.key,
+                context: pick.context,
+                max_output: pick.max_output,
+            })
+            .collect();
         Ok(Planned {
             candidates,
-            next,
+            next: picked.next,
             first_lease: None,
         })
     }
@@ -577,34 +259,7 @@ impl Handler<Served> for RouterActor {
     type Result = ();
 
     fn handle(&mut self, msg: Served, _: &mut Context<Self>) {
-        self.sticky
-            .bind(msg.session, msg.platform, msg.model, now_unix_ms());
-    }
-}
-
-/// What a worker's outbox (`outbox.rs`) hands over in one [`Later`] batch.
-pub enum Later {
-    /// A lease's settlement, for its limiter (on this arbiter).
-    Settle(SettleAt),
-    /// A served turn.
-    Served(Served),
-}
-
-/// A worker's settlements and served turns, delivered together.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Batch(pub Vec<Later>);
-
-impl Handler<Batch> for RouterActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Batch, ctx: &mut Context<Self>) {
-        for later in msg.0 {
-            match later {
-                Later::Settle(at) => at.limiter.do_send(at.settle),
-                Later::Served(served) => self.handle(served, ctx),
-            }
-        }
+        self.state.served(msg.session, msg.platform, msg.model);
     }
 }
 
@@ -626,7 +281,7 @@ impl Handler<KeyFailed> for RouterActor {
     fn handle(&mut self, msg: KeyFailed, ctx: &mut Context<Self>) {
         let status = match msg.kind {
             FailureKind::InvalidKey => {
-                self.invalid.insert(msg.key);
+                self.state.invalidate(msg.key);
                 KeyStatus::Invalid
             }
             FailureKind::RateLimited { .. } | FailureKind::QuotaExhausted { .. } => {
@@ -657,7 +312,7 @@ impl Handler<KeyFailed> for RouterActor {
 pub struct Reload;
 
 impl Handler<Reload> for RouterActor {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
         Box::pin(self.reload(false))
@@ -666,10 +321,13 @@ impl Handler<Reload> for RouterActor {
 
 #[cfg(test)]
 mod tests {
-    use super::super::limiter::{ReadBudget, Settle};
+    use super::super::limiter::HeldLease;
+    use super::state::PAGE;
     use super::*;
-    use crate::catalog::Catalog;
+    use crate::catalog::{Catalog, SharedCatalog};
     use crate::config::Config;
+    use crate::providers::Registry;
+    use crate::store::chain::ChainRow;
     use crate::store::provider_keys::KeyRow;
     use crate::store::test_db::TempDb;
 
@@ -692,24 +350,40 @@ mod tests {
         }
     }
 
-    fn router(db: &TempDb, keys: Vec<KeyRow>) -> RouterActor {
+    fn state(keys: Vec<KeyRow>) -> Arc<RoutingState> {
         let config = Config::from_vars(&HashMap::new()).unwrap();
         let catalog = Catalog::parse(
-            r#"{"models":[{"platform":"groq","model":"llama","context":8192,"limits":{"rpm":30}}]}"#,
+            r#"{"models":[
+                {"platform":"groq","model":"llama","context":8192,"limits":{"rpm":30}},
+                {"platform":"groq","model":"qwen","context":8192,"limits":{"rpm":30}}
+            ]}"#,
         )
         .unwrap();
-        RouterActor::new(
-            Db::start(db.path.clone(), 1).unwrap(),
+        let chain = ["llama", "qwen"]
+            .iter()
+            .enumerate()
+            .map(|(position, model)| ChainRow {
+                position: position as i64,
+                platform: "groq".into(),
+                model: (*model).into(),
+                enabled: true,
+            });
+        let data = RoutingData {
+            keys,
+            aliases: Vec::new(),
+            chain: chain.collect(),
+            revision: 1,
+        };
+        Arc::new(RoutingState::new(
             SharedCatalog::new(catalog),
             Arc::new(Registry::new(&config)),
-            RoutingData {
-                keys,
-                aliases: Vec::new(),
-                chain: Vec::new(),
-                revision: 1,
-            },
+            data,
             Vec::new(),
-        )
+        ))
+    }
+
+    fn router(db: &TempDb, keys: Vec<KeyRow>) -> RouterActor {
+        RouterActor::worker(Db::start(db.path.clone(), 1).unwrap(), state(keys))
     }
 
     #[actix_rt::test]
@@ -752,46 +426,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rows_saved_before_the_detail_column_still_carry_todays_use() {
-        let today = now_unix_ms().div_euclid(DAY_MS);
-        let row = |day, detail: &str| BudgetRow {
-            platform: "groq".into(),
-            model: "llama".into(),
-            key_id: KeyId(1),
-            day,
-            day_requests: 7,
-            day_tokens: 700,
-            cooldown_until_ms: Some(now_unix_ms() + 60_000),
-            cooldown_outage: true,
-            detail: detail.into(),
-        };
-        let (_, legacy) = carried_from_row(row(today, "{}")).unwrap();
-        assert_eq!(
-            legacy.day,
-            [Entry {
-                expires_ms: (today + 1) * DAY_MS,
-                requests: 7,
-                tokens: 700
-            }]
-        );
-        assert!(legacy.cooldown_outage && legacy.cooldown_until_ms.is_some());
-        let (_, stale) = carried_from_row(row(today - 1, "{}")).unwrap();
-        assert!(stale.day.is_empty(), "yesterday's counts do not carry");
-        let (_, unreadable) = carried_from_row(row(today, "not json")).unwrap();
-        assert_eq!(
-            unreadable.day.len(),
-            1,
-            "an unreadable detail falls back to the counts"
-        );
-        let (_, current) =
-            carried_from_row(row(today, r#"{"day":[[9999999999999,2,20]],"minute":[]}"#)).unwrap();
-        assert_eq!(
-            current.day[0].requests, 2,
-            "the detail wins over the counts"
-        );
-    }
-
     #[actix_rt::test]
     async fn one_key_is_one_page_and_unknown_models_fail() {
         let db = TempDb::new();
@@ -805,39 +439,114 @@ mod tests {
         ));
     }
 
-    #[actix_rt::test]
-    async fn the_first_page_comes_with_the_first_candidates_lease() {
-        let db = TempDb::new();
-        let keys: Vec<KeyRow> = (1..=20).map(|id| key(id, "healthy")).collect();
-        let router = router(&db, keys).start();
-        let plan = |cursor| Plan {
-            ask: Ask::chat("llama"),
-            session: 3,
+    fn plan(model: &str, session: SessionKey, cursor: Option<PlanCursor>) -> Plan {
+        Plan {
+            ask: Ask::chat(model),
+            session,
             cursor,
             cost: Cost {
                 prompt: 5,
                 output: 5,
             },
-        };
-        let first = router.send(plan(None)).await.unwrap().unwrap();
+        }
+    }
+
+    #[actix_rt::test]
+    async fn the_first_page_comes_with_the_first_candidates_lease() {
+        let db = TempDb::new();
+        let state = state((1..=20).map(|id| key(id, "healthy")).collect());
+        let router =
+            RouterActor::worker(Db::start(db.path.clone(), 1).unwrap(), state.clone()).start();
+        let first = router.send(plan("llama", 3, None)).await.unwrap().unwrap();
         let lease = first.first_lease.unwrap().unwrap();
-        let limiter = &first.candidates[0].limiter;
-        let budget = limiter.send(ReadBudget).await.unwrap();
+        let candidate = &first.candidates[0];
+        let in_flight = |state: &RoutingState| {
+            let (own, _) = state.budgets_of(candidate.platform, &candidate.model, candidate.key.id);
+            let in_flight = own.lock().snapshot(now_unix_ms()).in_flight;
+            in_flight
+        };
         assert_eq!(
-            budget.in_flight, 1,
+            in_flight(&state),
+            1,
             "the lease is held by the first candidate's budget"
         );
-        limiter.do_send(Settle {
-            lease,
-            outcome: crate::routing::budget::Outcome {
-                settlement: crate::routing::budget::Settlement::Failed(
-                    crate::providers::Failure::transport(FailureKind::Transient, "reset"),
-                ),
-                answered_ms: now_unix_ms(),
-                news: crate::providers::QuotaNews::default(),
-            },
-        });
-        let second = router.send(plan(first.next)).await.unwrap().unwrap();
+        HeldLease::new(lease, &candidate.limiter).release();
+        assert_eq!(in_flight(&state), 0, "given back");
+        let second = router
+            .send(plan("llama", 3, first.next))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(second.first_lease.is_none(), "later pages acquire nothing");
+    }
+
+    #[actix_rt::test]
+    async fn routers_on_two_workers_share_stickiness_rotation_and_budgets() {
+        let db = TempDb::new();
+        let state = state((1..=3).map(|id| key(id, "healthy")).collect());
+        let workers = [Arbiter::new(), Arbiter::new()];
+        let routers: Vec<Addr<RouterActor>> = workers
+            .iter()
+            .map(|worker| {
+                let (db, state) = (Db::start(db.path.clone(), 1).unwrap(), state.clone());
+                RouterActor::start_in_arbiter(&worker.handle(), move |_| {
+                    RouterActor::worker(db, state)
+                })
+            })
+            .collect();
+        let first = routers[0]
+            .send(plan("auto", 9, None))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &*first.candidates[0].model, "llama",
+            "the chain's first model"
+        );
+        let served = first
+            .candidates
+            .iter()
+            .find(|c| &*c.model == "qwen")
+            .unwrap()
+            .clone();
+        routers[0]
+            .send(Served {
+                session: 9,
+                platform: served.platform,
+                model: served.model.clone(),
+            })
+            .await
+            .unwrap();
+        let next_turn = routers[1]
+            .send(plan("auto", 9, None))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            next_turn.candidates[0].model, served.model,
+            "the conversation's next turn, planned on the other worker, stays on its model"
+        );
+        let other = routers[0]
+            .send(plan("auto", 10, None))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&*other.candidates[0].model, "llama", "another conversation");
+        assert_ne!(
+            other.candidates[0].key.id, first.candidates[0].key.id,
+            "one rotation across workers: two requests later, another of the three keys leads"
+        );
+        let in_flight: usize = state
+            .model_snapshots()
+            .iter()
+            .map(|(_, _, _, snapshot)| snapshot.in_flight)
+            .sum();
+        assert_eq!(
+            in_flight, 3,
+            "three first leases, on two threads, in one set of budgets"
+        );
+        for worker in workers {
+            worker.stop();
+        }
     }
 }

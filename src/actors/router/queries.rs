@@ -1,42 +1,27 @@
 //! The RouterActor's read-only questions: budgets per (platform, model, key) and per key, the models `/v1/models`
-//! lists, whether aliases are sound, and the keys probes need. They read the router's state and change nothing
-//! that routing decides by (a budget holder may be made on first read).
+//! lists, whether aliases are sound, and the keys probes need. They read the routing state and change nothing
+//! that routing decides by (a budget may be made on first read).
 
 use std::sync::Arc;
 
 use actix::prelude::*;
 
 use super::{KeyMaterial, RouterActor};
-use crate::actors::limiter::RateLimiterActor;
 use crate::catalog::{Capabilities, ModelKind};
 use crate::platform::Platform;
 use crate::provider_key::KeyId;
 use crate::routing::budget::Snapshot;
-use crate::timefmt::now_unix_ms;
 
-/// Lists every (platform, model, key) budget holder, creating limiters that do not exist yet.
+/// Reads the current use of every (platform, model, key) budget, sorted, making those not used yet.
 #[derive(Message)]
-#[rtype(result = "Vec<(Platform, Arc<str>, KeyId, Addr<RateLimiterActor>)>")]
+#[rtype(result = "Vec<(Platform, Arc<str>, KeyId, Snapshot)>")]
 pub struct ListBudgets;
 
 impl Handler<ListBudgets> for RouterActor {
     type Result = MessageResult<ListBudgets>;
 
     fn handle(&mut self, _: ListBudgets, _: &mut Context<Self>) -> Self::Result {
-        let mut triples: Vec<(Platform, Arc<str>, KeyId)> = self
-            .table
-            .triples()
-            .map(|(p, m, k)| (p, m.clone(), k))
-            .collect();
-        triples.sort();
-        let out = triples
-            .into_iter()
-            .map(|(p, m, k)| {
-                let addr = self.limiter(p, &m, k);
-                (p, m, k, addr)
-            })
-            .collect();
-        MessageResult(out)
+        MessageResult(self.state.model_snapshots())
     }
 }
 
@@ -49,22 +34,7 @@ impl Handler<ListKeyBudgets> for RouterActor {
     type Result = MessageResult<ListKeyBudgets>;
 
     fn handle(&mut self, _: ListKeyBudgets, _: &mut Context<Self>) -> Self::Result {
-        let mut pairs: Vec<(Platform, KeyId)> =
-            self.table.triples().map(|(p, _, k)| (p, k)).collect();
-        pairs.sort();
-        pairs.dedup();
-        let now = now_unix_ms();
-        let out = pairs
-            .into_iter()
-            .filter_map(|(platform, key)| {
-                let snapshot = self.key_budget(platform, key).lock().snapshot(now);
-                let limited = [snapshot.rpm, snapshot.rpd, snapshot.tpm, snapshot.tpd]
-                    .iter()
-                    .any(|w| w.limit.is_some());
-                limited.then_some((platform, key, snapshot))
-            })
-            .collect();
-        MessageResult(out)
+        MessageResult(self.state.key_snapshots())
     }
 }
 
@@ -92,9 +62,11 @@ impl Handler<CheckAliases> for RouterActor {
     type Result = Result<(), String>;
 
     fn handle(&mut self, msg: CheckAliases, _: &mut Context<Self>) -> Self::Result {
-        msg.0
-            .iter()
-            .try_for_each(|(name, targets)| self.table.check_alias(name, targets))
+        self.state.with_table(|table| {
+            msg.0
+                .iter()
+                .try_for_each(|(name, targets)| table.check_alias(name, targets))
+        })
     }
 }
 
@@ -117,21 +89,19 @@ impl Handler<ListModels> for RouterActor {
     type Result = MessageResult<ListModels>;
 
     fn handle(&mut self, _: ListModels, _: &mut Context<Self>) -> Self::Result {
-        let listed = self
-            .table
-            .servable_models()
-            .into_iter()
-            .map(|offer| Servable {
+        MessageResult(self.state.with_table(|table| {
+            let listed = table.servable_models().into_iter().map(|offer| Servable {
                 model: offer.model.clone(),
                 platform: offer.platform,
                 kind: offer.kind,
                 context: offer.context,
                 capabilities: offer.capabilities,
             });
-        MessageResult(Listing {
-            models: listed.collect(),
-            shared: self.table.shared_names(),
-        })
+            Listing {
+                models: listed.collect(),
+                shared: table.shared_names(),
+            }
+        }))
     }
 }
 
@@ -144,14 +114,7 @@ impl Handler<ListKeys> for RouterActor {
     type Result = MessageResult<ListKeys>;
 
     fn handle(&mut self, _: ListKeys, _: &mut Context<Self>) -> Self::Result {
-        let mut keys: Vec<Arc<KeyMaterial>> = self
-            .keys
-            .values()
-            .filter(|k| k.enabled && self.registry.supports(k.platform))
-            .cloned()
-            .collect();
-        keys.sort_by_key(|k| k.id);
-        MessageResult(keys)
+        MessageResult(self.state.probe_keys())
     }
 }
 
@@ -164,6 +127,6 @@ impl Handler<GetKey> for RouterActor {
     type Result = Option<Arc<KeyMaterial>>;
 
     fn handle(&mut self, msg: GetKey, _: &mut Context<Self>) -> Self::Result {
-        self.keys.get(&msg.0).cloned()
+        self.state.key(msg.0)
     }
 }

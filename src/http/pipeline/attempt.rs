@@ -10,10 +10,10 @@ use tokio::sync::mpsc;
 
 use super::Work;
 use crate::actors::limiter::HeldLease;
-use crate::actors::outbox::RouterOutbox;
 use crate::actors::provider::{Dispatch, Expect, ProviderActor, Timeouts, UpstreamEvent};
 use crate::actors::router::{KeyFailed, Served};
 use crate::actors::Candidate;
+use crate::actors::RouterActor;
 use crate::crypto::key_aad;
 use crate::hops;
 use crate::http::request_id::RequestId;
@@ -32,8 +32,8 @@ pub(super) struct Upstream {
     pub state: web::Data<AppState>,
     /// This worker's ProviderActor.
     pub provider: Addr<ProviderActor>,
-    /// This worker's outbox to the router's arbiter (settlements, served turns).
-    pub outbox: Addr<RouterOutbox>,
+    /// This worker's RouterActor (plans, served turns, failed keys).
+    pub router: Addr<RouterActor>,
     /// The hop list every attempt carries, so a key that leads back here is caught on entry.
     pub hops: HeaderValue,
     /// For log lines; `None` only when the app runs without the request-id middleware.
@@ -53,15 +53,14 @@ pub(super) struct Opened {
 }
 
 impl Upstream {
-    /// Holds a lease `candidate`'s limiter granted; its settlement goes through this worker's outbox.
+    /// Holds a lease `candidate`'s limiter granted.
     pub fn hold(&self, lease: JointLease, candidate: &Candidate) -> HeldLease {
-        let via = self.outbox.clone().recipient();
-        HeldLease::new(lease, candidate.limiter.clone(), Some(via))
+        HeldLease::new(lease, &candidate.limiter)
     }
 
     /// Binds the request's conversation to `candidate`, which served it.
     pub fn served(&self, session: SessionKey, candidate: &Candidate) {
-        self.outbox.do_send(Served {
+        self.router.do_send(Served {
             session,
             platform: candidate.platform,
             model: candidate.model.clone(),
@@ -212,7 +211,7 @@ impl Upstream {
             failure.kind.label(),
             failure
         );
-        report_key(&self.state.router, candidate.key.id, failure);
+        report_key(&self.router, candidate.key.id, failure);
     }
 }
 
@@ -243,7 +242,7 @@ pub(super) fn elapsed_ms(since: std::time::Instant) -> u32 {
 
 /// Tells the router about a failure that implicates the key (its status and the dashboard show it).
 pub(super) fn report_key(
-    router: &Addr<crate::actors::RouterActor>,
+    router: &Addr<RouterActor>,
     key: crate::provider_key::KeyId,
     failure: &Failure,
 ) {

@@ -23,9 +23,8 @@ use bytes::Bytes;
 
 use super::request_id::RequestId;
 use super::AppState;
-use crate::actors::outbox::RouterOutbox;
 use crate::actors::provider::{LocalProvider, ProviderActor};
-use crate::actors::router::Ask;
+use crate::actors::router::{Ask, LocalRouter, RouterActor};
 use crate::analytics::{LogBatcher, LogRequest};
 use crate::catalog::ModelKind;
 use crate::client_keys::{Caller, Client, ClientKeys};
@@ -134,7 +133,7 @@ impl Inbound {
 pub struct Pipeline {
     state: web::Data<AppState>,
     provider: Addr<ProviderActor>,
-    outbox: Addr<RouterOutbox>,
+    router: Addr<RouterActor>,
     log: Addr<LogBatcher>,
     request_id: Option<RequestId>,
     hops: HeaderValue,
@@ -184,10 +183,10 @@ impl Pipeline {
             .app_data::<web::Data<LocalProvider>>()
             .map(|p| p.0.clone())
             .ok_or_else(|| ApiError::internal("no ProviderActor is registered"))?;
-        let outbox = http
-            .app_data::<web::Data<Addr<RouterOutbox>>>()
-            .map(|o| o.get_ref().clone())
-            .ok_or_else(|| ApiError::internal("no router outbox is registered"))?;
+        let router = http
+            .app_data::<web::Data<LocalRouter>>()
+            .map(|r| r.0.clone())
+            .ok_or_else(|| ApiError::internal("no worker RouterActor is registered"))?;
         let log = http
             .app_data::<web::Data<Addr<LogBatcher>>>()
             .map(|l| l.get_ref().clone())
@@ -213,7 +212,7 @@ impl Pipeline {
             request_id: http.extensions().get::<RequestId>().cloned(),
             state,
             provider,
-            outbox,
+            router,
             log,
             session_id,
             started: Instant::now(),
@@ -307,7 +306,7 @@ impl Pipeline {
             upstream: Upstream {
                 state: self.state.clone(),
                 provider: self.provider,
-                outbox: self.outbox,
+                router: self.router,
                 hops: self.hops,
                 request_id: self.request_id,
                 prompt_estimate,

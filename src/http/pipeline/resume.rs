@@ -100,7 +100,7 @@ impl Resumer {
             candidates,
             first_lease,
             ..
-        })) = self.upstream.state.router.send(plan).await
+        })) = self.upstream.router.send(plan).await
         else {
             return Err(none());
         };
@@ -120,7 +120,13 @@ impl Resumer {
                 && attempts.len() < MAX_CONTINUATION_ATTEMPTS;
             let answer = match first_lease.take() {
                 Some(answer) => Ok(answer),
-                None if usable => candidate.limiter.send(Acquire { cost: self.cost }).await,
+                None if usable => {
+                    candidate
+                        .limiter
+                        .addr
+                        .send(Acquire { cost: self.cost })
+                        .await
+                }
                 None => continue,
             };
             let lease = match answer {

@@ -148,7 +148,7 @@ impl Trial {
             }
             let acquired = match first_lease.take() {
                 Some(answer) => Ok(answer),
-                None => candidate.limiter.send(Acquire { cost }).await,
+                None => candidate.limiter.addr.send(Acquire { cost }).await,
             };
             let lease = match acquired {
                 Ok(Ok(lease)) => self.upstream.hold(lease, &candidate),
@@ -193,7 +193,7 @@ impl Trial {
             cursor,
             cost,
         };
-        match self.state.router.send(plan).await.map_err(router_gone)? {
+        match self.upstream.router.send(plan).await.map_err(router_gone)? {
             Ok(planned) => Ok(planned),
             Err(_) if cursor.is_some() => Ok(Planned {
                 candidates: Vec::new(),
@@ -349,7 +349,7 @@ impl Trial {
             lease: Some(lease),
             answered_ms: now_unix_ms(),
             news,
-            router: self.state.router.clone(),
+            router: self.upstream.router.clone(),
             logger: self.log.clone(),
             key: candidate.key.id,
             model: candidate.model.clone(),
