@@ -80,11 +80,13 @@ impl Handler<Acquire> for RateLimiterActor {
 }
 
 /// A worker's limiter of one (platform, model, key): its actor, which grants leases, and the budgets the actor
-/// decides by, which the leases it grants settle into.
+/// decides by, which the leases it grants settle into. Cloned into every candidate, so it is one shared pointer
+/// (cloning an actix address allocates).
 #[derive(Clone)]
-pub struct Limiter {
-    /// Grants leases ([`Acquire`]).
-    pub addr: Addr<RateLimiterActor>,
+pub struct Limiter(Arc<LimiterParts>);
+
+struct LimiterParts {
+    addr: Addr<RateLimiterActor>,
     budget: SharedBudget,
     key: SharedBudget,
 }
@@ -92,11 +94,16 @@ pub struct Limiter {
 impl Limiter {
     /// Starts a limiter on the current arbiter, deciding by `budget` (the model's) and `key` (its key's).
     pub fn start(budget: SharedBudget, key: SharedBudget) -> Limiter {
-        Limiter {
+        Limiter(Arc::new(LimiterParts {
             addr: RateLimiterActor::new(budget.clone(), key.clone()).start(),
             budget,
             key,
-        }
+        }))
+    }
+
+    /// The actor that grants leases ([`Acquire`]).
+    pub fn addr(&self) -> &Addr<RateLimiterActor> {
+        &self.0.addr
     }
 }
 
@@ -115,8 +122,8 @@ impl HeldLease {
     pub fn new(lease: JointLease, limiter: &Limiter) -> HeldLease {
         HeldLease {
             lease: Some(lease),
-            budget: limiter.budget.clone(),
-            key: limiter.key.clone(),
+            budget: limiter.0.budget.clone(),
+            key: limiter.0.key.clone(),
         }
     }
 
@@ -178,7 +185,7 @@ mod tests {
         let own = budget(Some(1));
         let limiter = Limiter::start(own.clone(), budget(None));
         let lease = limiter
-            .addr
+            .addr()
             .send(Acquire { cost: COST })
             .await
             .unwrap()

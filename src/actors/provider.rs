@@ -600,6 +600,16 @@ impl LocalProvider {
     }
 }
 
+/// Requests hold the worker's `web::Data<LocalProvider>` (a shared pointer) and call through it, since cloning an
+/// actix address allocates.
+impl std::ops::Deref for LocalProvider {
+    type Target = Addr<ProviderActor>;
+
+    fn deref(&self) -> &Addr<ProviderActor> {
+        &self.0
+    }
+}
+
 /// ProviderActors on their own arbiters, used round-robin (health probes).
 #[derive(Clone)]
 pub struct ProviderPool {

@@ -53,6 +53,16 @@ pub struct Candidate {
 /// An HTTP worker's own RouterActor, registered as the worker's app data (the app state's router is the home one).
 pub struct LocalRouter(pub Addr<RouterActor>);
 
+/// Requests hold the worker's `web::Data<LocalRouter>` (a shared pointer) and call through it, since cloning an
+/// actix address allocates.
+impl std::ops::Deref for LocalRouter {
+    type Target = Addr<RouterActor>;
+
+    fn deref(&self) -> &Addr<RouterActor> {
+        &self.0
+    }
+}
+
 /// Routes by the shared state; keeps its own thread's limiters.
 pub struct RouterActor {
     db: Db,
@@ -194,14 +204,14 @@ impl Handler<Plan> for RouterActor {
     fn handle(&mut self, msg: Plan, _: &mut Context<Self>) -> Self::Result {
         let planned = self.plan(&msg.ask, msg.session, msg.cursor);
         let first = match (&planned, msg.cursor) {
-            (Ok(page), None) => page.candidates.first().map(|c| c.limiter.addr.clone()),
+            (Ok(page), None) => page.candidates.first().map(|c| c.limiter.clone()),
             _ => None,
         };
         let cost = msg.cost;
         Box::pin(async move {
             let mut planned = planned?;
             if let Some(limiter) = first {
-                planned.first_lease = limiter.send(Acquire { cost }).await.ok();
+                planned.first_lease = limiter.addr().send(Acquire { cost }).await.ok();
             }
             Ok(planned)
         })

@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use super::Work;
 use crate::actors::limiter::HeldLease;
-use crate::actors::provider::{Dispatch, Expect, ProviderActor, Timeouts, UpstreamEvent};
-use crate::actors::router::{KeyFailed, Served};
+use crate::actors::provider::{Dispatch, Expect, LocalProvider, Timeouts, UpstreamEvent};
+use crate::actors::router::{KeyFailed, LocalRouter, Served};
 use crate::actors::Candidate;
 use crate::actors::RouterActor;
 use crate::crypto::key_aad;
@@ -31,9 +31,9 @@ pub(super) struct Upstream {
     /// Settings, keys, registry and the router.
     pub state: web::Data<AppState>,
     /// This worker's ProviderActor.
-    pub provider: Addr<ProviderActor>,
+    pub provider: web::Data<LocalProvider>,
     /// This worker's RouterActor (plans, served turns, failed keys).
-    pub router: Addr<RouterActor>,
+    pub router: web::Data<LocalRouter>,
     /// The hop list every attempt carries, so a key that leads back here is caught on entry.
     pub hops: HeaderValue,
     /// For log lines; `None` only when the app runs without the request-id middleware.

@@ -23,8 +23,8 @@ use bytes::Bytes;
 
 use super::request_id::RequestId;
 use super::AppState;
-use crate::actors::provider::{LocalProvider, ProviderActor};
-use crate::actors::router::{Ask, LocalRouter, RouterActor};
+use crate::actors::provider::LocalProvider;
+use crate::actors::router::{Ask, LocalRouter};
 use crate::analytics::{LogBatcher, LogRequest};
 use crate::catalog::ModelKind;
 use crate::client_keys::{Caller, Client, ClientKeys};
@@ -132,9 +132,9 @@ impl Inbound {
 /// The pipeline as a handler argument: what every front door's request runs with.
 pub struct Pipeline {
     state: web::Data<AppState>,
-    provider: Addr<ProviderActor>,
-    router: Addr<RouterActor>,
-    log: Addr<LogBatcher>,
+    provider: web::Data<LocalProvider>,
+    router: web::Data<LocalRouter>,
+    log: web::Data<Addr<LogBatcher>>,
     request_id: Option<RequestId>,
     hops: HeaderValue,
     /// The client's `X-Session-Id`, when it sent one.
@@ -181,15 +181,15 @@ impl Pipeline {
             .ok_or_else(|| ApiError::internal("the app state is not registered"))?;
         let provider = http
             .app_data::<web::Data<LocalProvider>>()
-            .map(|p| p.0.clone())
+            .cloned()
             .ok_or_else(|| ApiError::internal("no ProviderActor is registered"))?;
         let router = http
             .app_data::<web::Data<LocalRouter>>()
-            .map(|r| r.0.clone())
+            .cloned()
             .ok_or_else(|| ApiError::internal("no worker RouterActor is registered"))?;
         let log = http
             .app_data::<web::Data<Addr<LogBatcher>>>()
-            .map(|l| l.get_ref().clone())
+            .cloned()
             .ok_or_else(|| ApiError::internal("no request log batcher is registered"))?;
         let session_id = http
             .headers()

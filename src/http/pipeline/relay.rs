@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use actix::Addr;
+use actix_web::web;
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
@@ -24,7 +25,7 @@ use super::resume::{Resumer, Search};
 use super::{ClientSpend, Render};
 use crate::actors::limiter::HeldLease;
 use crate::actors::provider::UpstreamEvent;
-use crate::actors::RouterActor;
+use crate::actors::router::LocalRouter;
 use crate::analytics::{LogBatcher, LogRequest};
 use crate::error::ApiError;
 use crate::metrics::Tracked;
@@ -48,9 +49,9 @@ pub(super) struct Finish {
     /// What the upstream's headers said about the quota.
     pub news: QuotaNews,
     /// Told about failures that implicate the key.
-    pub router: Addr<RouterActor>,
+    pub router: web::Data<LocalRouter>,
     /// Takes the request's row.
-    pub logger: Addr<LogBatcher>,
+    pub logger: web::Data<Addr<LogBatcher>>,
     /// The attempt's key and model.
     pub key: KeyId,
     /// The model the attempt asked.

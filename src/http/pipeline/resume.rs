@@ -123,7 +123,7 @@ impl Resumer {
                 None if usable => {
                     candidate
                         .limiter
-                        .addr
+                        .addr()
                         .send(Acquire { cost: self.cost })
                         .await
                 }

@@ -48,7 +48,7 @@ pub(super) struct Trial {
     pub state: web::Data<AppState>,
     /// How attempts are sent.
     pub upstream: Upstream,
-    pub log: Addr<LogBatcher>,
+    pub log: web::Data<Addr<LogBatcher>>,
     pub work: Work,
     /// What it asks of the route table (its model, kind and needs).
     pub ask: Ask,
@@ -148,7 +148,7 @@ impl Trial {
             }
             let acquired = match first_lease.take() {
                 Some(answer) => Ok(answer),
-                None => candidate.limiter.addr.send(Acquire { cost }).await,
+                None => candidate.limiter.addr().send(Acquire { cost }).await,
             };
             let lease = match acquired {
                 Ok(Ok(lease)) => self.upstream.hold(lease, &candidate),
