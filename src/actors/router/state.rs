@@ -211,14 +211,18 @@ impl RoutingState {
     }
 
     /// Rebuilds the route table and key material from freshly read data, and updates every budget's limits
-    /// (dropping those of triples and keys that are gone).
+    /// (dropping those of triples and keys that are gone). The table is built before the lock is taken, so
+    /// requests keep routing by the old one meanwhile.
     pub fn apply(&self, data: RoutingData) {
-        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
-        routes.revision = data.revision;
-        routes.generation += 1;
-        routes.invalid.clear();
-        routes.keys.clear();
-        routes.custom_contexts.clear();
+        let mut next = Routes {
+            table: RouteTable::default(),
+            keys: HashMap::new(),
+            invalid: HashSet::new(),
+            custom_contexts: HashMap::new(),
+            revision: data.revision,
+            generation: 0,
+        };
+        let routes = &mut next;
         let mut offers = Vec::with_capacity(data.keys.len());
         for row in &data.keys {
             let Ok(platform) = row.platform.parse::<Platform>() else {
@@ -276,8 +280,11 @@ impl RoutingState {
         let registry = self.registry.clone();
         let aliases = data.aliases.into_iter().map(|a| (a.name, a.targets));
         let catalog = self.catalog.current();
-        routes.table = RouteTable::build(&chain, &catalog, &offers, |p| registry.supports(p))
+        next.table = RouteTable::build(&chain, &catalog, &offers, |p| registry.supports(p))
             .with_aliases(aliases);
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        next.generation = routes.generation + 1;
+        *routes = next;
         let mut budgets = locked(&self.budgets);
         let table = &routes.table;
         budgets.models.retain(|(platform, model, key), budget| {
