@@ -61,7 +61,7 @@ pub struct AppState {
     pub unified_key: UnifiedKey,
     /// Failed-authentication budget per client address.
     pub auth_failures: auth::FailedAuthLimiter,
-    /// Routing state.
+    /// The home RouterActor, for admin questions and reloads (requests use their worker's own, `LocalRouter`).
     pub router: Addr<RouterActor>,
     /// Key probes.
     pub health: Addr<HealthProbeActor>,

@@ -183,7 +183,7 @@ pub struct Plan {
     /// Where to continue: `None` for the first page, then [`Planned::next`].
     pub cursor: Option<PlanCursor>,
     /// The request's estimated cost: with the first page, the router already asks the first candidate's budget
-    /// for a lease, saving the request a second round trip to this thread.
+    /// for a lease, saving the request a second message.
     pub cost: Cost,
 }
 

@@ -28,7 +28,7 @@ use crate::timefmt::now_unix_ms;
 /// What every attempt of one client request shares.
 #[derive(Clone)]
 pub(super) struct Upstream {
-    /// Settings, keys, registry and the router.
+    /// Settings, keys and the registry.
     pub state: web::Data<AppState>,
     /// This worker's ProviderActor.
     pub provider: web::Data<LocalProvider>,
