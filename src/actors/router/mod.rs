@@ -449,8 +449,14 @@ mod tests {
         ));
     }
 
-    fn plan(model: &str, session: SessionKey, cursor: Option<PlanCursor>) -> Plan {
-        Plan {
+    /// One page of `model`'s candidates for `session`, asked of `router` with a small cost.
+    async fn planned(
+        router: &Addr<RouterActor>,
+        model: &str,
+        session: SessionKey,
+        cursor: Option<PlanCursor>,
+    ) -> Planned {
+        let plan = Plan {
             ask: Ask::chat(model),
             session,
             cursor,
@@ -458,7 +464,8 @@ mod tests {
                 prompt: 5,
                 output: 5,
             },
-        }
+        };
+        router.send(plan).await.unwrap().unwrap()
     }
 
     #[actix_rt::test]
@@ -467,7 +474,7 @@ mod tests {
         let state = state((1..=20).map(|id| key(id, "healthy")).collect());
         let router =
             RouterActor::worker(Db::start(db.path.clone(), 1).unwrap(), state.clone()).start();
-        let first = router.send(plan("llama", 3, None)).await.unwrap().unwrap();
+        let first = planned(&router, "llama", 3, None).await;
         let lease = first.first_lease.unwrap().unwrap();
         let candidate = &first.candidates[0];
         let in_flight = |state: &RoutingState| {
@@ -482,11 +489,7 @@ mod tests {
         );
         HeldLease::new(lease, &candidate.limiter).release();
         assert_eq!(in_flight(&state), 0, "given back");
-        let second = router
-            .send(plan("llama", 3, first.next))
-            .await
-            .unwrap()
-            .unwrap();
+        let second = planned(&router, "llama", 3, first.next).await;
         assert!(second.first_lease.is_none(), "later pages acquire nothing");
     }
 
@@ -504,11 +507,7 @@ mod tests {
                 })
             })
             .collect();
-        let first = routers[0]
-            .send(plan("auto", 9, None))
-            .await
-            .unwrap()
-            .unwrap();
+        let first = planned(&routers[0], "auto", 9, None).await;
         assert_eq!(
             &*first.candidates[0].model, "llama",
             "the chain's first model"
@@ -527,20 +526,12 @@ mod tests {
             })
             .await
             .unwrap();
-        let next_turn = routers[1]
-            .send(plan("auto", 9, None))
-            .await
-            .unwrap()
-            .unwrap();
+        let next_turn = planned(&routers[1], "auto", 9, None).await;
         assert_eq!(
             next_turn.candidates[0].model, served.model,
             "the conversation's next turn, planned on the other worker, stays on its model"
         );
-        let other = routers[0]
-            .send(plan("auto", 10, None))
-            .await
-            .unwrap()
-            .unwrap();
+        let other = planned(&routers[0], "auto", 10, None).await;
         assert_eq!(&*other.candidates[0].model, "llama", "another conversation");
         assert_ne!(
             other.candidates[0].key.id, first.candidates[0].key.id,

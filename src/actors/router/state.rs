@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::actors::limiter::SharedBudget;
 use crate::catalog::{ModelKind, SharedCatalog};
@@ -205,6 +205,10 @@ impl RoutingState {
         self.routes.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn routes_mut(&self) -> RwLockWriteGuard<'_, Routes> {
+        self.routes.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The configuration revision the table was built at.
     pub fn revision(&self) -> i64 {
         self.routes().revision
@@ -282,7 +286,7 @@ impl RoutingState {
         let catalog = self.catalog.current();
         next.table = RouteTable::build(&chain, &catalog, &offers, |p| registry.supports(p))
             .with_aliases(aliases);
-        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        let mut routes = self.routes_mut();
         next.generation = routes.generation + 1;
         *routes = next;
         let mut budgets = locked(&self.budgets);
@@ -415,11 +419,7 @@ impl RoutingState {
 
     /// Marks a key invalid until the table is next rebuilt from the database.
     pub fn invalidate(&self, key: KeyId) {
-        self.routes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .invalid
-            .insert(key);
+        self.routes_mut().invalid.insert(key);
     }
 
     /// The current use of every (platform, model, key) budget, sorted, making those not used yet.
