@@ -365,15 +365,19 @@ async function run() {
       await page.getByRole("radio", { name: "7 days" }).click();
       await page.locator("#an-recent tr", { hasText: "custom/mock-model" }).first().waitFor();
       if (colorScheme === "light") {
-        // The request log is written off the request path: look again until the continued stream's row is in.
-        const resumed = page.locator("#an-recent tr", { hasText: "resumed after 5 characters" }).first();
-        for (let i = 0; i < 20 && !(await resumed.isVisible()); i++) {
-          await page.waitForTimeout(250);
-          await page.getByRole("radio", { name: i % 2 ? "7 days" : "24 h" }).click();
-        }
-        await resumed.waitFor();
+        // The request log is written off the request path: look again until a row is in.
+        const logged = async (text) => {
+          const row = page.locator("#an-recent tr", { hasText: text }).first();
+          for (let i = 0; i < 20 && !(await row.isVisible()); i++) {
+            await page.waitForTimeout(250);
+            await page.getByRole("radio", { name: i % 2 ? "7 days" : "24 h" }).click();
+          }
+          await row.waitFor();
+          return row;
+        };
+        const resumed = await logged("resumed after 5 characters");
         assert.match(await resumed.innerText(), /mock-model: interrupted[\s\S]*resumed after 5 characters/);
-        await page.locator("#an-recent tr", { hasText: "cache (mock-model)" }).first().waitFor();
+        await logged("cache (mock-model)");
       }
       await page.screenshot({ path: join(shots, `analytics-${colorScheme}.png`), fullPage: true });
 
