@@ -23,7 +23,6 @@ use crate::routing::budget::Denial;
 use crate::routing::candidates::Unroutable;
 use crate::routing::estimate::Cost;
 use crate::routing::sticky::SessionKey;
-use crate::store::budgets::BudgetRow;
 use crate::store::{self, Db};
 use crate::timefmt::now_unix_ms;
 pub use state::{Ask, BudgetKey, KeyMaterial, PlanCursor, RoutingData, RoutingState};
@@ -109,16 +108,12 @@ impl RouterActor {
 
     /// Saves every budget, models' and keys', whose daily use or bench changed since it was last written.
     fn save_budgets(&self) -> impl Future<Output = ()> + 'static {
-        let changed = self.state.unsaved_budgets();
         let (db, state) = (self.db.clone(), self.state.clone());
         async move {
-            if changed.is_empty() {
-                return;
-            }
-            let rows: Vec<BudgetRow> = changed.iter().map(state::budget_row).collect();
-            match db.run(move |conn| store::budgets::save(conn, &rows)).await {
-                Ok(()) => state.saved(changed),
-                Err(e) => log::warn!("could not save budgets (retrying): {e}"),
+            let saved =
+                db.run(move |conn| state.save_changed(|rows| store::budgets::save(conn, rows)));
+            if let Err(e) = saved.await {
+                log::warn!("could not save budgets (retrying): {e}");
             }
         }
     }

@@ -160,6 +160,8 @@ pub struct RoutingState {
     budgets: Mutex<Budgets>,
     sticky: Mutex<StickyMap>,
     rotation: AtomicUsize,
+    /// Held by the save in progress: saves run one at a time.
+    saving: Mutex<()>,
 }
 
 /// Takes a lock whatever a panic elsewhere left: every change under these locks completes before it is released.
@@ -196,6 +198,7 @@ impl RoutingState {
             }),
             sticky: Mutex::new(StickyMap::new(STICKY_CAPACITY)),
             rotation: AtomicUsize::new(0),
+            saving: Mutex::new(()),
         };
         state.apply(data);
         state
@@ -491,27 +494,37 @@ impl RoutingState {
         self.routes().keys.get(&id).cloned()
     }
 
-    /// The rows of every budget, models' and keys', whose daily use or bench changed since it was last written.
-    pub fn unsaved_budgets(&self) -> Vec<(BudgetKey, Carried)> {
+    /// Hands `write` the rows of every budget, models' and keys', whose daily use or bench changed since it was
+    /// last written. Saves run one at a time and each reads the budgets only once it runs, so a slow save can
+    /// never land after a later one with older rows (the save at shutdown then writes what the requests used).
+    pub fn save_changed<E>(
+        &self,
+        write: impl FnOnce(&[BudgetRow]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let _one_at_a_time = locked(&self.saving);
         let now = now_unix_ms();
-        let budgets = locked(&self.budgets);
-        let keys = budgets
-            .keys
-            .iter()
-            .map(|((platform, key), budget)| ((*platform, Arc::from(KEY_WIDE), *key), budget));
-        budgets
-            .models
-            .iter()
-            .map(|(id, budget)| (id.clone(), budget))
-            .chain(keys)
-            .map(|(id, budget)| (id, budget.lock().carried(now)))
-            .filter(|(id, state)| budgets.written.get(id) != Some(state))
-            .collect()
-    }
-
-    /// Records budgets as written.
-    pub fn saved(&self, written: Vec<(BudgetKey, Carried)>) {
-        locked(&self.budgets).written.extend(written);
+        let changed: Vec<(BudgetKey, Carried)> = {
+            let budgets = locked(&self.budgets);
+            let keys = budgets
+                .keys
+                .iter()
+                .map(|((platform, key), budget)| ((*platform, Arc::from(KEY_WIDE), *key), budget));
+            budgets
+                .models
+                .iter()
+                .map(|(id, budget)| (id.clone(), budget))
+                .chain(keys)
+                .map(|(id, budget)| (id, budget.lock().carried(now)))
+                .filter(|(id, state)| budgets.written.get(id) != Some(state))
+                .collect()
+        };
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<BudgetRow> = changed.iter().map(budget_row).collect();
+        write(&rows)?;
+        locked(&self.budgets).written.extend(changed);
+        Ok(())
     }
 }
 
@@ -542,7 +555,7 @@ fn carried_from_row(row: BudgetRow) -> Option<(BudgetKey, Carried)> {
 }
 
 /// The row one budget is saved as.
-pub fn budget_row(((platform, model, key), state): &(BudgetKey, Carried)) -> BudgetRow {
+fn budget_row(((platform, model, key), state): &(BudgetKey, Carried)) -> BudgetRow {
     let day_requests: u64 = state.day.iter().map(|e| e.requests).sum();
     let day_tokens: u64 = state.day.iter().map(|e| e.tokens).sum();
     BudgetRow {
