@@ -1,6 +1,6 @@
 //! Micro-benchmarks for the hot paths a request crosses inside the gateway: the router's candidate selection
 //! (10,000 keys × 200 models), a budget's lease taken and settled, the SSE parser, following a streamed answer
-//! for continuation, and the Gemini translation both ways.
+//! for continuation, the Gemini translation both ways, and writing a batch of request-log rows.
 //!
 //! `cargo bench --bench micro`; the selection benchmark also prints its p50/p99/max per call, since the target
 //! (≤ 20 µs p99) is about the tail, which criterion's mean does not show.
@@ -31,6 +31,7 @@ use freellmapi::routing::estimate::Cost;
 use freellmapi::routing::resume::Partial;
 use freellmapi::store::chain::ChainRow;
 use freellmapi::store::provider_keys::KeyRow;
+use freellmapi::store::requests::{self, LogEntry};
 use freellmapi::store::Db;
 
 const KEYS: i64 = 10_000;
@@ -412,9 +413,51 @@ fn response_cache(c: &mut Criterion) {
     });
 }
 
+/// The request log's writer: one batch of 512 rows (the logger's flush size) in one transaction.
+fn request_log(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("freellmapi-micro-log-{}", std::process::id()));
+    let mut conn = freellmapi::store::open(&dir.join("log.db")).unwrap_or_else(|e| panic!("{e}"));
+    let mut rows: Vec<LogEntry> = (0..512)
+        .map(|i| LogEntry {
+            ts: 1_780_000_000_000 + i,
+            requested_model: "auto".into(),
+            platform: Some("groq".into()),
+            model: Some("llama-3.3-70b-versatile".into()),
+            status: 200,
+            latency_ms: 412,
+            prompt_tokens: 14,
+            completion_tokens: 9,
+            attempts: 1,
+            stream: false,
+            error: None,
+            attempt_log: Some(
+                r#"[{"platform":"groq","model":"llama-3.3-70b-versatile","key_id":1,"outcome":"ok","status":200,"latency_ms":412}]"#
+                    .into(),
+            ),
+            client: None,
+            cached: false,
+        })
+        .collect();
+    let mut group = c.benchmark_group("request log");
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    group.bench_function("insert a batch of 512 rows", |b| {
+        b.iter(|| {
+            // Later rows, as a running gateway logs them (the ts index grows at its end).
+            for row in &mut rows {
+                row.ts += 512;
+            }
+            requests::insert_batch(&mut conn, black_box(&rows))
+        })
+    });
+    group.finish();
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 criterion_group!(
     benches,
     response_cache,
+    request_log,
     selection,
     budget,
     sse_parser,
