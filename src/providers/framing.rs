@@ -198,6 +198,40 @@ impl<IO> HeadGuard<IO> {
     }
 }
 
+impl<IO: AsyncRead + Unpin> HeadGuard<IO> {
+    /// With nothing held, reads the next bytes straight into `buf`: a head that arrives whole, with a final
+    /// status, is decided where it lies and handed on with its body bytes, without a copy (the usual case).
+    /// Anything else (an unfinished head, an interim one, no head) is taken back out of `buf` into `held` for
+    /// [`Self::settle_head`]. Answers whether `buf` holds what to hand on (or the connection's end).
+    fn read_whole_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<bool>> {
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
+        let fresh = &mut buf.filled_mut()[before..];
+        if fresh.is_empty() {
+            // The connection ended before a head: hand on the end; the parser reports it.
+            self.state = State::Body(Framing::UntilClose);
+            return Poll::Ready(Ok(true));
+        }
+        if let Some(end) = head_end(fresh) {
+            if let Some((mut framing, relabel)) = framing_of(&fresh[..end]) {
+                if relabel {
+                    fresh[7] = b'0';
+                }
+                framing.follow(&fresh[end..]);
+                self.state = State::Body(framing);
+                return Poll::Ready(Ok(true));
+            }
+        }
+        self.held.extend_from_slice(fresh);
+        buf.set_filled(before);
+        Poll::Ready(Ok(false))
+    }
+}
+
 impl<IO: AsyncRead + Unpin> AsyncRead for HeadGuard<IO> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -232,6 +266,14 @@ impl<IO: AsyncRead + Unpin> AsyncRead for HeadGuard<IO> {
             }
             if this.ready < this.held.len() && this.settle_head() {
                 continue;
+            }
+            if this.held.is_empty() {
+                match this.read_whole_head(cx, buf) {
+                    Poll::Ready(Ok(true)) => return Poll::Ready(Ok(())),
+                    Poll::Ready(Ok(false)) => continue,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
             }
             let mut chunk = [0u8; 4096];
             let mut read = ReadBuf::new(&mut chunk);
@@ -405,14 +447,23 @@ mod tests {
         })
     }
 
-    /// Everything the guard hands on until the scripted connection ends (read through a small buffer), or the
-    /// error it ended with.
-    fn read_all(guard: &mut HeadGuard<Script>) -> Result<String, String> {
+    /// Everything a guard hands on until the scripted `pieces` end, or the error it ended with; read both through
+    /// 7-byte buffers (every head held back and handed on in parts) and through 8 KiB ones (heads decided in the
+    /// reader's buffer), which must agree.
+    fn read_all(pieces: &[&str]) -> Result<String, String> {
+        let small = read_through(&mut guard(pieces), 7);
+        let large = read_through(&mut guard(pieces), 8192);
+        assert_eq!(small, large, "{pieces:?}");
+        large
+    }
+
+    /// Everything `guard` hands on until its connection ends, read through `size`-byte buffers.
+    fn read_through(guard: &mut HeadGuard<Script>, size: usize) -> Result<String, String> {
         let waker = futures_util::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         let mut out = Vec::new();
         loop {
-            let mut space = [0u8; 7];
+            let mut space = vec![0u8; size];
             let mut buf = ReadBuf::new(&mut space);
             match Pin::new(&mut *guard).poll_read(&mut cx, &mut buf) {
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => break,
@@ -440,16 +491,12 @@ mod tests {
         let expected = whole.replacen("HTTP/1.1", "HTTP/1.0", 1);
         for split in [1, 5, 9, 30, head.len() - 1, head.len(), head.len() + 3] {
             let (a, b) = whole.split_at(split);
-            assert_eq!(
-                read_all(&mut guard(&[a, b])),
-                Ok(expected.clone()),
-                "split at {split}"
-            );
+            assert_eq!(read_all(&[a, b]), Ok(expected.clone()), "split at {split}");
         }
         let lf = "HTTP/1.1 200 OK\nContent-Type: text/event-stream\n\ndata: x\n\n";
-        assert!(read_all(&mut guard(&[lf])).is_ok_and(|s| s.starts_with("HTTP/1.0 200 OK\n")));
+        assert!(read_all(&[lf]).is_ok_and(|s| s.starts_with("HTTP/1.0 200 OK\n")));
         let gzip_only = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx";
-        assert!(read_all(&mut guard(&[gzip_only])).is_ok_and(|s| s.starts_with("HTTP/1.0")));
+        assert!(read_all(&[gzip_only]).is_ok_and(|s| s.starts_with("HTTP/1.0")));
     }
 
     #[test]
@@ -473,7 +520,7 @@ mod tests {
                     .map(|c| String::from_utf8_lossy(c).into_owned())
                     .collect();
                 let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
-                assert_eq!(read_all(&mut guard(&pieces)), Ok(answer.to_owned()), "{answer:?} in {piece}s");
+                assert_eq!(read_all(&pieces), Ok(answer.to_owned()), "{answer:?} in {piece}s");
             }
         }
     }
@@ -486,7 +533,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n",
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n",
         ] {
-            let result = read_all(&mut guard(&[cut]));
+            let result = read_all(&[cut]);
             assert!(
                 result.as_ref().is_err_and(|e| e.contains("before the end")),
                 "{cut:?}: {result:?}"
@@ -498,7 +545,7 @@ mod tests {
     fn an_interim_response_is_followed_by_the_real_head() {
         let both = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nbody";
         assert_eq!(
-            read_all(&mut guard(&[both])),
+            read_all(&[both]),
             Ok("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n\r\nbody".to_owned())
         );
     }
@@ -508,7 +555,7 @@ mod tests {
         let first = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nHTTP";
         let mut g = guard(&[first]);
         assert_eq!(
-            read_all(&mut g),
+            read_through(&mut g, 7),
             Ok(first.to_owned()),
             "a body that looks like a head is a body"
         );
@@ -516,7 +563,7 @@ mod tests {
         g.io.reads
             .push_back(b"HTTP/1.1 200 OK\r\n\r\nrest".to_vec());
         assert_eq!(
-            read_all(&mut g),
+            read_through(&mut g, 8192),
             Ok("HTTP/1.0 200 OK\r\n\r\nrest".to_owned())
         );
         assert!(g.io.written > 0);
@@ -525,14 +572,14 @@ mod tests {
     #[test]
     fn what_is_not_a_head_passes_through() {
         assert_eq!(
-            read_all(&mut guard(&["garbage\r\n\r\n"])),
+            read_all(&["garbage\r\n\r\n"]),
             Ok("garbage\r\n\r\n".to_owned())
         );
         assert_eq!(
-            read_all(&mut guard(&["HTTP/1.1 200 O"])),
+            read_all(&["HTTP/1.1 200 O"]),
             Ok("HTTP/1.1 200 O".to_owned())
         );
         let huge = format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
-        assert_eq!(read_all(&mut guard(&[&huge])), Ok(huge.clone()));
+        assert_eq!(read_all(&[&huge]), Ok(huge.clone()));
     }
 }
