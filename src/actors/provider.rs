@@ -101,10 +101,13 @@ pub enum UpstreamEvent {
     Quota(QuotaNews),
 }
 
-/// Runs one chat attempt; answers with the receiving end of its event channel.
+/// Runs one attempt, sending its events down `events` (made by [`event_channel`]). It answers nothing: the
+/// sender awaits the events, not a reply, so an attempt costs its request one wake-up fewer.
 #[derive(Message)]
-#[rtype(result = "mpsc::Receiver<UpstreamEvent>")]
+#[rtype(result = "()")]
 pub struct Dispatch {
+    /// Where the attempt's events go; dropped when the attempt ends.
+    pub events: mpsc::Sender<UpstreamEvent>,
     /// The adapter that translates this platform's answers.
     pub provider: Arc<dyn Provider>,
     /// The request to send.
@@ -203,13 +206,17 @@ impl Events {
     }
 }
 
-impl Handler<Dispatch> for ProviderActor {
-    type Result = MessageResult<Dispatch>;
+/// An attempt's event channel: the sender goes in its [`Dispatch`], the receiver to whoever awaits the answer.
+pub fn event_channel() -> (mpsc::Sender<UpstreamEvent>, mpsc::Receiver<UpstreamEvent>) {
+    mpsc::channel(CHANNEL_DEPTH)
+}
 
-    fn handle(&mut self, msg: Dispatch, _ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+impl Handler<Dispatch> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Dispatch, _ctx: &mut Context<Self>) {
         let tx = Events {
-            tx,
+            tx: msg.events.clone(),
             secrets: msg.request.secrets(),
             redactor: self.redactor.clone(),
         };
@@ -220,7 +227,6 @@ impl Handler<Dispatch> for ProviderActor {
                 _ = run_attempt(&client, msg, &tx) => {}
             }
         });
-        MessageResult(rx)
     }
 }
 
@@ -321,6 +327,7 @@ async fn send(client: &awc::Client, request: UpstreamRequest) -> Result<Response
 /// Sends the request and forwards what comes back until the answer ends, fails, or the receiver goes away.
 async fn run_attempt(client: &awc::Client, msg: Dispatch, tx: &Events) {
     let Dispatch {
+        events: _,
         provider,
         request,
         expect,

@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 
 use super::Work;
 use crate::actors::limiter::HeldLease;
-use crate::actors::provider::{Dispatch, Expect, LocalProvider, Timeouts, UpstreamEvent};
+use crate::actors::provider::{
+    event_channel, Dispatch, Expect, LocalProvider, Timeouts, UpstreamEvent,
+};
 use crate::actors::router::{KeyFailed, LocalRouter, Served};
 use crate::actors::Candidate;
 use crate::actors::RouterActor;
@@ -76,13 +78,15 @@ impl Upstream {
         work: &Work,
         alternative: bool,
     ) -> Result<Opened, Failure> {
-        let dispatch = self.prepare(candidate, work, alternative)?;
-        let mut events = self.provider.send(dispatch).await.map_err(|e| {
-            Failure::transport(
+        if !self.provider.connected() {
+            return Err(Failure::transport(
                 FailureKind::Transient,
-                format!("provider actor unavailable: {e}"),
-            )
-        })?;
+                "provider actor unavailable",
+            ));
+        }
+        let (sender, mut events) = event_channel();
+        self.provider
+            .do_send(self.prepare(candidate, work, alternative, sender)?);
         let mut news = QuotaNews::default();
         let first = loop {
             match events.recv().await {
@@ -98,12 +102,14 @@ impl Upstream {
     }
 
     /// The attempt for the ProviderActor: the platform's adapter, its requests for `candidate` (one, or an
-    /// embeddings request's batches; the key opened for this call only), the answer to expect and the time limits.
+    /// embeddings request's batches; the key opened for this call only), the answer to expect, the time limits,
+    /// and where its `events` go.
     fn prepare(
         &self,
         candidate: &Candidate,
         work: &Work,
         alternative: bool,
+        events: mpsc::Sender<UpstreamEvent>,
     ) -> Result<Dispatch, Failure> {
         let key = &candidate.key;
         let provider = self
@@ -175,6 +181,7 @@ impl Upstream {
             Failure::transport(FailureKind::BadRequest, "the request has nothing to send")
         })?;
         Ok(Dispatch {
+            events,
             provider,
             request,
             follow_ups: requests.collect(),
