@@ -30,7 +30,7 @@ impl From<RequestRecord> for LogEntry {
         LogEntry {
             ts: r.ts_ms,
             requested_model: r.requested_model,
-            platform: r.platform,
+            platform: r.platform.map(str::to_owned),
             model: r.model,
             status: i32::from(r.status),
             latency_ms: clamp(r.latency_ms),
@@ -283,7 +283,7 @@ mod tests {
         RequestRecord {
             ts_ms: now_unix_ms(),
             requested_model: "auto".into(),
-            platform: Some("groq".into()),
+            platform: Some("groq"),
             model: Some("m".into()),
             status: 200,
             latency_ms: i,

@@ -41,11 +41,11 @@ impl Histogram {
 /// catalog and the keys, never from what a client typed.
 #[derive(Debug, Clone, Default)]
 pub struct RequestMetrics {
-    requests: BTreeMap<(String, String, u16), u64>,
-    attempts: BTreeMap<(String, String, String), u64>,
-    tokens: BTreeMap<(String, String, &'static str), u64>,
-    latency: BTreeMap<String, Histogram>,
-    resumed: BTreeMap<String, u64>,
+    requests: BTreeMap<(&'static str, String, u16), u64>,
+    attempts: BTreeMap<(&'static str, String, &'static str), u64>,
+    tokens: BTreeMap<(&'static str, String, &'static str), u64>,
+    latency: BTreeMap<&'static str, Histogram>,
+    resumed: BTreeMap<&'static str, u64>,
     /// Per client key (names the owner gave, so few) and status: requests and tokens.
     clients: BTreeMap<(String, u16), (u64, u64)>,
 }
@@ -53,7 +53,7 @@ pub struct RequestMetrics {
 impl RequestMetrics {
     /// Counts one finished client request and its upstream attempts.
     pub fn observe(&mut self, record: &RequestRecord) {
-        let platform = record.platform.as_deref().unwrap_or(NONE).to_owned();
+        let platform = record.platform.unwrap_or(NONE);
         let model = record.model.as_deref().unwrap_or(NONE).to_owned();
         if let Some(client) = &record.client {
             let entry = self
@@ -69,7 +69,7 @@ impl RequestMetrics {
         }
         *self
             .requests
-            .entry((platform.clone(), model.clone(), record.status))
+            .entry((platform, model.clone(), record.status))
             .or_default() += 1;
         for (kind, n) in [
             ("prompt", record.prompt_tokens),
@@ -78,7 +78,7 @@ impl RequestMetrics {
             if n > 0 {
                 *self
                     .tokens
-                    .entry((platform.clone(), model.clone(), kind))
+                    .entry((platform, model.clone(), kind))
                     .or_default() += u64::from(n);
             }
         }
@@ -88,15 +88,11 @@ impl RequestMetrics {
             .observe(f64::from(record.latency_ms) / 1000.0);
         for attempt in &record.attempt_log {
             if attempt.resumed_after.is_some() {
-                *self.resumed.entry(attempt.platform.clone()).or_default() += 1;
+                *self.resumed.entry(attempt.platform).or_default() += 1;
             }
             *self
                 .attempts
-                .entry((
-                    attempt.platform.clone(),
-                    attempt.model.clone(),
-                    attempt.outcome.clone(),
-                ))
+                .entry((attempt.platform, attempt.model.clone(), attempt.outcome))
                 .or_default() += 1;
         }
     }
@@ -209,7 +205,7 @@ impl RequestMetrics {
                     n as f64,
                 );
             }
-            let labels = [("platform", platform.as_str())];
+            let labels = [("platform", *platform)];
             sample(
                 out,
                 "freellmapi_request_duration_seconds_bucket",
@@ -297,11 +293,11 @@ mod tests {
     use super::*;
     use crate::request_record::AttemptRecord;
 
-    fn record(platform: Option<&str>, status: u16, latency_ms: u32) -> RequestRecord {
+    fn record(platform: Option<&'static str>, status: u16, latency_ms: u32) -> RequestRecord {
         RequestRecord {
             ts_ms: 0,
             requested_model: "auto".into(),
-            platform: platform.map(str::to_owned),
+            platform,
             model: platform.map(|_| "llama".to_owned()),
             status,
             latency_ms,
@@ -312,20 +308,20 @@ mod tests {
             error: None,
             attempt_log: vec![
                 AttemptRecord {
-                    platform: "groq".into(),
+                    platform: "groq",
                     model: "llama".into(),
                     key_id: crate::provider_key::KeyId(1),
-                    outcome: "rate_limited".into(),
+                    outcome: "rate_limited",
                     status: Some(429),
                     latency_ms: 3,
                     message: None,
                     resumed_after: None,
                 },
                 AttemptRecord {
-                    platform: "cerebras".into(),
+                    platform: "cerebras",
                     model: "llama".into(),
                     key_id: crate::provider_key::KeyId(2),
-                    outcome: "resumed".into(),
+                    outcome: "resumed",
                     status: Some(200),
                     latency_ms: 300,
                     message: None,

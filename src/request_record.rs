@@ -7,14 +7,14 @@ use serde::Serialize;
 /// One upstream attempt of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttemptRecord {
-    /// Platform tried.
-    pub platform: String,
+    /// Platform tried (its id).
+    pub platform: &'static str,
     /// Model tried.
     pub model: String,
     /// Key used.
     pub key_id: KeyId,
-    /// `ok` or the failure label.
-    pub outcome: String,
+    /// `ok`, `resumed` or the failure's label.
+    pub outcome: &'static str,
     /// Upstream status, if it answered.
     pub status: Option<u16>,
     /// Time the attempt took.
@@ -34,8 +34,8 @@ pub struct RequestRecord {
     pub ts_ms: i64,
     /// Model asked for.
     pub requested_model: String,
-    /// Serving platform.
-    pub platform: Option<String>,
+    /// Serving platform (its id).
+    pub platform: Option<&'static str>,
     /// Serving model.
     pub model: Option<String>,
     /// Client-visible status (499: client went away).

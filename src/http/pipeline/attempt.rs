@@ -225,16 +225,16 @@ impl Upstream {
 /// The request log's entry for one attempt on `candidate`, started at `since`.
 pub(super) fn attempt_record(
     candidate: &Candidate,
-    outcome: &str,
+    outcome: &'static str,
     status: Option<u16>,
     since: std::time::Instant,
     message: Option<String>,
 ) -> AttemptRecord {
     AttemptRecord {
-        platform: candidate.platform.id().to_owned(),
+        platform: candidate.platform.id(),
         model: candidate.model.to_string(),
         key_id: candidate.key.id,
-        outcome: outcome.to_owned(),
+        outcome,
         status,
         latency_ms: elapsed_ms(since),
         message,

@@ -45,7 +45,7 @@ fn all_failed(attempts: &[AttemptRecord]) -> ApiError {
         .map(|a| {
             let status = a
                 .status
-                .map_or_else(|| a.outcome.clone(), |s| s.to_string());
+                .map_or_else(|| a.outcome.to_owned(), |s| s.to_string());
             format!(
                 "{}/{}: {} {}",
                 a.platform,
@@ -108,12 +108,17 @@ pub(super) fn stopped_early(stop: Stop) -> ApiError {
 mod tests {
     use super::*;
 
-    fn attempt(platform: &str, status: Option<u16>, outcome: &str, message: &str) -> AttemptRecord {
+    fn attempt(
+        platform: &'static str,
+        status: Option<u16>,
+        outcome: &'static str,
+        message: &str,
+    ) -> AttemptRecord {
         AttemptRecord {
-            platform: platform.to_owned(),
+            platform,
             model: "m".to_owned(),
             key_id: crate::provider_key::KeyId(1),
-            outcome: outcome.to_owned(),
+            outcome,
             status,
             latency_ms: 3,
             message: Some(message.to_owned()),

@@ -151,7 +151,7 @@ impl Finish {
     /// entry in the row says how it ended; the row itself waits for the continuation.
     fn break_off(&mut self, failure: Failure, chunks: usize) {
         if let Some(last) = self.record.attempt_log.last_mut() {
-            last.outcome = failure.kind.label().to_owned();
+            last.outcome = failure.kind.label();
             last.message = Some(failure.message.clone());
         }
         self.settle(End::Failed(failure), chunks);

@@ -79,10 +79,9 @@ impl Trial {
                     miss.keep_whole(&body, usage, &served);
                 }
                 render.whole(body).map(|out| {
+                    let mut head = self.response_head(&served);
                     self.log(200, Some(&served), usage, None);
-                    self.response_head(&served)
-                        .content_type("application/json")
-                        .body(out)
+                    head.content_type("application/json").body(out)
                 })
             }
             Ok(Answer::Stream {
@@ -316,7 +315,7 @@ impl Trial {
     fn record(
         &mut self,
         candidate: &Candidate,
-        outcome: &str,
+        outcome: &'static str,
         status: Option<u16>,
         since: Instant,
     ) {
@@ -353,40 +352,56 @@ impl Trial {
             logger: self.log.clone(),
             key: candidate.key.id,
             model: candidate.model.clone(),
-            record: self.record_for(200, Some(candidate), Usage::default(), None),
+            record: self.record_for(
+                200,
+                Some(candidate),
+                Usage::default(),
+                None,
+                self.attempts.clone(),
+            ),
             started: self.started,
             prompt_estimate: self.prompt_estimate,
             client: self.client.clone(),
         }
     }
 
+    /// The request-log row of this request, ending with `status`, with its `attempts`.
     fn record_for(
         &self,
         status: u16,
         served: Option<&Candidate>,
         usage: Usage,
         error: Option<String>,
+        attempts: Vec<AttemptRecord>,
     ) -> RequestRecord {
         RequestRecord {
             ts_ms: self.ts_ms,
             requested_model: self.work.model().to_owned(),
-            platform: served.map(|c| c.platform.id().to_owned()),
+            platform: served.map(|c| c.platform.id()),
             model: served.map(|c| c.model.to_string()),
             status,
             latency_ms: elapsed_ms(self.started),
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
-            attempts: u32::try_from(self.attempts.len()).unwrap_or(u32::MAX),
+            attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
             stream: self.work.stream(),
             error,
-            attempt_log: self.attempts.clone(),
+            attempt_log: attempts,
             client: None,
             cached: false,
         }
     }
 
-    fn log(&self, status: u16, served: Option<&Candidate>, usage: Usage, error: Option<String>) {
-        let mut record = self.record_for(status, served, usage, error);
+    /// Logs the request's row; its attempts go with it (nothing reads them after).
+    fn log(
+        &mut self,
+        status: u16,
+        served: Option<&Candidate>,
+        usage: Usage,
+        error: Option<String>,
+    ) {
+        let attempts = std::mem::take(&mut self.attempts);
+        let mut record = self.record_for(status, served, usage, error, attempts);
         if let Some(client) = &self.client {
             client.settle(&mut record);
         }
