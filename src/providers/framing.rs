@@ -267,7 +267,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for HeadGuard<IO> {
             if this.ready < this.held.len() && this.settle_head() {
                 continue;
             }
-            if this.held.is_empty() {
+            // (A reader with no room left would read nothing, which must not pass for the connection's end.)
+            if this.held.is_empty() && buf.remaining() > 0 {
                 match this.read_whole_head(cx, buf) {
                     Poll::Ready(Ok(true)) => return Poll::Ready(Ok(())),
                     Poll::Ready(Ok(false)) => continue,
