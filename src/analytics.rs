@@ -1,8 +1,11 @@
-//! The request log, written off the request path: handlers `do_send` a record to their worker's LogBatcher,
-//! which hands batches to the RequestLogger every 100 ms; that writes them every 200 ms through the `Db` actor,
-//! keeps them across database hiccups (bounded), prunes old rows, and flushes everything on shutdown.
+//! The request log, written off the request path: handlers push a record onto their worker's [`WorkerLog`] (no
+//! message), whose LogBatcher hands the records to the RequestLogger every 100 ms; that writes them every 200 ms
+//! through the `Db` actor, keeps them across database hiccups (bounded), prunes old rows, and flushes everything
+//! on shutdown.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -198,51 +201,71 @@ const BATCH_EVERY: Duration = Duration::from_millis(100);
 /// A worker hands its records over early once this many wait.
 const BATCH_AT: usize = 256;
 
-/// Collects one HTTP worker's request records on the worker's own thread and hands them to the RequestLogger
-/// in batches, so logging a request costs a local push rather than a wake-up of another thread.
-pub struct LogBatcher {
+/// One HTTP worker's request records on their way to the RequestLogger. Logging a request is a push onto the
+/// worker's own list, with no message and no wake-up; the list goes to the RequestLogger as one batch once
+/// [`BATCH_AT`] records wait, or when its LogBatcher's interval comes. Lives on its worker's thread.
+pub struct WorkerLog {
+    batch: Rc<RefCell<Vec<RequestRecord>>>,
     logger: Addr<RequestLogger>,
-    batch: Vec<RequestRecord>,
 }
 
-impl LogBatcher {
-    /// A batcher feeding `logger`; start it on the worker's arbiter.
-    pub fn new(logger: Addr<RequestLogger>) -> LogBatcher {
+impl WorkerLog {
+    /// A log feeding `logger`, with its LogBatcher started on the current (worker's) arbiter; the batcher
+    /// stops once this log is gone and its last records are handed over.
+    pub fn start(logger: Addr<RequestLogger>) -> WorkerLog {
+        let batch = Rc::new(RefCell::new(Vec::with_capacity(BATCH_AT)));
         LogBatcher {
-            logger,
-            batch: Vec::new(),
+            batch: batch.clone(),
+            logger: logger.clone(),
         }
+        .start();
+        WorkerLog { batch, logger }
     }
 
-    fn hand_over(&mut self) {
-        if !self.batch.is_empty() {
-            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_AT));
-            self.logger.do_send(LogBatch(batch));
+    /// Logs one request.
+    pub fn record(&self, record: RequestRecord) {
+        let full = {
+            let mut batch = self.batch.borrow_mut();
+            batch.push(record);
+            batch.len() >= BATCH_AT
+        };
+        if full {
+            hand_over(&self.batch, &self.logger);
         }
     }
+}
+
+/// Sends what `batch` holds to `logger` as one message.
+fn hand_over(batch: &RefCell<Vec<RequestRecord>>, logger: &Addr<RequestLogger>) {
+    let mut batch = batch.borrow_mut();
+    if !batch.is_empty() {
+        let records = std::mem::replace(&mut *batch, Vec::with_capacity(BATCH_AT));
+        logger.do_send(LogBatch(records));
+    }
+}
+
+/// Hands a [`WorkerLog`]'s records to the RequestLogger every [`BATCH_EVERY`]; stops after the hand-over that
+/// follows its log's end (it then holds the only reference to the records).
+pub struct LogBatcher {
+    batch: Rc<RefCell<Vec<RequestRecord>>>,
+    logger: Addr<RequestLogger>,
 }
 
 impl Actor for LogBatcher {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(BATCH_EVERY, |batcher, _| batcher.hand_over());
+        ctx.run_interval(BATCH_EVERY, |batcher, ctx| {
+            hand_over(&batcher.batch, &batcher.logger);
+            if Rc::strong_count(&batcher.batch) == 1 {
+                ctx.stop();
+            }
+        });
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
-        self.hand_over();
+        hand_over(&self.batch, &self.logger);
         Running::Stop
-    }
-}
-
-impl Handler<LogRequest> for LogBatcher {
-    type Result = ();
-
-    fn handle(&mut self, msg: LogRequest, _: &mut Context<Self>) {
-        self.batch.push(msg.0);
-        if self.batch.len() >= BATCH_AT {
-            self.hand_over();
-        }
     }
 }
 
@@ -323,6 +346,41 @@ mod tests {
     struct PageCount {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         page_count: i64,
+    }
+
+    #[actix_rt::test]
+    async fn a_worker_log_hands_its_records_over_when_full_on_its_interval_and_when_it_goes() {
+        let file = TempDb::new();
+        drop(file.conn());
+        let db = Db::start(file.path.clone(), 1).unwrap();
+        let logger = RequestLogger::new(db.clone(), Duration::from_secs(86_400)).start();
+        let written = || async {
+            let db = db.clone();
+            actix_rt::time::sleep(FLUSH_INTERVAL + Duration::from_millis(300)).await;
+            db.run(|c| requests::recent(c, 10_000)).await.unwrap().len()
+        };
+        let log = WorkerLog::start(logger.clone());
+
+        // A full batch goes at once; the one record after it waits for the interval.
+        for i in 0..=u32::try_from(BATCH_AT).unwrap() {
+            log.record(record(i));
+        }
+        assert_eq!(
+            log.batch.borrow().len(),
+            1,
+            "the full batch was handed over"
+        );
+        assert_eq!(
+            written().await,
+            BATCH_AT + 1,
+            "the interval handed over the rest"
+        );
+
+        // Records still waiting when the worker's log goes are handed over before its batcher stops.
+        log.record(record(1));
+        log.record(record(2));
+        drop(log);
+        assert_eq!(written().await, BATCH_AT + 3);
     }
 
     #[actix_rt::test]

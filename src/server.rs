@@ -13,7 +13,7 @@ use crate::actors::provider::{LocalProvider, ProviderPool, Timeouts};
 use crate::actors::router::{LocalRouter, RoutingState};
 use crate::actors::router::{RoutingData, SaveBudgets};
 use crate::actors::{HealthProbeActor, RouterActor};
-use crate::analytics::{Flush, LogBatcher, RequestLogger};
+use crate::analytics::{Flush, RequestLogger, WorkerLog};
 use crate::catalog::{Catalog, SharedCatalog};
 use crate::client_keys::ClientKeys;
 use crate::config::Config;
@@ -165,9 +165,7 @@ pub fn run(config: Config) -> Result<(), String> {
                     tls.clone(),
                     redactor.clone(),
                 )))
-                .app_data(web::Data::new(
-                    LogBatcher::new(worker_logger.clone()).start(),
-                ))
+                .app_data(web::Data::new(WorkerLog::start(worker_logger.clone())))
                 .app_data(web::Data::new(LocalRouter(
                     RouterActor::worker(worker_db.clone(), routing.clone()).start(),
                 )))

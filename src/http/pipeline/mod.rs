@@ -15,7 +15,6 @@ use std::future::{ready, Ready};
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::Addr;
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderValue;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
@@ -25,7 +24,7 @@ use super::request_id::RequestId;
 use super::AppState;
 use crate::actors::provider::LocalProvider;
 use crate::actors::router::{Ask, LocalRouter};
-use crate::analytics::{LogBatcher, LogRequest};
+use crate::analytics::WorkerLog;
 use crate::catalog::ModelKind;
 use crate::client_keys::{Caller, Client, ClientKeys};
 use crate::error::ApiError;
@@ -134,7 +133,7 @@ pub struct Pipeline {
     state: web::Data<AppState>,
     provider: web::Data<LocalProvider>,
     router: web::Data<LocalRouter>,
-    log: web::Data<Addr<LogBatcher>>,
+    log: web::Data<WorkerLog>,
     request_id: Option<RequestId>,
     hops: HeaderValue,
     /// The client's `X-Session-Id`, when it sent one.
@@ -188,7 +187,7 @@ impl Pipeline {
             .cloned()
             .ok_or_else(|| ApiError::internal("no worker RouterActor is registered"))?;
         let log = http
-            .app_data::<web::Data<Addr<LogBatcher>>>()
+            .app_data::<web::Data<WorkerLog>>()
             .cloned()
             .ok_or_else(|| ApiError::internal("no request log batcher is registered"))?;
         let session_id = http
@@ -247,7 +246,7 @@ impl Pipeline {
                 if let Err(refusal) = keys.admit(&client, work.model(), u64::from(prompt_estimate))
                 {
                     // Refusals are logged too, so the owner sees a client hitting its limits.
-                    self.log.do_send(LogRequest(RequestRecord {
+                    self.log.record(RequestRecord {
                         ts_ms: now_unix_ms(),
                         requested_model: work.model().to_owned(),
                         status: refusal.status.as_u16(),
@@ -256,7 +255,7 @@ impl Pipeline {
                         error: Some(refusal.message.clone()),
                         client: Some(client.name.clone()),
                         ..RequestRecord::default()
-                    }));
+                    });
                     return Err(refusal);
                 }
                 Some(ClientSpend {
@@ -273,7 +272,7 @@ impl Pipeline {
                     if let Some(client) = &client {
                         client.settle(&mut record);
                     }
-                    self.log.do_send(LogRequest(record));
+                    self.log.record(record);
                     return Ok(response);
                 }
                 // Kept, yet not playable as asked (never expected): served afresh, neither marked nor kept.

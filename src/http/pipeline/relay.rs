@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use actix::Addr;
 use actix_web::web;
 use bytes::Bytes;
 use futures_util::Stream;
@@ -26,7 +25,7 @@ use super::{ClientSpend, Render};
 use crate::actors::limiter::HeldLease;
 use crate::actors::provider::UpstreamEvent;
 use crate::actors::router::LocalRouter;
-use crate::analytics::{LogBatcher, LogRequest};
+use crate::analytics::WorkerLog;
 use crate::error::ApiError;
 use crate::metrics::Tracked;
 use crate::openai::chat::Usage;
@@ -51,7 +50,7 @@ pub(super) struct Finish {
     /// Told about failures that implicate the key.
     pub router: web::Data<LocalRouter>,
     /// Takes the request's row.
-    pub logger: web::Data<Addr<LogBatcher>>,
+    pub logger: web::Data<WorkerLog>,
     /// The attempt's key and model.
     pub key: KeyId,
     /// The model the attempt asked.
@@ -144,7 +143,7 @@ impl Finish {
         if let Some(client) = &self.client {
             client.settle(&mut record);
         }
-        self.logger.do_send(LogRequest(record));
+        self.logger.record(record);
     }
 
     /// The attempt broke mid-answer and the answer may go on elsewhere: its lease is settled as failed and its

@@ -8,7 +8,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use actix::Addr;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
@@ -24,7 +23,7 @@ use crate::actors::limiter::{Acquire, HeldLease};
 use crate::actors::provider::UpstreamEvent;
 use crate::actors::router::{Ask, Plan, PlanCursor, Planned};
 use crate::actors::Candidate;
-use crate::analytics::{LogBatcher, LogRequest};
+use crate::analytics::WorkerLog;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::openai::chat::Usage;
@@ -48,7 +47,7 @@ pub(super) struct Trial {
     pub state: web::Data<AppState>,
     /// How attempts are sent.
     pub upstream: Upstream,
-    pub log: web::Data<Addr<LogBatcher>>,
+    pub log: web::Data<WorkerLog>,
     pub work: Work,
     /// What it asks of the route table (its model, kind and needs).
     pub ask: Ask,
@@ -405,7 +404,7 @@ impl Trial {
         if let Some(client) = &self.client {
             client.settle(&mut record);
         }
-        self.log.do_send(LogRequest(record));
+        self.log.record(record);
     }
 }
 
