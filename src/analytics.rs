@@ -246,7 +246,7 @@ fn hand_over(batch: &RefCell<Vec<RequestRecord>>, logger: &Addr<RequestLogger>) 
 
 /// Hands a [`WorkerLog`]'s records to the RequestLogger every [`BATCH_EVERY`]; stops after the hand-over that
 /// follows its log's end (it then holds the only reference to the records).
-pub struct LogBatcher {
+struct LogBatcher {
     batch: Rc<RefCell<Vec<RequestRecord>>>,
     logger: Addr<RequestLogger>,
 }
