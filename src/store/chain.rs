@@ -47,7 +47,7 @@ pub fn append(conn: &mut Conn, entries: &[(String, String)]) -> Result<(), Store
     super::transaction(conn, |conn| {
         let mut next: i64 = fc::fallback_chain
             .select(diesel::dsl::max(fc::position))
-            .first::<Option<i64>>(conn)?
+            .get_result::<Option<i64>>(conn)?
             .map_or(0, |m| m + 1);
         for (platform, model) in entries {
             let inserted = diesel::insert_or_ignore_into(fc::fallback_chain)

@@ -110,7 +110,7 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<ClientRow>, StoreError> {
     let row: Option<Stored> = cl::clients
         .find(id)
         .select(row_columns!())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(row.map(stored))
 }
@@ -135,7 +135,7 @@ pub fn insert(
         let row: Stored = cl::clients
             .filter(cl::key_hash.eq(key_hash))
             .select(row_columns!())
-            .first(conn)?;
+            .get_result(conn)?;
         Ok(stored(row))
     })
 }

@@ -2,6 +2,10 @@
 //!
 //! Async code never calls diesel directly: it sends a closure to the `Db` actor, which runs on a SyncArbiter
 //! (its own threads) with a timeout, so a slow disk never blocks an arbiter or hangs a request.
+//!
+//! Queries keep their SQL fixed, so diesel's statement cache prepares each once per connection: a single row
+//! is read with `get_result` on a unique key, never with `first`, whose bound `LIMIT ?` makes SQLite prepare
+//! the statement again on every run (clippy.toml forbids it).
 
 pub mod aliases;
 pub mod budgets;

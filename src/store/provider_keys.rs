@@ -65,7 +65,7 @@ pub fn list(conn: &mut Conn) -> Result<Vec<KeyRow>, StoreError> {
 
 /// One key.
 pub fn get(conn: &mut Conn, id: KeyId) -> Result<Option<KeyRow>, StoreError> {
-    Ok(pk::provider_keys.find(id).first(conn).optional()?)
+    Ok(pk::provider_keys.find(id).get_result(conn).optional()?)
 }
 
 /// Inserts a key, sealing it with its new row id as associated data, in one transaction.
@@ -91,7 +91,7 @@ pub fn insert(
         let id = KeyId(
             pk::provider_keys
                 .select(diesel::dsl::max(pk::id))
-                .first::<Option<i64>>(conn)?
+                .get_result::<Option<i64>>(conn)?
                 .unwrap_or(0),
         );
         let sealed = seal(id);
@@ -102,7 +102,7 @@ pub fn insert(
             ))
             .execute(conn)?;
         settings::bump_revision(conn)?;
-        Ok(pk::provider_keys.find(id).first(conn)?)
+        Ok(pk::provider_keys.find(id).get_result(conn)?)
     })
 }
 

@@ -55,7 +55,7 @@ pub fn get(conn: &mut Conn, id: &str) -> Result<Option<StoredResponse>, StoreErr
     Ok(sr::stored_responses
         .find(id)
         .select(StoredResponse::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

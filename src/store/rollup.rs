@@ -170,7 +170,7 @@ pub fn add_batch<'a>(
     for (_, mut group) in groups {
         let existing: Option<RollupRow> = rr::request_rollup
             .find((group.hour, &group.platform, &group.model))
-            .first(conn)
+            .get_result(conn)
             .optional()?;
         if let Some(old) = existing.map(Rollup::from) {
             group.requests += old.requests;

@@ -12,7 +12,7 @@ pub fn get(conn: &mut Conn, key: &str) -> Result<Option<String>, StoreError> {
     Ok(settings
         .filter(name.eq(key))
         .select(value)
-        .first::<String>(conn)
+        .get_result::<String>(conn)
         .optional()?)
 }
 
