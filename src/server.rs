@@ -166,8 +166,9 @@ pub fn run(config: Config) -> Result<(), String> {
                     redactor.clone(),
                 )))
                 .app_data(web::Data::new(WorkerLog::start(worker_logger.clone())))
-                .app_data(web::Data::new(LocalRouter(
-                    RouterActor::worker(worker_db.clone(), routing.clone()).start(),
+                .app_data(web::Data::new(LocalRouter::start(
+                    worker_db.clone(),
+                    routing.clone(),
                 )))
                 .app_data(http::path_config())
                 .app_data(http::query_config())

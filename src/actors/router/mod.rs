@@ -49,8 +49,30 @@ pub struct Candidate {
     pub max_output: Option<u32>,
 }
 
-/// An HTTP worker's own RouterActor, registered as the worker's app data (the app state's router is the home one).
-pub struct LocalRouter(pub Addr<RouterActor>);
+/// An HTTP worker's own RouterActor, registered as the worker's app data (the app state's router is the home one),
+/// and the routing state it plans over, for what a request tells it without needing an answer.
+pub struct LocalRouter {
+    /// The worker's RouterActor.
+    pub addr: Addr<RouterActor>,
+    /// The routing state every router shares.
+    pub state: Arc<RoutingState>,
+}
+
+impl LocalRouter {
+    /// Starts a worker's RouterActor on the current arbiter.
+    pub fn start(db: Db, state: Arc<RoutingState>) -> LocalRouter {
+        LocalRouter {
+            addr: RouterActor::worker(db, state.clone()).start(),
+            state,
+        }
+    }
+
+    /// Binds `session` to the model that served its turn. The conversation's next turn is planned over the shared
+    /// state, so this is written there at once, not sent to the actor as a message that only forwards it.
+    pub fn served(&self, session: SessionKey, platform: Platform, model: Arc<str>) {
+        self.state.served(session, platform, model);
+    }
+}
 
 /// Requests hold the worker's `web::Data<LocalRouter>` (a shared pointer) and call through it, since cloning an
 /// actix address allocates.
@@ -58,7 +80,7 @@ impl std::ops::Deref for LocalRouter {
     type Target = Addr<RouterActor>;
 
     fn deref(&self) -> &Addr<RouterActor> {
-        &self.0
+        &self.addr
     }
 }
 
@@ -245,26 +267,6 @@ impl RouterActor {
             next: picked.next,
             first_lease: None,
         })
-    }
-}
-
-/// Reports that a candidate served a turn, binding the conversation to it.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Served {
-    /// The conversation.
-    pub session: SessionKey,
-    /// Who served.
-    pub platform: Platform,
-    /// Which model.
-    pub model: Arc<str>,
-}
-
-impl Handler<Served> for RouterActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Served, _: &mut Context<Self>) {
-        self.state.served(msg.session, msg.platform, msg.model);
     }
 }
 
@@ -513,14 +515,11 @@ mod tests {
             .find(|c| &*c.model == "qwen")
             .unwrap()
             .clone();
-        routers[0]
-            .send(Served {
-                session: 9,
-                platform: served.platform,
-                model: served.model.clone(),
-            })
-            .await
-            .unwrap();
+        LocalRouter {
+            addr: routers[0].clone(),
+            state: state.clone(),
+        }
+        .served(9, served.platform, served.model.clone());
         let next_turn = planned(&routers[1], "auto", 9, None).await;
         assert_eq!(
             next_turn.candidates[0].model, served.model,

@@ -13,7 +13,7 @@ use crate::actors::limiter::HeldLease;
 use crate::actors::provider::{
     event_channel, Dispatch, Expect, LocalProvider, Timeouts, UpstreamEvent,
 };
-use crate::actors::router::{KeyFailed, LocalRouter, Served};
+use crate::actors::router::{KeyFailed, LocalRouter};
 use crate::actors::Candidate;
 use crate::actors::RouterActor;
 use crate::crypto::key_aad;
@@ -62,11 +62,8 @@ impl Upstream {
 
     /// Binds the request's conversation to `candidate`, which served it.
     pub fn served(&self, session: SessionKey, candidate: &Candidate) {
-        self.router.do_send(Served {
-            session,
-            platform: candidate.platform,
-            model: candidate.model.clone(),
-        });
+        self.router
+            .served(session, candidate.platform, candidate.model.clone());
     }
 
     /// Sends `work` to `candidate` and waits for its first event. With an `alternative` left, the platform's
