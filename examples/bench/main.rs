@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 mod one_hop;
+mod relay;
 
 const TOKEN: &str = "freellmapi-0123456789abcdef0123456789abcdef";
 const BODY: &str = r#"{"model":"MODEL","messages":[{"role":"user","content":"Say hello in one short sentence."}]}"#;
@@ -538,7 +539,15 @@ fn machine() -> String {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, port, upstream] = args.as_slice() {
+        if flag == "--relay" {
+            let port = port.parse().expect("--relay PORT UPSTREAM_URL");
+            relay::serve(port, upstream.clone()).expect("the bare relay");
+            return;
+        }
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     let plan = Plan::new(quick);
     eprintln!(
         "freellmapi bench on {}{}",
@@ -636,7 +645,9 @@ fn main() {
     }
 
     eprintln!(
-        "2b. the limit: nginx as a bare proxy and the gateway in front of an nginx upstream (wrk)"
+        "2b. the limit: nginx as a bare proxy, the bare actix-web + awc relay and the gateway in front of an nginx \
+         upstream (wrk, {} alternating rounds)",
+        one_hop::ROUNDS
     );
     let seconds = plan.window.as_secs().max(1);
     let add_key = |key: &str, base: &str, model: &str| gw.add_key(key, base, model);
@@ -648,6 +659,16 @@ fn main() {
             format!("+{}", ms(added(hop.gateway[0]))),
             format!("upstream alone {}", ms(hop.direct[0].p50_ms)),
             "≤ 0.10 ms added",
+        );
+        table.row(
+            "one hop, bare actix-web + awc relay: added p50 at 1 connection / req/s at 64",
+            format!("+{}", ms(added(hop.relay[0]))),
+            format!("{:.0}", hop.relay[1].rps),
+            format!(
+                "{:.0} % of nginx",
+                100.0 * hop.relay[1].rps / hop.nginx[1].rps
+            ),
+            "",
         );
         table.row(
             "one hop, 64 connections (wrk): req/s, nginx proxy / gateway",

@@ -1,7 +1,9 @@
-//! The limit row of the bench: what one L7 hop costs when it does nothing else. An nginx upstream answers a fixed
-//! chat completion; Debian's nginx (one worker) as a bare reverse proxy in front of it, and the gateway (a custom
-//! key on that upstream, no budget), are loaded by wrk with one connection and with 64. Both tools come from
-//! Debian's packages, installed here as root when missing; without them the rows say so and the bench goes on.
+//! The limit rows of the bench: what one L7 hop costs when it does nothing else. An nginx upstream answers a fixed
+//! chat completion; in front of it, Debian's nginx (one worker) as a bare reverse proxy, the bare actix-web + awc
+//! relay (`relay.rs`, the floor of the crates the gateway is built on), and the gateway (a custom key on that
+//! upstream, no budget) are loaded by wrk with one connection and with 64, in alternating rounds whose medians
+//! are kept, so a neighbour's burst does not land on one system only. nginx and wrk come from Debian's packages,
+//! installed here as root when missing; without them the rows say so and the bench goes on.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,12 +22,16 @@ pub struct Load {
     pub p50_ms: f64,
 }
 
-/// The three systems at the two loads.
+/// The four systems at the two loads (medians over the rounds).
 pub struct OneHop {
     pub direct: [Load; 2],
     pub nginx: [Load; 2],
+    pub relay: [Load; 2],
     pub gateway: [Load; 2],
 }
+
+/// Rounds each system is measured in, alternating with the others.
+pub const ROUNDS: usize = 3;
 
 /// Whether Debian's nginx and wrk are here (installing them as root when missing).
 fn tools_ready() -> bool {
@@ -142,7 +148,20 @@ fn duration_ms(text: &str) -> f64 {
     }
 }
 
-/// Measures the three systems; `None` when nginx or wrk cannot be had. `add_key` gives the gateway a custom key
+/// The median of each field over `loads`.
+fn median(loads: &[Load]) -> Load {
+    let middle = |field: fn(&Load) -> f64| {
+        let mut values: Vec<f64> = loads.iter().map(field).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(0.0)
+    };
+    Load {
+        rps: middle(|l| l.rps),
+        p50_ms: middle(|l| l.p50_ms),
+    }
+}
+
+/// Measures the four systems; `None` when nginx or wrk cannot be had. `add_key` gives the gateway a custom key
 /// on a base URL serving model `mn`; `gateway_url` is its chat completions URL.
 pub fn measure(
     dir: &Path,
@@ -157,7 +176,7 @@ pub fn measure(
         return None;
     }
     std::fs::create_dir_all(dir).expect("bench dir");
-    let [up, proxy] = free_ports();
+    let [up, proxy, relay] = free_ports();
     let _upstream = nginx(
         dir,
         "upstream",
@@ -174,37 +193,61 @@ pub fn measure(
              proxy_set_header Connection \"\"; }} }}"
         ),
     );
-    wait_listening(up);
-    wait_listening(proxy);
-    add_key("kn", &format!("http://127.0.0.1:{up}/v1"), "mn");
     let path = "/v1/chat/completions";
     let direct_url = format!("http://127.0.0.1:{up}{path}");
+    let _relay = Proc {
+        child: Command::new(std::env::current_exe().expect("the bench's own path"))
+            .args(["--relay", &relay.to_string(), &direct_url])
+            .spawn()
+            .expect("the bare relay"),
+    };
+    wait_listening(up);
+    wait_listening(proxy);
+    wait_listening(relay);
+    add_key("kn", &format!("http://127.0.0.1:{up}/v1"), "mn");
     let proxy_url = format!("http://127.0.0.1:{proxy}{path}");
+    let relay_url = format!("http://127.0.0.1:{relay}{path}");
+    let urls = [direct_url.as_str(), &proxy_url, &relay_url, gateway_url];
     // Warm every path (connections, pools, caches) before measuring.
-    for url in [&direct_url, &proxy_url, gateway_url] {
+    for url in urls {
         wrk(dir, url, "mn", 4, 1);
     }
-    let at = |url: &str| {
-        [
-            wrk(dir, url, "mn", 1, seconds),
-            wrk(dir, url, "mn", 64, seconds),
-        ]
-    };
+    let mut runs: [Vec<[Load; 2]>; 4] = Default::default();
+    for _ in 0..ROUNDS {
+        for (url, runs) in urls.iter().zip(&mut runs) {
+            runs.push([
+                wrk(dir, url, "mn", 1, seconds),
+                wrk(dir, url, "mn", 64, seconds),
+            ]);
+        }
+    }
+    let [direct, nginx, relay, gateway] = runs.map(|runs| {
+        let at = |load: usize| median(&runs.iter().map(|r| r[load]).collect::<Vec<_>>());
+        [at(0), at(1)]
+    });
     Some(OneHop {
-        direct: at(&direct_url),
-        nginx: at(&proxy_url),
-        gateway: at(gateway_url),
+        direct,
+        nginx,
+        relay,
+        gateway,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::duration_ms;
+    use super::{duration_ms, median, Load};
 
     #[test]
     fn reads_wrk_durations() {
         assert!((duration_ms("133.00us") - 0.133).abs() < 1e-9);
         assert!((duration_ms("1.20ms") - 1.2).abs() < 1e-9);
         assert!((duration_ms("2.00s") - 2000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn keeps_each_fields_median() {
+        let load = |rps, p50_ms| Load { rps, p50_ms };
+        let m = median(&[load(3.0, 0.2), load(1.0, 0.9), load(2.0, 0.1)]);
+        assert_eq!((m.rps, m.p50_ms), (2.0, 0.2));
     }
 }
