@@ -34,7 +34,7 @@ impl From<RequestRecord> for LogEntry {
             ts: r.ts_ms,
             requested_model: r.requested_model,
             platform: r.platform.map(str::to_owned),
-            model: r.model,
+            model: r.model.as_deref().map(str::to_owned),
             status: i32::from(r.status),
             latency_ms: clamp(r.latency_ms),
             prompt_tokens: clamp(r.prompt_tokens),

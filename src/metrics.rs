@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::request_record::RequestRecord;
 
@@ -16,6 +16,12 @@ const LATENCY_BUCKETS: [f64; 12] = [
 
 /// Label value for requests no platform served (rejected, unroutable, all candidates failed).
 const NONE: &str = "none";
+
+/// [`NONE`] as a model label, made once: counting a request clones its model's shared name, never copies it.
+fn no_model() -> Arc<str> {
+    static NO_MODEL: OnceLock<Arc<str>> = OnceLock::new();
+    NO_MODEL.get_or_init(|| Arc::from(NONE)).clone()
+}
 
 /// One histogram: cumulative counts per bucket, the sum and the count.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,9 +47,9 @@ impl Histogram {
 /// catalog and the keys, never from what a client typed.
 #[derive(Debug, Clone, Default)]
 pub struct RequestMetrics {
-    requests: BTreeMap<(&'static str, String, u16), u64>,
-    attempts: BTreeMap<(&'static str, String, &'static str), u64>,
-    tokens: BTreeMap<(&'static str, String, &'static str), u64>,
+    requests: BTreeMap<(&'static str, Arc<str>, u16), u64>,
+    attempts: BTreeMap<(&'static str, Arc<str>, &'static str), u64>,
+    tokens: BTreeMap<(&'static str, Arc<str>, &'static str), u64>,
     latency: BTreeMap<&'static str, Histogram>,
     resumed: BTreeMap<&'static str, u64>,
     /// Per client key (names the owner gave, so few) and status: requests and tokens.
@@ -54,7 +60,7 @@ impl RequestMetrics {
     /// Counts one finished client request and its upstream attempts.
     pub fn observe(&mut self, record: &RequestRecord) {
         let platform = record.platform.unwrap_or(NONE);
-        let model = record.model.as_deref().unwrap_or(NONE).to_owned();
+        let model = record.model.clone().unwrap_or_else(no_model);
         if let Some(client) = &record.client {
             let entry = self
                 .clients
@@ -298,7 +304,7 @@ mod tests {
             ts_ms: 0,
             requested_model: "auto".into(),
             platform,
-            model: platform.map(|_| "llama".to_owned()),
+            model: platform.map(|_| "llama".into()),
             status,
             latency_ms,
             prompt_tokens: 10,

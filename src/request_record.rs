@@ -1,6 +1,8 @@
 //! What the request log keeps of one client request and its upstream attempts, as the front doors report it.
 //! Below both the log writer (`analytics`) and the counters (`metrics`) that read it; types only.
 
+use std::sync::Arc;
+
 use crate::provider_key::KeyId;
 use serde::Serialize;
 
@@ -9,8 +11,8 @@ use serde::Serialize;
 pub struct AttemptRecord {
     /// Platform tried (its id).
     pub platform: &'static str,
-    /// Model tried.
-    pub model: String,
+    /// Model tried (the route table's own name, shared, not copied).
+    pub model: Arc<str>,
     /// Key used.
     pub key_id: KeyId,
     /// `ok`, `resumed` or the failure's label.
@@ -36,8 +38,8 @@ pub struct RequestRecord {
     pub requested_model: String,
     /// Serving platform (its id).
     pub platform: Option<&'static str>,
-    /// Serving model.
-    pub model: Option<String>,
+    /// Serving model (the route table's own name, shared, not copied).
+    pub model: Option<Arc<str>>,
     /// Client-visible status (499: client went away).
     pub status: u16,
     /// Time until the answer ended.

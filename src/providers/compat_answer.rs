@@ -121,8 +121,9 @@ impl CompletionPeek<'_> {
 
 #[derive(Deserialize)]
 struct ChoicePeek<'a> {
+    /// Only whether it is set matters (a JSON null reads as `None`), so its value is skipped, not copied.
     #[serde(default)]
-    finish_reason: Option<Value>,
+    finish_reason: Option<IgnoredAny>,
     /// Moonshot puts stream usage inside the final choice.
     #[serde(default)]
     usage: Option<Usage>,
@@ -259,10 +260,7 @@ impl StreamDecoder for CompatStream {
         if let Some(usage) = peek.usage.or_else(|| choices.iter().find_map(|c| c.usage)) {
             self.usage = Some(usage);
         }
-        if choices
-            .iter()
-            .any(|c| c.finish_reason.as_ref().is_some_and(|f| !f.is_null()))
-        {
+        if choices.iter().any(|c| c.finish_reason.is_some()) {
             self.finished = true;
         }
         let usage_only = choices.is_empty() && peek.usage.is_some();

@@ -79,7 +79,7 @@ impl RoutingData {
 #[derive(Debug, Clone)]
 pub struct Ask {
     /// `auto`, an alias, a model id, or `platform/model`.
-    pub model: String,
+    pub model: Arc<str>,
     /// Chat or embedding: only models of this kind are candidates.
     pub kind: ModelKind,
     /// What the request needs of a model (tools, images, JSON, room for its prompt).
@@ -92,7 +92,7 @@ impl Ask {
     /// A plain chat request for `model`, needing nothing in particular.
     pub fn chat(model: &str) -> Ask {
         Ask {
-            model: model.to_owned(),
+            model: model.into(),
             kind: ModelKind::Chat,
             needs: Needs::default(),
             or_auto: false,

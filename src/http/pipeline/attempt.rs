@@ -229,7 +229,7 @@ pub(super) fn attempt_record(
 ) -> AttemptRecord {
     AttemptRecord {
         platform: candidate.platform.id(),
-        model: candidate.model.to_string(),
+        model: candidate.model.clone(),
         key_id: candidate.key.id,
         outcome,
         status,

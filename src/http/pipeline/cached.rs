@@ -159,7 +159,7 @@ pub(super) fn hit_record(hit: &Cached, work: &Work, started: Instant) -> Request
     RequestRecord {
         ts_ms: now_unix_ms(),
         requested_model: work.model().to_owned(),
-        model: Some(hit.model.to_string()),
+        model: Some(hit.model.clone()),
         status: 200,
         latency_ms: elapsed_ms(started),
         stream: work.stream(),

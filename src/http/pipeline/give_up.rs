@@ -116,7 +116,7 @@ mod tests {
     ) -> AttemptRecord {
         AttemptRecord {
             platform,
-            model: "m".to_owned(),
+            model: "m".into(),
             key_id: crate::provider_key::KeyId(1),
             outcome,
             status,

@@ -296,7 +296,7 @@ impl Pipeline {
             output: u64::from(work.output_reserve()),
         };
         let ask = Ask {
-            model: work.model().to_owned(),
+            model: work.model().into(),
             kind: work.kind(),
             needs,
             or_auto,

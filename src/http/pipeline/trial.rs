@@ -377,7 +377,7 @@ impl Trial {
             ts_ms: self.ts_ms,
             requested_model: self.work.model().to_owned(),
             platform: served.map(|c| c.platform.id()),
-            model: served.map(|c| c.model.to_string()),
+            model: served.map(|c| c.model.clone()),
             status,
             latency_ms: elapsed_ms(self.started),
             prompt_tokens: usage.prompt_tokens,
