@@ -61,7 +61,10 @@ pub fn secret_header(
     prefix: &str,
     secret: &str,
 ) -> Result<(HeaderName, HeaderValue), String> {
-    let mut value = HeaderValue::from_str(&format!("{prefix}{secret}")).map_err(|_| {
+    let mut text = String::with_capacity(prefix.len() + secret.len());
+    text.push_str(prefix);
+    text.push_str(secret);
+    let mut value = HeaderValue::try_from(text).map_err(|_| {
         "the stored key contains characters not allowed in an HTTP header".to_owned()
     })?;
     value.set_sensitive(true);

@@ -315,7 +315,7 @@ impl OpenAiCompat {
     /// The bearer token and the URL for `path`, splitting `ACCOUNT_ID:API_TOKEN` keys where the platform uses them.
     fn endpoint<'k>(&self, target: &Target<'k>, path: &str) -> Result<(&'k str, String), String> {
         if !self.quirks.account_in_key {
-            return Ok((target.secret, format!("{}{path}", target.base_url)));
+            return Ok((target.secret, [target.base_url, path].concat()));
         }
         let (account, token) = target
             .secret

@@ -330,7 +330,7 @@ impl Trial {
         let mut head = HttpResponse::Ok();
         head.insert_header((
             "x-routed-via",
-            format!("{}/{}", candidate.platform, candidate.model),
+            [candidate.platform.id(), "/", &candidate.model].concat(),
         ));
         let failed = self.attempts.len().saturating_sub(1);
         if failed > 0 {
