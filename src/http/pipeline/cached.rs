@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use bytes::{Bytes, BytesMut};
 
 use super::attempt::elapsed_ms;
-use super::{Render, Work};
+use super::{routed_via, Render, Work};
 use crate::actors::Candidate;
 use crate::client_keys::Caller;
 use crate::openai::chat::Usage;
@@ -173,7 +173,7 @@ pub(super) fn hit_record(hit: &Cached, work: &Work, started: Instant) -> Request
 pub(super) fn replay(hit: &Cached, work: &Work, render: &mut dyn Render) -> Option<HttpResponse> {
     let mut head = HttpResponse::Ok();
     head.insert_header((X_CACHE, "hit"))
-        .insert_header(("x-routed-via", format!("{}/{}", hit.platform, hit.model)));
+        .insert_header(routed_via(hit.platform, &hit.model));
     let request = match work {
         Work::Chat(request) if request.stream => request,
         _ => {

@@ -31,6 +31,7 @@ use crate::error::ApiError;
 use crate::hops;
 use crate::openai::chat::{ChatRequest, Usage};
 use crate::openai::embeddings::EmbeddingsRequest;
+use crate::platform::Platform;
 use crate::request_record::RequestRecord;
 use crate::routing::estimate::{self, Cost};
 use crate::routing::needs::Needs;
@@ -64,6 +65,11 @@ pub enum Work {
     Chat(Arc<ChatRequest>),
     /// Embeddings of some texts.
     Embeddings(Arc<EmbeddingsRequest>),
+}
+
+/// The `x-routed-via` header of an answer: who served it, as `platform/model`.
+fn routed_via(platform: Platform, model: &str) -> (&'static str, String) {
+    ("x-routed-via", [platform.id(), "/", model].concat())
 }
 
 impl Work {

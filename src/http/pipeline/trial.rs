@@ -18,7 +18,7 @@ use super::cached::Miss;
 use super::give_up::{gave_up, not_capable, stopped_early, wrong_kind};
 use super::relay::{Finish, Relay};
 use super::resume::Resumer;
-use super::{ClientSpend, Render, Work};
+use super::{routed_via, ClientSpend, Render, Work};
 use crate::actors::limiter::{Acquire, HeldLease};
 use crate::actors::provider::UpstreamEvent;
 use crate::actors::router::{Ask, Plan, PlanCursor, Planned};
@@ -328,10 +328,7 @@ impl Trial {
 
     fn response_head(&self, candidate: &Candidate) -> actix_web::HttpResponseBuilder {
         let mut head = HttpResponse::Ok();
-        head.insert_header((
-            "x-routed-via",
-            [candidate.platform.id(), "/", &candidate.model].concat(),
-        ));
+        head.insert_header(routed_via(candidate.platform, &candidate.model));
         let failed = self.attempts.len().saturating_sub(1);
         if failed > 0 {
             head.insert_header(("x-fallback-attempts", failed.to_string()));
